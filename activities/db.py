@@ -1,0 +1,99 @@
+"""MongoDB: the client, and the collections and indexes of DESIGN §5, created idempotently.
+
+Every collection has a natural unique key so that a retried activity never writes twice.
+TTLs run on wall-clock fields (``stored_at``, ``created_at``, ``at``), never on candle time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import CollectionInvalid
+
+DAY_S = 86_400
+
+
+Keys = tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    name: str
+    unique: tuple[Keys, ...] = ()
+    indexes: tuple[Keys, ...] = ()
+    ttl: tuple[str, int] | None = None  # (wall-clock field, seconds)
+    extra: tuple[IndexModel, ...] = field(default_factory=tuple)
+
+
+A, D = ASCENDING, DESCENDING
+
+COLLECTIONS: tuple[CollectionSpec, ...] = (
+    CollectionSpec("users", ((("user_id", A),), (("email", A),))),
+    CollectionSpec("paper_trading_accounts", ((("session_id", A),),), ((("user_id", A),),)),
+    CollectionSpec("paper_trading_trades", ((("session_id", A), ("trade_id", A)),),
+                   ((("user_id", A), ("status", A), ("exit_time", D)),)),
+    CollectionSpec("paper_trading_settings", ((("session_id", A),),), ((("user_id", A),),)),
+    CollectionSpec("trades", ((("client_order_id", A),),), ((("user_id", A), ("created_at", D)),)),
+    CollectionSpec("positions", ((("user_id", A), ("symbol", A)),)),
+    CollectionSpec("strategy_configs", ((("user_id", A), ("name", A)),)),
+    CollectionSpec("market_data", ((("symbol", A), ("interval", A), ("open_time", A)),),
+                   ttl=("stored_at", 90 * DAY_S)),
+    CollectionSpec("portfolio_history", ((("session_id", A), ("time", A)),), ((("user_id", A), ("time", D)),)),
+    CollectionSpec("ai_analysis_results", ((("analysis_key", A),),),
+                   ((("symbol", A), ("interval", A), ("open_time", D)),), ttl=("created_at", 30 * DAY_S)),
+    CollectionSpec("ai_signals", ((("signal_id", A),),), ((("user_id", A), ("created_at", D)),)),
+    CollectionSpec("performance_metrics", ((("session_id", A), ("date", A)),)),
+    CollectionSpec("audit_logs", ((("event_id", A),),), ((("user_id", A), ("at", D)),), ttl=("at", 180 * DAY_S)),
+    CollectionSpec("monitoring_alerts", ((("alert_id", A),),), ((("created_at", D),),)),
+    CollectionSpec("risk_metrics", ((("session_id", A), ("time", A)),)),
+    CollectionSpec("system_config", ((("key", A),),)),
+    CollectionSpec("sessions", ((("session_id", A),),), ((("user_id", A),),),
+                   extra=(IndexModel([("expires_at", A)], expireAfterSeconds=0, name="expires_at_ttl"),)),
+    CollectionSpec("notifications", ((("notification_id", A),),), ((("user_id", A), ("created_at", D)),),
+                   ttl=("created_at", 7 * DAY_S)),
+    CollectionSpec("api_keys", ((("user_id", A), ("key_id", A)),)),
+    CollectionSpec("training_jobs", ((("job_id", A),),)),
+    CollectionSpec("backtest_results", ((("backtest_id", A),),), ((("user_id", A), ("created_at", D)),)),
+    # The event bus: workers write, the gateway follows a change stream and fans out on /ws.
+    CollectionSpec("events", ((("event_key", A),),), ((("user_id", A), ("created_at", D)),),
+                   ttl=("created_at", 2 * DAY_S)),
+    # Which workflows the market feed signals on each closed candle.
+    CollectionSpec("feed_subscriptions", ((("source", A), ("symbol", A), ("interval", A), ("workflow_id", A)),),
+                   ((("workflow_id", A),),)),
+)
+
+
+def _index_name(keys: Keys, suffix: str) -> str:
+    return "_".join(f"{k}_{d}" for k, d in keys) + suffix
+
+
+def index_models(spec: CollectionSpec) -> list[IndexModel]:
+    models = [IndexModel(list(k), unique=True, name=_index_name(k, "_uniq")) for k in spec.unique]
+    models += [IndexModel(list(k), name=_index_name(k, "")) for k in spec.indexes]
+    if spec.ttl:
+        fld, seconds = spec.ttl
+        models.append(IndexModel([(fld, A)], expireAfterSeconds=seconds, name=f"{fld}_ttl"))
+    models.extend(spec.extra)
+    return models
+
+
+async def ensure_schema(db: AsyncDatabase) -> list[str]:
+    """Create missing collections and indexes. Safe to run from every process at every start."""
+    existing = set(await db.list_collection_names())
+    created: list[str] = []
+    for spec in COLLECTIONS:
+        if spec.name not in existing:
+            try:
+                await db.create_collection(spec.name)
+                created.append(spec.name)
+            except CollectionInvalid:
+                pass  # another process created it between our list and our create
+        await db[spec.name].create_indexes(index_models(spec))
+    return created
+
+
+def mongo_client(uri: str, timeout_s: float) -> AsyncMongoClient:
+    ms = int(timeout_s * 1000)
+    return AsyncMongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, tz_aware=True)

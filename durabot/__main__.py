@@ -1,0 +1,3 @@
+from durabot.cli import main
+
+main()

@@ -1,0 +1,117 @@
+"""The `durabot` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from durabot.settings import Settings
+
+app = typer.Typer(
+    help="Durabot: crypto trading on durable Temporal workflows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        raise fail(f"setting DURABOT_{field.upper()}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+@app.command()
+def up() -> None:
+    """Start the whole embedded stack: Temporal, SecantusDB, worker and gateway."""
+    from durabot.supervisor import run_up
+
+    raise typer.Exit(run_up(load_settings()))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker for the trading, market and ai task queues."""
+    from durabot.connect import DependencyError
+    from durabot.logs import configure_logging
+    from worker.main import run_worker
+
+    settings = load_settings()
+    configure_logging("worker", settings.log_level)
+    try:
+        asyncio.run(run_worker(settings))
+    except DependencyError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def gateway() -> None:
+    """Run the REST/WebSocket gateway."""
+    import uvicorn
+
+    from durabot.connect import DependencyError
+    from durabot.logs import configure_logging
+    from gateway.app import create_app
+
+    settings = load_settings()
+    configure_logging("gateway", settings.log_level)
+    config = uvicorn.Config(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
+                            log_config=None, lifespan="on", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except DependencyError as exc:
+        raise fail(str(exc)) from None
+    if not server.started:
+        # uvicorn logs the lifespan failure and returns; make the exit code say so too.
+        raise typer.Exit(1)
+
+
+@app.command()
+def health(component: str = typer.Argument(..., help="temporal, mongo, worker or gateway")) -> None:
+    """Exit 0 when a component answers as healthy (for container health checks and scripts)."""
+    from durabot.processes import PROCESSES
+
+    specs = {spec.name: spec for spec in PROCESSES}
+    if component not in specs:
+        raise fail(f"unknown component {component!r}; one of: {', '.join(specs)}", code=2)
+    settings = load_settings()
+    if not specs[component].healthy(settings):
+        raise fail(f"{component} is not healthy")
+    typer.echo(f"{component} ok")
+
+
+@app.command()
+def temporal() -> None:
+    """Run the embedded Temporal dev server in the foreground."""
+    from durabot.processes import temporal_argv
+
+    argv = temporal_argv(load_settings())
+    os.execv(argv[0], argv)
+
+
+@app.command()
+def mongo() -> None:
+    """Run the embedded SecantusDB (MongoDB wire protocol) in the foreground."""
+    from durabot.processes import mongo_argv
+
+    argv = mongo_argv(load_settings())
+    os.execv(argv[0], argv)
+
+
+def main() -> None:
+    if sys.version_info < (3, 12):  # noqa: UP036 (an older interpreter can still reach this file)
+        sys.exit(f"error: Durabot needs Python >= 3.12; this is {sys.version.split()[0]} ({sys.executable})")
+    app()

@@ -1,0 +1,56 @@
+"""Connecting to Temporal and MongoDB, with errors a person can act on."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import ConfigurationError, PyMongoError
+from temporalio.client import Client
+
+from activities.db import mongo_client
+from durabot.settings import Settings
+
+
+class DependencyError(RuntimeError):
+    """A dependency is misconfigured or out of reach; the message is one line for the operator."""
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    target = settings.temporal_target
+    deadline = asyncio.get_running_loop().time() + settings.connect_timeout_s
+    last: Exception | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            return await asyncio.wait_for(
+                Client.connect(target, namespace=settings.temporal_namespace), timeout=settings.connect_timeout_s
+            )
+        except Exception as exc:  # the SDK raises bare RuntimeError for connection failures
+            last = exc
+            await asyncio.sleep(0.5)
+    raise DependencyError(
+        f"cannot reach Temporal at {target} within {settings.connect_timeout_s:g}s "
+        f"(setting DURABOT_TEMPORAL_ADDRESS): {str(last).splitlines()[0] if last else 'timed out'}"
+    )
+
+
+async def connect_mongo(settings: Settings) -> AsyncMongoClient:
+    try:
+        client = mongo_client(settings.mongo_target, settings.connect_timeout_s)
+    except (ConfigurationError, ValueError) as exc:
+        raise DependencyError(f"invalid MongoDB URI (setting DURABOT_MONGO_URI): {exc}") from None
+    try:
+        await client.admin.command("ping")
+    except PyMongoError as exc:
+        await client.close()
+        raise DependencyError(
+            f"cannot reach MongoDB at {_hostinfo(settings.mongo_target)} within {settings.connect_timeout_s:g}s "
+            f"(setting DURABOT_MONGO_URI): {type(exc).__name__}"
+        ) from None
+    return client
+
+
+def _hostinfo(uri: str) -> str:
+    # Never echo credentials: keep only what follows the '@' (or the whole netloc when none).
+    netloc = uri.split("://", 1)[-1].split("/", 1)[0]
+    return netloc.rsplit("@", 1)[-1]

@@ -1,0 +1,141 @@
+"""The processes `durabot up` manages, as one table. A later capability adds a row."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from durabot.settings import Settings
+from workflows.contracts import SEARCH_ATTRIBUTES, TASK_QUEUES, task_queue_name
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: Callable[[Settings], list[str]]
+    enabled: Callable[[Settings], bool]
+    # (port, the setting that moves it): checked free before start, named in the error if not.
+    ports: Callable[[Settings], list[tuple[int, str]]]
+    healthy: Callable[[Settings], bool]
+    urls: Callable[[Settings], list[tuple[str, str]]]
+
+
+def _sa_type(key) -> str:
+    return {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList"}[
+        key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")
+    ]
+
+
+def temporal_argv(s: Settings) -> list[str]:
+    (s.var_dir / "temporal").mkdir(parents=True, exist_ok=True)
+    argv = [
+        str(BIN / "temporal"), "server", "start-dev",
+        "--ip", "127.0.0.1", "--port", str(s.temporal_port), "--ui-port", str(s.temporal_ui_port),
+        "--db-filename", str(s.var_dir / "temporal" / "temporal.db"),
+        "--namespace", s.temporal_namespace,
+        # WAL roughly doubles the dev server's throughput on SQLite (STACK.md).
+        "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+        "--ui-disable-news-fetch",
+        "--dynamic-config-value", "frontend.enableServerVersionCheck=false",
+        "--log-level", "warn",
+    ]
+    for key in SEARCH_ATTRIBUTES:
+        argv += ["--search-attribute", f"{key.name}={_sa_type(key)}"]
+    return argv
+
+
+def mongo_argv(s: Settings) -> list[str]:
+    (s.var_dir / "mongo").mkdir(parents=True, exist_ok=True)
+    return [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(s.mongo_port),
+            "--storage-path", str(s.var_dir / "mongo"), "--log-level", "WARNING"]
+
+
+def _cli_ok(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done if done.returncode == 0 else None
+
+
+def temporal_healthy(s: Settings) -> bool:
+    done = _cli_ok([str(BIN / "temporal"), "operator", "cluster", "health", "--address", s.temporal_target])
+    return done is not None and "SERVING" in done.stdout
+
+
+def mongo_healthy(s: Settings) -> bool:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    try:
+        with MongoClient(s.mongo_target, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000) as client:
+            client.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False
+
+
+def worker_healthy(s: Settings) -> bool:
+    for role in TASK_QUEUES:
+        queue = task_queue_name(role, s.task_queue_prefix)
+        done = _cli_ok([str(BIN / "temporal"), "task-queue", "describe", "--task-queue", queue,
+                        "--task-queue-type", "activity", "--address", s.temporal_target,
+                        "--namespace", s.temporal_namespace, "-o", "json"])
+        if done is None or not json.loads(done.stdout).get("pollers"):
+            return False
+    return True
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310 (our own loopback URL)
+            return 200 <= reply.status < 300
+    except OSError:
+        return False
+
+
+def durabot_argv(command: str) -> Callable[[Settings], list[str]]:
+    return lambda s: [sys.executable, "-m", "durabot", command]
+
+
+PROCESSES: tuple[ProcessSpec, ...] = (
+    ProcessSpec(
+        name="temporal",
+        argv=temporal_argv,
+        enabled=lambda s: s.embedded_temporal,
+        ports=lambda s: [(s.temporal_port, "DURABOT_TEMPORAL_PORT"), (s.temporal_ui_port, "DURABOT_TEMPORAL_UI_PORT")],
+        healthy=temporal_healthy,
+        urls=lambda s: [("Temporal UI", f"http://127.0.0.1:{s.temporal_ui_port}")],
+    ),
+    ProcessSpec(
+        name="mongo",
+        argv=mongo_argv,
+        enabled=lambda s: s.embedded_mongo,
+        ports=lambda s: [(s.mongo_port, "DURABOT_MONGO_PORT")],
+        healthy=mongo_healthy,
+        urls=lambda s: [],
+    ),
+    ProcessSpec(
+        name="worker",
+        argv=durabot_argv("worker"),
+        enabled=lambda s: True,
+        ports=lambda s: [],
+        healthy=worker_healthy,
+        urls=lambda s: [],
+    ),
+    ProcessSpec(
+        name="gateway",
+        argv=durabot_argv("gateway"),
+        enabled=lambda s: True,
+        ports=lambda s: [(s.gateway_port, "DURABOT_GATEWAY_PORT")],
+        healthy=lambda s: http_ok(f"{s.gateway_url}/api/health"),
+        urls=lambda s: [("API", f"{s.gateway_url}/api/health"), ("API docs", f"{s.gateway_url}/docs")],
+    ),
+)

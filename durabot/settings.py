@@ -1,0 +1,105 @@
+"""Every Durabot setting, read from ``DURABOT_*`` environment variables and ``.env``.
+
+The embedded stack is the default: leave ``temporal_address`` / ``mongo_uri`` unset and
+``durabot up`` starts its own Temporal dev server and SecantusDB. Set either and ``up`` uses that
+external service instead. Secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+TASK_QUEUES = ("trading", "market", "ai")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DURABOT_", env_file=".env", extra="ignore")
+
+    var_dir: Path = Field(REPO_ROOT / "var", description="Runtime state: Temporal SQLite, MongoDB files, keys, logs.")
+    data_dir: Path = Field(REPO_ROOT / "data", description="Real market data the sim exchange replays.")
+
+    temporal_address: str | None = Field(
+        None, description="host:port of an external Temporal frontend; unset = embedded dev server."
+    )
+    temporal_namespace: str = Field("default", description="Temporal namespace.")
+    temporal_port: int = Field(7233, ge=1, le=65535, description="Embedded Temporal gRPC port.")
+    temporal_ui_port: int = Field(8233, ge=1, le=65535, description="Embedded Temporal Web UI port.")
+    task_queue_prefix: str = Field(
+        "", description="Prefix of the trading/market/ai task queues, so deployments can share a namespace."
+    )
+    temporal_ui_url: str | None = Field(
+        None, description="Temporal Web UI URL shown to operators; unset = the embedded UI."
+    )
+
+    mongo_uri: str | None = Field(None, description="MongoDB URI of an external server; unset = embedded SecantusDB.")
+    mongo_port: int = Field(27017, ge=1, le=65535, description="Embedded SecantusDB port.")
+    mongo_database: str = Field("durabot", description="Database name.")
+
+    gateway_host: str = Field("127.0.0.1", description="Address the gateway binds to.")
+    gateway_port: int = Field(8080, ge=1, le=65535, description="Gateway port (REST, /ws, dashboard).")
+
+    connect_timeout_s: float = Field(15.0, gt=0, description="How long worker and gateway wait for Temporal/MongoDB.")
+    startup_timeout_s: float = Field(60.0, gt=0, description="How long `up` waits for each process to be healthy.")
+    worker_shutdown_grace_s: float = Field(10.0, ge=0, description="Grace period for running activities at shutdown.")
+    log_level: str = Field("INFO", description="Log level of worker and gateway.")
+
+    @field_validator("mongo_uri")
+    @classmethod
+    def _mongo_uri_is_a_uri(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("mongodb", "mongodb+srv") or not parts.netloc:
+            raise ValueError("must look like mongodb://host:port/ (or mongodb+srv://)")
+        return v
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _temporal_address_is_host_port(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError("must be host:port, e.g. temporal.example.com:7233")
+        return v
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def embedded_mongo(self) -> bool:
+        return self.mongo_uri is None
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def mongo_target(self) -> str:
+        # Retryable writes slow SecantusDB's single inserts to ~100/s after 10k writes (STACK.md),
+        # and every write of ours carries a natural unique key, so retries are ours to make.
+        return self.mongo_uri or f"mongodb://127.0.0.1:{self.mongo_port}/?retryWrites=false&directConnection=true"
+
+    @property
+    def temporal_ui_target(self) -> str | None:
+        if self.temporal_ui_url:
+            return self.temporal_ui_url
+        return f"http://127.0.0.1:{self.temporal_ui_port}" if self.embedded_temporal else None
+
+    @property
+    def gateway_url(self) -> str:
+        host = "127.0.0.1" if self.gateway_host in ("0.0.0.0", "::") else self.gateway_host
+        return f"http://{host}:{self.gateway_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

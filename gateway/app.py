@@ -1,0 +1,68 @@
+"""The FastAPI gateway: REST, /ws and (later) the dashboard, in front of Temporal and MongoDB."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from activities.db import ensure_schema
+from durabot.connect import connect_mongo, connect_temporal
+from durabot.logs import request_id_var
+from durabot.settings import Settings, get_settings
+from gateway.deps import AppState
+from gateway.routers import health
+
+log = logging.getLogger("durabot.gateway")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        temporal = await connect_temporal(settings)
+        mongo = await connect_mongo(settings)
+        try:
+            await ensure_schema(mongo[settings.mongo_database])
+            app.state.durabot = AppState(settings=settings, temporal=temporal, mongo=mongo)
+            log.info("gateway ready", extra={"fields": {"url": settings.gateway_url}})
+            yield
+        finally:
+            await mongo.close()
+
+    app = FastAPI(
+        title="Durabot API",
+        version="0.1.0",
+        description="Crypto trading on durable Temporal workflows: REST and WebSocket gateway.",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next) -> Response:
+        # Accept a caller's ID so one request can be traced across services; otherwise mint one.
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        start = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
+        response.headers[REQUEST_ID_HEADER] = rid
+        log.info(
+            "request",
+            extra={"fields": {"request_id": rid, "method": request.method, "path": request.url.path,
+                              "status": response.status_code,
+                              "ms": round((time.perf_counter() - start) * 1000, 2)}},
+        )
+        return response
+
+    app.include_router(health.router)
+    return app

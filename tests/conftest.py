@@ -1,0 +1,214 @@
+"""Session-wide fixtures: a real Temporal dev server and a real SecantusDB on free ports in a temp
+dir, clients for both, and a unique task queue per test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import AsyncMongoClient, MongoClient
+from temporalio.client import Client
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class TemporalServer:
+    """A real `temporal server start-dev` on free ports; restartable on the same SQLite file."""
+
+    def __init__(self, workdir: Path, extra_args: list[str] | None = None) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / "temporal.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(BIN / "temporal"), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+             "--port", str(self.port), "--db-filename", str(self.workdir / "temporal.db"),
+             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+             "--dynamic-config-value", "frontend.enableServerVersionCheck=false", "--log-level", "error",
+             *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_until(self._healthy, 30, f"Temporal on {self.address}")
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"temporal exited: {(self.workdir / 'temporal.log').read_text()[-2000:]}")
+        done = subprocess.run([str(BIN / "temporal"), "operator", "cluster", "health", "--address", self.address],
+                              capture_output=True, text=True)
+        return "SERVING" in done.stdout
+
+    def stop(self) -> None:
+        if self.proc:
+            stop_process(self.proc)
+
+
+class MongoServer:
+    """A real SecantusDB process on a free port; restartable on the same storage."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?retryWrites=false&directConnection=true"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / "mongo.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(self.port),
+             "--storage-path", str(self.workdir / "data"), "--log-level", "WARNING"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_until(self._healthy, 30, f"SecantusDB on {self.port}")
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"secantusd exited: {(self.workdir / 'mongo.log').read_text()[-2000:]}")
+        try:
+            with MongoClient(self.uri, serverSelectionTimeoutMS=500) as client:
+                client.admin.command("ping")
+            return True
+        except Exception:
+            return False
+
+    def stop(self) -> None:
+        if self.proc:
+            stop_process(self.proc)
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory) -> Iterator[TemporalServer]:
+    server = TemporalServer(tmp_path_factory.mktemp("temporal"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory) -> Iterator[MongoServer]:
+    server = MongoServer(tmp_path_factory.mktemp("mongo"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(temporal_server: TemporalServer) -> Client:
+    from worker.main import ensure_search_attributes
+
+    client = await Client.connect(temporal_server.address)
+    await ensure_search_attributes(client, "default")
+    return client
+
+
+@pytest.fixture(scope="session")
+async def mongo_client(mongo_server: MongoServer) -> AsyncIterator[AsyncMongoClient]:
+    client: AsyncMongoClient = AsyncMongoClient(mongo_server.uri, tz_aware=True)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def db_name() -> str:
+    return f"t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def task_queue(request) -> str:
+    return f"tq-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def settings(tmp_path, temporal_server: TemporalServer, mongo_server: MongoServer, db_name: str):
+    """Settings that point at the fixture servers as external services."""
+    from durabot.settings import Settings
+
+    return Settings(
+        _env_file=None,
+        var_dir=tmp_path / "var",
+        temporal_address=temporal_server.address,
+        mongo_uri=mongo_server.uri,
+        mongo_database=db_name,
+        gateway_port=free_port(),
+        connect_timeout_s=10,
+    )
+
+
+def durabot_env(**overrides: str) -> dict[str, str]:
+    """A clean environment for running `durabot` subprocesses: no DURABOT_* leaks from the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DURABOT_")}
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def run_env():
+    return durabot_env
+
+
+@pytest.fixture
+def spawn_mongo(tmp_path) -> Iterator:
+    """Start extra SecantusDB servers that a test may stop or restart on its own."""
+    servers: list[MongoServer] = []
+
+    def spawn() -> MongoServer:
+        server = MongoServer(tmp_path / f"mongo-{len(servers)}")
+        server.start()
+        servers.append(server)
+        return server
+
+    yield spawn
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def get_free_port():
+    return free_port

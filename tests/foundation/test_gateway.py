@@ -1,0 +1,114 @@
+"""The gateway over a real socket, in front of the real Temporal dev server and SecantusDB."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from contextlib import asynccontextmanager
+
+import httpx
+import uvicorn
+
+from durabot.logs import JsonFormatter, redact
+from gateway.app import REQUEST_ID_HEADER, create_app
+from worker.main import build_workers
+
+
+@asynccontextmanager
+async def running_gateway(settings):
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.gateway_port,
+                                           log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.05)
+    assert server.started, "gateway did not start"
+    try:
+        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=15) as http:
+            yield http
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_health_reports_each_dependency_with_latency(settings, temporal_client, task_queue):
+    settings = settings.model_copy(update={"task_queue_prefix": task_queue})
+    async with running_gateway(settings) as http:
+        without_workers = (await http.get("/api/health")).json()
+        assert without_workers["status"] == "degraded"
+        assert without_workers["dependencies"]["workers"]["status"] == "error"
+        assert "no worker polling" in without_workers["dependencies"]["workers"]["detail"]
+
+        workers = build_workers(temporal_client, settings, identity="gw-test")
+        async with workers[0], workers[1], workers[2]:
+            # A worker shows as a poller once its first poll reaches the server.
+            for _ in range(100):
+                reply = await http.get("/api/health", params={"deep": "true"})
+                if reply.json()["status"] == "ok":
+                    break
+                await asyncio.sleep(0.1)
+    assert reply.status_code == 200
+    body = reply.json()
+    assert body["status"] == "ok"
+    deps = body["dependencies"]
+    assert set(deps) == {"temporal", "mongodb", "workers", "workflow_probe"}
+    for dep in deps.values():
+        assert dep["status"] == "ok", dep
+        assert dep["latency_ms"] > 0
+    assert deps["workflow_probe"]["detail"].startswith("executed on:")
+
+
+async def test_health_is_503_when_mongodb_goes_down(settings, spawn_mongo):
+    mongo = spawn_mongo()
+    settings = settings.model_copy(update={"mongo_uri": mongo.uri, "connect_timeout_s": 2})
+    async with running_gateway(settings) as http:
+        assert (await http.get("/api/health")).json()["dependencies"]["mongodb"]["status"] == "ok"
+        mongo.stop()
+        reply = await http.get("/api/health")
+    assert reply.status_code == 503
+    body = reply.json()
+    assert body["status"] == "degraded"
+    assert body["dependencies"]["mongodb"]["status"] == "error"
+    assert body["dependencies"]["temporal"]["status"] == "ok"
+
+
+async def test_request_ids_are_echoed_or_minted_and_logged(settings):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("gateway"))
+    gateway_log = logging.getLogger("durabot.gateway")
+    gateway_log.addHandler(handler)
+    gateway_log.setLevel(logging.INFO)
+    try:
+        async with running_gateway(settings) as http:
+            echoed = await http.get("/api/health", headers={REQUEST_ID_HEADER: "trace-123"})
+            minted = await http.get("/api/health")
+    finally:
+        gateway_log.removeHandler(handler)
+    assert echoed.headers[REQUEST_ID_HEADER] == "trace-123"
+    assert len(minted.headers[REQUEST_ID_HEADER]) == 32
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    requests = [r for r in records if r["msg"] == "request"]
+    assert {r["request_id"] for r in requests} == {"trace-123", minted.headers[REQUEST_ID_HEADER]}
+    assert all(r["path"] == "/api/health" and r["status"] == 200 and r["ms"] >= 0 for r in requests)
+
+
+async def test_openapi_and_docs_are_served_with_error_statuses_declared(settings):
+    async with running_gateway(settings) as http:
+        docs = await http.get("/docs")
+        schema = (await http.get("/openapi.json")).json()
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert set(schema["paths"]["/api/health"]["get"]["responses"]) >= {"200", "503"}
+
+
+def test_log_redaction_hides_secrets():
+    line = redact(
+        'login password=hunter2 Authorization: Bearer abc.def.ghi api_key="K3Y" '
+        "mongodb://user:pw@host:27017/db eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTYifQ.c2lnbmF0dXJl"
+    )
+    for secret in ("hunter2", "abc.def.ghi", "K3Y", ":pw@", "eyJzdWIiOiIxMjM0NTYifQ"):
+        assert secret not in line, line
+    assert "[REDACTED]" in line

@@ -1,0 +1,22 @@
+"""Lint everything with ruff; type-check the workflow code, contracts and pure domain with mypy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+TYPED = ["workflows", "trading/candle.py", "trading/signals.py", "durabot/settings.py"]
+
+
+def test_ruff_is_clean():
+    done = subprocess.run([str(BIN / "ruff"), "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_is_clean_on_workflows_contracts_and_domain():
+    done = subprocess.run([str(BIN / "mypy"), "--no-incremental", *TYPED], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,0 +1,136 @@
+"""The real `durabot up` as a subprocess: health, Temporal UI, clean stops, no orphans, data kept."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+from temporalio.client import Client
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of pid, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        for child, parent in parents.items():
+            if parent == current and child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+    except OSError:
+        return 0, b""
+
+
+class Up:
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.env, self.cwd = env, cwd
+        self.output = cwd / "up.out"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        out = open(self.output, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "durabot", "up"], env=self.env, cwd=self.cwd,
+                                     stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_healthy(self, gateway: str, timeout: float = 150) -> dict:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"up exited early:\n{self.output.read_text()}"
+            status, body = _get(f"{gateway}/api/health")
+            if status == 200 and b"Durabot is up" in self.output.read_bytes():
+                return json.loads(body)
+            time.sleep(0.5)
+        raise AssertionError(f"up not healthy in {timeout}s:\n{self.output.read_text()}")
+
+
+@pytest.fixture
+def up_env(tmp_path, run_env, get_free_port):
+    ports = {name: get_free_port() for name in ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "MONGO_PORT", "GATEWAY_PORT")}
+    env = run_env(DURABOT_VAR_DIR=str(tmp_path / "var"), **{f"DURABOT_{k}": str(v) for k, v in ports.items()})
+    return env, ports
+
+
+def test_up_serves_stops_cleanly_and_keeps_its_data(tmp_path, up_env):
+    env, ports = up_env
+    gateway = f"http://127.0.0.1:{ports['GATEWAY_PORT']}"
+    up = Up(env, tmp_path)
+    up.start()
+    health = up.wait_healthy(gateway)
+    assert health["dependencies"]["temporal"]["status"] == "ok"
+    assert health["dependencies"]["mongodb"]["status"] == "ok"
+    assert health["dependencies"]["workers"]["status"] == "ok"
+    status, ui = _get(f"http://127.0.0.1:{ports['TEMPORAL_UI_PORT']}/")
+    assert status == 200 and b"<html" in ui.lower()
+    status, deep = _get(f"{gateway}/api/health?deep=true")
+    assert status == 200 and json.loads(deep)["dependencies"]["workflow_probe"]["status"] == "ok"
+    printed = up.output.read_text()
+    assert f"http://127.0.0.1:{ports['TEMPORAL_UI_PORT']}" in printed and f"{gateway}/docs" in printed
+
+    mongo_uri = f"mongodb://127.0.0.1:{ports['MONGO_PORT']}/?retryWrites=false&directConnection=true"
+    with MongoClient(mongo_uri) as mongo:
+        mongo.durabot.system_config.insert_one({"key": "smoke", "value": 42})
+    children = _children(up.proc.pid)
+    assert len(children) >= 4, children
+
+    up.proc.send_signal(signal.SIGINT)
+    assert up.proc.wait(timeout=90) == 0, up.output.read_text()
+    survivors = {pid for pid in children if _alive(pid)}
+    assert not survivors, f"children outlived up: {survivors}"
+
+    # A second `up` on the same var/ finds the workflow history and the documents of the first.
+    up.start()
+    up.wait_healthy(gateway)
+    with MongoClient(mongo_uri) as mongo:
+        assert mongo.durabot.system_config.find_one({"key": "smoke"})["value"] == 42
+
+    async def probes_recorded() -> int:
+        client = await Client.connect(f"127.0.0.1:{ports['TEMPORAL_PORT']}")
+        return (await client.count_workflows("WorkflowType = 'SystemProbeWorkflow'")).count
+
+    assert asyncio.run(probes_recorded()) >= 1
+
+    # SIGKILL gives `up` no chance to clean up: the kernel must take its children down.
+    children = _children(up.proc.pid)
+    assert len(children) >= 4
+    os.kill(up.proc.pid, signal.SIGKILL)
+    up.proc.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.2)
+    assert not {pid for pid in children if _alive(pid)}, "orphans survived SIGKILL of up"

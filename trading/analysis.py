@@ -1,0 +1,434 @@
+"""Analysis entry points: candles in, consensus signals out, vectorised over the whole series.
+
+The analysis for a (symbol, interval, settings) key starts at an anchor candle and moves forward.
+Every value on candle ``i`` is a pure function of candles ``anchor..i`` and the settings, so a
+backtest reproduces a session exactly by starting from the same anchor, and computing over a
+longer series never changes the values already computed (the anchor property).
+
+The warm-up gate: ``warmup_candles(settings)`` candles from the anchor carry no signal (None).
+It covers each enabled strategy's indicator lookback plus, for the recursive smoothers (Wilder
+RSI, the MACD EMAs), enough candles for the seed's weight to fall below 1%
+(``SEED_WEIGHT_TOLERANCE``), so early signals do not lean on how the series happened to start.
+
+Speed: indicators, strategies and consensus are numpy over the whole series; ``SignalSeries``
+keeps the result as arrays and builds ``Signal`` objects (with their reason strings) only when
+asked, via ``signal_at(i)``. ``compute_signals`` is the simple list API on top of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from trading import indicators
+from trading.candle import BadCandleError, Candle
+from trading.consensus import Consensus, combine
+from trading.indicators import FloatArray
+from trading.signals import Signal
+from trading.strategies import (
+    BOLLINGER,
+    DIRECTION_OF_CODE,
+    MACD,
+    PARAMS_TYPE,
+    RSI,
+    STOCHASTIC,
+    STRATEGY_NAMES,
+    VOLUME,
+    BollingerParams,
+    MacdParams,
+    RsiParams,
+    StochasticParams,
+    StrategyResult,
+    VolumeParams,
+    bollinger_strategy,
+    macd_strategy,
+    params_to_dict,
+    rsi_strategy,
+    stochastic_strategy,
+    volume_strategy,
+)
+
+# Bump when a change to indicators, strategies or consensus changes any signal: it is part of
+# the settings hash, so analyses cached under the old logic are not mistaken for new ones.
+ANALYSIS_VERSION = 1
+SEED_WEIGHT_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Indicator and strategy parameters, which strategies vote, and how many must agree."""
+
+    rsi: RsiParams = field(default_factory=RsiParams)
+    macd: MacdParams = field(default_factory=MacdParams)
+    bollinger: BollingerParams = field(default_factory=BollingerParams)
+    volume: VolumeParams = field(default_factory=VolumeParams)
+    stochastic: StochasticParams = field(default_factory=StochasticParams)
+    enabled: tuple[str, ...] = STRATEGY_NAMES
+    min_agree: int = 3
+    weights: dict[str, float] | None = None  # strategy → weight; disabled strategies' weights are ignored
+    min_vote_weight: float | None = None  # weighted threshold; default: min_agree's share of the weight
+    atr_length: int = 14  # for the indicator frame (stops, charts); no strategy votes on it
+
+    def __post_init__(self) -> None:
+        for name, params_type in PARAMS_TYPE.items():
+            if not isinstance(getattr(self, name), params_type):
+                raise ValueError(
+                    f"AnalysisSettings.{name} must be a {params_type.__name__}, got {getattr(self, name)!r}"
+                )
+        self._set("enabled", self._checked_enabled())
+        n = len(self.enabled)
+        if (
+            isinstance(self.min_agree, bool)
+            or not isinstance(self.min_agree, int)
+            or not 1 <= self.min_agree <= n
+        ):
+            raise ValueError(
+                f"AnalysisSettings.min_agree must be an integer from 1 to {n} "
+                f"(the enabled strategies), got {self.min_agree!r}"
+            )
+        self._set("weights", self._checked_weights())
+        self._set("min_vote_weight", self._checked_min_vote_weight())
+        if isinstance(self.atr_length, bool) or not isinstance(self.atr_length, int) or self.atr_length < 1:
+            raise ValueError(f"AnalysisSettings.atr_length must be an integer >= 1, got {self.atr_length!r}")
+
+    def _set(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+
+    def _checked_enabled(self) -> tuple[str, ...]:
+        enabled = self.enabled
+        if isinstance(enabled, str) or not isinstance(enabled, Sequence):
+            raise ValueError(f"AnalysisSettings.enabled must be a list of strategy names, got {enabled!r}")
+        unknown = [s for s in enabled if s not in STRATEGY_NAMES]
+        if unknown:
+            raise ValueError(
+                f"AnalysisSettings.enabled has unknown strategies {unknown}; "
+                f"known: {', '.join(STRATEGY_NAMES)}"
+            )
+        if len(set(enabled)) != len(enabled):
+            raise ValueError(f"AnalysisSettings.enabled lists a strategy twice: {list(enabled)}")
+        if not enabled:
+            raise ValueError("AnalysisSettings.enabled must name at least one strategy")
+        return tuple(s for s in STRATEGY_NAMES if s in enabled)
+
+    def _checked_weights(self) -> dict[str, float] | None:
+        if self.weights is None:
+            return None
+        if not isinstance(self.weights, Mapping):
+            raise ValueError(
+                f"AnalysisSettings.weights must map strategy names to weights, got {self.weights!r}"
+            )
+        checked: dict[str, float] = {}
+        for name in sorted(self.weights):
+            weight = self.weights[name]
+            if name not in STRATEGY_NAMES:
+                raise ValueError(
+                    f"AnalysisSettings.weights names unknown strategy {name!r}; "
+                    f"known: {', '.join(STRATEGY_NAMES)}"
+                )
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
+                raise ValueError(
+                    f"AnalysisSettings.weights[{name!r}] must be a finite number > 0, got {weight!r}"
+                )
+            checked[name] = float(weight)
+        return checked
+
+    def _checked_min_vote_weight(self) -> float | None:
+        value = self.min_vote_weight
+        if value is None:
+            return None
+        if self.weights is None:
+            raise ValueError("AnalysisSettings.min_vote_weight only applies together with weights")
+        total = sum(self.enabled_weights().values())
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= total:
+            raise ValueError(
+                f"AnalysisSettings.min_vote_weight must be > 0 and at most the enabled "
+                f"strategies' total weight {total:g}, got {value!r}"
+            )
+        return float(value)
+
+    def enabled_weights(self) -> dict[str, float]:
+        return {name: (self.weights or {}).get(name, 1.0) for name in self.enabled}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form; ``from_dict(to_dict())`` gives equal settings."""
+        return {
+            **{name: params_to_dict(getattr(self, name)) for name in PARAMS_TYPE},
+            "enabled": list(self.enabled),
+            "min_agree": self.min_agree,
+            "weights": None if self.weights is None else dict(self.weights),
+            "min_vote_weight": self.min_vote_weight,
+            "atr_length": self.atr_length,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AnalysisSettings:
+        """Settings from a plain mapping (API body, stored document); omitted fields keep defaults."""
+        known = {*PARAMS_TYPE, "enabled", "min_agree", "weights", "min_vote_weight", "atr_length"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown analysis settings fields: {unknown}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in PARAMS_TYPE:
+                kwargs[key] = _params_from(key, value)
+            elif key == "enabled" and isinstance(value, list):
+                kwargs[key] = tuple(value)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    def __hash__(self) -> int:
+        # The generated hash would fail on the weights dict; equal settings share a canonical form.
+        return hash(self.settings_hash())
+
+    def settings_hash(self) -> str:
+        """sha256 of the canonical JSON form (and ``ANALYSIS_VERSION``): stable across processes."""
+        canonical = json.dumps(
+            {"analysis_version": ANALYSIS_VERSION, **self.to_dict()},
+            sort_keys=True,
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _params_from(name: str, value: object) -> Any:
+    params_type = PARAMS_TYPE[name]
+    if not isinstance(value, Mapping):
+        raise ValueError(f"analysis settings field {name!r} must be an object, got {value!r}")
+    allowed = set(params_to_dict(params_type()))
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ValueError(f"unknown {name} settings fields: {unknown}; known: {sorted(allowed)}")
+    return params_type(**value)
+
+
+def _settle(alpha: float) -> int:
+    """Candles after its seed until an exponential smoother's seed weighs less than the tolerance."""
+    return math.ceil(math.log(SEED_WEIGHT_TOLERANCE) / math.log(1.0 - alpha))
+
+
+def strategy_warmup(name: str, settings: AnalysisSettings) -> int:
+    """Candles from the anchor before this strategy's verdict is defined and settled."""
+    if name == RSI:
+        p = settings.rsi
+        return p.length + _settle(1.0 / p.length)
+    if name == MACD:
+        m = settings.macd
+        first_histogram = (m.slow - 1) + (m.signal - 1)
+        return first_histogram + 1 + _settle(2.0 / (m.slow + 1)) + _settle(2.0 / (m.signal + 1))
+    if name == BOLLINGER:
+        return settings.bollinger.length - 1
+    if name == VOLUME:
+        return settings.volume.length
+    if name == STOCHASTIC:
+        s = settings.stochastic
+        return (s.k - 1) + (s.smooth_k - 1) + (s.d - 1) + 1
+    raise ValueError(f"unknown strategy {name!r}")
+
+
+def warmup_candles(settings: AnalysisSettings) -> int:
+    """The warm-up gate: candles from the anchor before signals are trusted (first signal's index)."""
+    return max(strategy_warmup(name, settings) for name in settings.enabled)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CandleArrays:
+    """One symbol's candle columns, checked: positive finite prices, non-negative volume, times rising."""
+
+    symbol: str
+    open_time: npt.NDArray[np.int64]
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+
+    def __post_init__(self) -> None:
+        for name in ("open", "high", "low", "close", "volume"):
+            object.__setattr__(self, name, np.ascontiguousarray(getattr(self, name), dtype=np.float64))
+        object.__setattr__(self, "open_time", np.ascontiguousarray(self.open_time, dtype=np.int64))
+        n = len(self.open_time)
+        for name in ("open", "high", "low", "close", "volume"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"CandleArrays.{name} has shape {getattr(self, name).shape}, want ({n},)")
+        self._check()
+
+    def _check(self) -> None:
+        prices = np.stack([self.open, self.high, self.low, self.close])
+        problems = [
+            (
+                ~np.isfinite(prices).all(axis=0) | ~np.isfinite(self.volume),
+                "a price or the volume is not finite",
+            ),
+            ((prices <= 0).any(axis=0), "prices must be positive"),
+            (self.volume < 0, "volume must not be negative"),
+            (
+                (self.low > np.minimum(self.open, self.close))
+                | (self.high < np.maximum(self.open, self.close)),
+                "open/close outside low..high",
+            ),
+        ]
+        steps = np.diff(self.open_time)
+        problems.append(
+            (np.concatenate(([False], steps <= 0)), "open_time is not after the previous candle's")
+        )
+        for bad, reason in problems:
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise BadCandleError(i + 1, reason, int(self.open_time[i]))
+
+    @classmethod
+    def from_candles(cls, candles: Sequence[Candle]) -> CandleArrays:
+        symbols = {c.symbol for c in candles}
+        if len(symbols) > 1:
+            raise ValueError(f"analysis runs on one symbol at a time, got {sorted(symbols)}")
+
+        def column(name: str, dtype: type) -> npt.NDArray[Any]:
+            return np.fromiter(map(attrgetter(name), candles), dtype=dtype, count=len(candles))
+
+        return cls(
+            symbol=symbols.pop() if symbols else "",
+            open_time=column("open_time", np.int64),
+            open=column("open", np.float64),
+            high=column("high", np.float64),
+            low=column("low", np.float64),
+            close=column("close", np.float64),
+            volume=column("volume", np.float64),
+        )
+
+    def __len__(self) -> int:
+        return len(self.open_time)
+
+
+def _arrays(candles: Sequence[Candle] | CandleArrays) -> CandleArrays:
+    return candles if isinstance(candles, CandleArrays) else CandleArrays.from_candles(candles)
+
+
+def _strategy_results(data: CandleArrays, settings: AnalysisSettings) -> tuple[StrategyResult, ...]:
+    results = []
+    for name in settings.enabled:
+        if name == RSI:
+            results.append(rsi_strategy(indicators.rsi(data.close, settings.rsi.length), settings.rsi))
+        elif name == MACD:
+            m = indicators.macd(data.close, settings.macd.fast, settings.macd.slow, settings.macd.signal)
+            results.append(macd_strategy(m.line, m.signal, m.histogram, settings.macd))
+        elif name == BOLLINGER:
+            b = indicators.bollinger(data.close, settings.bollinger.length, settings.bollinger.std)
+            results.append(bollinger_strategy(data.close, b.lower, b.upper, b.percent_b, settings.bollinger))
+        elif name == VOLUME:
+            ratio = indicators.volume_ratio(data.volume, settings.volume.length)
+            results.append(volume_strategy(data.close, ratio, settings.volume))
+        elif name == STOCHASTIC:
+            s = settings.stochastic
+            st = indicators.stochastic(data.high, data.low, data.close, s.k, s.d, s.smooth_k)
+            results.append(stochastic_strategy(st.k, st.d, s))
+    return tuple(results)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SignalSeries:
+    """Signals for every candle of a series as arrays; ``signal_at`` builds one ``Signal`` lazily.
+
+    ``direction`` (+1 long, -1 short, 0 neutral) and ``confidence`` are 0 during warm-up.
+    """
+
+    symbol: str
+    open_time: npt.NDArray[np.int64]
+    direction: npt.NDArray[np.int8]
+    confidence: FloatArray
+    warmup: int
+    consensus: Consensus
+
+    def __len__(self) -> int:
+        return len(self.open_time)
+
+    def signal_at(self, i: int) -> Signal | None:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"candle index {i} out of range for {n} candles")
+        i %= n
+        if i < self.warmup:
+            return None
+        return Signal(
+            symbol=self.symbol,
+            open_time=int(self.open_time[i]),
+            direction=DIRECTION_OF_CODE[int(self.direction[i])],
+            confidence=float(self.confidence[i]),
+            reason=self.consensus.reason_at(i),
+            verdicts=tuple(r.verdict_at(i) for r in self.consensus.results),
+        )
+
+    def signals(self) -> list[Signal | None]:
+        return [self.signal_at(i) for i in range(len(self))]
+
+
+def compute_signal_series(
+    candles: Sequence[Candle] | CandleArrays, settings: AnalysisSettings
+) -> SignalSeries:
+    """The vectorised path: one consensus per candle, from the first candle (the anchor) on."""
+    data = _arrays(candles)
+    consensus = combine(
+        _strategy_results(data, settings),
+        min_agree=settings.min_agree,
+        weights=None if settings.weights is None else settings.enabled_weights(),
+        min_vote_weight=settings.min_vote_weight,
+    )
+    warmup = min(warmup_candles(settings), len(data))
+    direction = consensus.direction.copy()
+    confidence = consensus.confidence.copy()
+    direction[:warmup] = 0
+    confidence[:warmup] = 0.0
+    return SignalSeries(data.symbol, data.open_time, direction, confidence, warmup, consensus)
+
+
+def compute_signals(
+    candles: Sequence[Candle] | CandleArrays, settings: AnalysisSettings
+) -> list[Signal | None]:
+    """One entry per candle: the consensus ``Signal``, or None during warm-up."""
+    return compute_signal_series(candles, settings).signals()
+
+
+def analyze_latest(candles: Sequence[Candle] | CandleArrays, settings: AnalysisSettings) -> Signal | None:
+    """The signal on the last candle of a series that starts at the anchor (None if still warming up)."""
+    series = compute_signal_series(candles, settings)
+    return series.signal_at(-1) if len(series) else None
+
+
+def compute_indicator_frame(
+    candles: Sequence[Candle] | CandleArrays, settings: AnalysisSettings
+) -> pd.DataFrame:
+    """Every indicator the strategies use (enabled or not) plus ATR, one row per candle, by open_time."""
+    data = _arrays(candles)
+    m = indicators.macd(data.close, settings.macd.fast, settings.macd.slow, settings.macd.signal)
+    b = indicators.bollinger(data.close, settings.bollinger.length, settings.bollinger.std)
+    s = settings.stochastic
+    st = indicators.stochastic(data.high, data.low, data.close, s.k, s.d, s.smooth_k)
+    columns: dict[str, FloatArray] = {
+        "close": data.close,
+        "volume": data.volume,
+        "rsi": indicators.rsi(data.close, settings.rsi.length),
+        "macd": m.line,
+        "macd_signal": m.signal,
+        "macd_histogram": m.histogram,
+        "bb_lower": b.lower,
+        "bb_mid": b.mid,
+        "bb_upper": b.upper,
+        "bb_bandwidth": b.bandwidth,
+        "bb_percent_b": b.percent_b,
+        "stoch_k": st.k,
+        "stoch_d": st.d,
+        "volume_sma": indicators.volume_sma(data.volume, settings.volume.length),
+        "volume_ratio": indicators.volume_ratio(data.volume, settings.volume.length),
+        "atr": indicators.atr(data.high, data.low, data.close, settings.atr_length),
+    }
+    return pd.DataFrame(columns, index=pd.Index(data.open_time, name="open_time"))
