@@ -59,6 +59,8 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     # The event bus: workers write, the gateway follows a change stream and fans out on /ws.
     CollectionSpec("events", ((("event_key", A),),), ((("user_id", A), ("created_at", D)),),
                    ttl=("created_at", 2 * DAY_S)),
+    # The feed's latest price per symbol (market time), for /api/prices and between-candle fills.
+    CollectionSpec("market_prices", ((("source", A), ("symbol", A)),)),
     # Which workflows the market feed signals on each closed candle.
     CollectionSpec("feed_subscriptions", ((("source", A), ("symbol", A), ("interval", A), ("workflow_id", A)),),
                    ((("workflow_id", A),),)),

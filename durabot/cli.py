@@ -19,6 +19,10 @@ app = typer.Typer(
 )
 
 
+sim_app = typer.Typer(help="Protocol-true stand-ins for services this machine cannot reach.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -109,6 +113,17 @@ def mongo() -> None:
 
     argv = mongo_argv(load_settings())
     os.execv(argv[0], argv)
+
+
+def _register_commands() -> None:
+    from durabot.backtest_cmd import register as register_backtest
+    from sim.exchange.cli import register as register_sim_exchange
+
+    register_backtest(app)
+    register_sim_exchange(sim_app)
+
+
+_register_commands()
 
 
 def main() -> None:

@@ -57,6 +57,12 @@ def mongo_argv(s: Settings) -> list[str]:
             "--storage-path", str(s.var_dir / "mongo"), "--log-level", "WARNING"]
 
 
+def sim_exchange_argv(s: Settings) -> list[str]:
+    return [sys.executable, "-m", "durabot", "sim", "exchange", "--port", str(s.sim_exchange_port),
+            "--data-dir", str(s.data_dir), "--state-dir", str(s.var_dir / "sim"), "--speed", s.sim_speed,
+            "--start-offset-candles", str(s.sim_start_offset)]
+
+
 def _cli_ok(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=5)
@@ -121,6 +127,14 @@ PROCESSES: tuple[ProcessSpec, ...] = (
         ports=lambda s: [(s.mongo_port, "DURABOT_MONGO_PORT")],
         healthy=mongo_healthy,
         urls=lambda s: [],
+    ),
+    ProcessSpec(
+        name="exchange",
+        argv=sim_exchange_argv,
+        enabled=lambda s: s.exchange_is_local_sim,
+        ports=lambda s: [(s.sim_exchange_port, "DURABOT_SIM_EXCHANGE_PORT")],
+        healthy=lambda s: http_ok(f"http://127.0.0.1:{s.sim_exchange_port}/api/v3/ping"),
+        urls=lambda s: [("Sim exchange", f"http://127.0.0.1:{s.sim_exchange_port}/sim/state")],
     ),
     ProcessSpec(
         name="worker",

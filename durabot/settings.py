@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trading.candle import INTERVAL_MS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 TASK_QUEUES = ("trading", "market", "ai")
@@ -45,6 +47,21 @@ class Settings(BaseSettings):
     gateway_host: str = Field("127.0.0.1", description="Address the gateway binds to.")
     gateway_port: int = Field(8080, ge=1, le=65535, description="Gateway port (REST, /ws, dashboard).")
 
+    exchange_rest_url: str = Field(
+        "http://127.0.0.1:8900", description="Binance spot REST base URL; the default is the local sim exchange."
+    )
+    exchange_futures_url: str = Field(
+        "http://127.0.0.1:8900", description="Binance USDⓈ-M futures REST base URL (fapi)."
+    )
+    exchange_ws_url: str = Field("ws://127.0.0.1:8900", description="Binance market-stream WebSocket base URL.")
+    sim_exchange_port: int = Field(8900, ge=1, le=65535, description="Port of the embedded sim exchange.")
+    sim_speed: str = Field("60", description="Sim replay speed: a multiplier of real time, or `max`.")
+    sim_start_offset: int = Field(500, ge=0, description="Candles into each series the sim's replay starts.")
+    feed_streams: str = Field(
+        "BTCUSDT@5m,ETHBTC@5m,BTCUSD@1h",
+        description="SYMBOL@interval streams the market feed always follows (sessions add their own).",
+    )
+
     connect_timeout_s: float = Field(15.0, gt=0, description="How long worker and gateway wait for Temporal/MongoDB.")
     startup_timeout_s: float = Field(60.0, gt=0, description="How long `up` waits for each process to be healthy.")
     worker_shutdown_grace_s: float = Field(10.0, ge=0, description="Grace period for running activities at shutdown.")
@@ -69,6 +86,43 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit():
             raise ValueError("must be host:port, e.g. temporal.example.com:7233")
         return v
+
+    @field_validator("sim_speed")
+    @classmethod
+    def _speed_is_max_or_positive(cls, v: str) -> str:
+        if v != "max":
+            try:
+                ok = float(v) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError("must be `max` or a positive number (a multiple of real time)")
+        return v
+
+    @field_validator("feed_streams")
+    @classmethod
+    def _streams_are_symbol_at_interval(cls, v: str) -> str:
+        for stream in filter(None, (p.strip() for p in v.split(","))):
+            symbol, sep, interval = stream.partition("@")
+            if not sep or not symbol.isalnum() or interval not in INTERVAL_MS:
+                raise ValueError(f"{stream!r} is not SYMBOL@interval (intervals: {', '.join(INTERVAL_MS)})")
+        return v
+
+    @property
+    def feed_stream_list(self) -> tuple[tuple[str, str], ...]:
+        pairs = (p.strip().partition("@") for p in self.feed_streams.split(",") if p.strip())
+        return tuple((symbol.upper(), interval) for symbol, _, interval in pairs)
+
+    @property
+    def exchange_is_local_sim(self) -> bool:
+        """The default: the exchange URLs point at the sim that `up` starts on this machine."""
+        local = f"127.0.0.1:{self.sim_exchange_port}"
+        return all(local in url for url in (self.exchange_rest_url, self.exchange_futures_url, self.exchange_ws_url))
+
+    @property
+    def market_source(self) -> str:
+        """Names the feed (workflow ``feed:{source}``) and tags stored candles and prices."""
+        return "sim" if self.exchange_is_local_sim else "binance"
 
     @property
     def embedded_temporal(self) -> bool:

@@ -141,18 +141,11 @@ class Supervisor:
         )
 
     def _child_env(self) -> dict[str, str]:
+        # Children must see exactly the settings `up` resolved, including ones that came from .env.
         env = dict(os.environ)
-        # Children must see exactly the settings `up` resolved, including ones given by flags or .env.
-        s = self.settings
-        env.update({
-            "DURABOT_VAR_DIR": str(s.var_dir),
-            "DURABOT_DATA_DIR": str(s.data_dir),
-            "DURABOT_TEMPORAL_PORT": str(s.temporal_port),
-            "DURABOT_TEMPORAL_UI_PORT": str(s.temporal_ui_port),
-            "DURABOT_MONGO_PORT": str(s.mongo_port),
-            "DURABOT_GATEWAY_PORT": str(s.gateway_port),
-            "DURABOT_GATEWAY_HOST": s.gateway_host,
-        })
+        for name, value in self.settings.model_dump().items():
+            if value is not None:
+                env[f"DURABOT_{name.upper()}"] = str(value)
         return env
 
     def urls(self) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +16,8 @@ from durabot.connect import connect_mongo, connect_temporal
 from durabot.logs import request_id_var
 from durabot.settings import Settings, get_settings
 from gateway.deps import AppState
-from gateway.routers import health
+from gateway.routers import health, market, ws
+from gateway.ws_hub import EventHub
 
 log = logging.getLogger("durabot.gateway")
 
@@ -30,10 +32,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         temporal = await connect_temporal(settings)
         mongo = await connect_mongo(settings)
         try:
-            await ensure_schema(mongo[settings.mongo_database])
-            app.state.durabot = AppState(settings=settings, temporal=temporal, mongo=mongo)
+            db = mongo[settings.mongo_database]
+            await ensure_schema(db)
+            # Stable per host and port, so a restarted gateway resumes its own change stream.
+            hub = EventHub(db, follower_id=f"{socket.gethostname()}:{settings.gateway_port}")
+            await hub.start()
+            app.state.durabot = AppState(settings=settings, temporal=temporal, mongo=mongo, hub=hub)
             log.info("gateway ready", extra={"fields": {"url": settings.gateway_url}})
-            yield
+            try:
+                yield
+            finally:
+                await hub.stop()
         finally:
             await mongo.close()
 
@@ -65,4 +74,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     app.include_router(health.router)
+    app.include_router(market.router)
+    app.include_router(ws.router)
     return app

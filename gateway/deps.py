@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from temporalio.client import Client
 
 from durabot.settings import Settings
+from gateway.ws_hub import EventHub
 
 
 @dataclass
@@ -20,6 +21,7 @@ class AppState:
     settings: Settings
     temporal: Client
     mongo: AsyncMongoClient
+    hub: EventHub
 
     @property
     def db(self) -> AsyncDatabase:

@@ -14,17 +14,27 @@ import signal
 import socket
 from datetime import timedelta
 
+from pymongo.asynchronous.database import AsyncDatabase
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
 from activities.db import ensure_schema
 from activities.system import SystemActivities
 from durabot.connect import connect_mongo, connect_temporal
 from durabot.settings import Settings
-from worker.registry import activities_for, workflows_for
-from workflows.contracts import SEARCH_ATTRIBUTES, TASK_QUEUES, task_queue_name
+from worker.registry import WorkerContext, activities_for, workflows_for
+from workflows.contracts import (
+    SEARCH_ATTRIBUTES,
+    TASK_QUEUE_MARKET,
+    TASK_QUEUES,
+    MarketFeedInput,
+    feed_workflow_id,
+    task_queue_name,
+)
+from workflows.market_feed import MarketFeedWorkflow
 
 log = logging.getLogger("durabot.worker")
 
@@ -50,21 +60,34 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
     return sorted(missing)
 
 
-def build_workers(client: Client, settings: Settings, identity: str | None = None) -> list[Worker]:
+def build_workers(client: Client, settings: Settings, db: AsyncDatabase,
+                  identity: str | None = None) -> list[Worker]:
     """One worker per role (trading, market, ai), on ``settings.task_queue_prefix + role``."""
     identity = identity or f"durabot-worker@{socket.gethostname()}:{os.getpid()}"
     system = SystemActivities(identity)
+    ctx = WorkerContext(settings=settings, db=db, temporal=client)
     return [
         Worker(
             client,
             task_queue=task_queue_name(role, settings.task_queue_prefix),
             workflows=workflows_for(role),
-            activities=[system.probe_worker, *activities_for(role, settings)],
+            activities=[system.probe_worker, *activities_for(role, ctx)],
             identity=f"{identity}/{role}",
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_s),
         )
         for role in TASK_QUEUES
     ]
+
+
+async def start_market_feed(client: Client, settings: Settings) -> WorkflowHandle:
+    """Start ``feed:{source}`` unless it runs already (every worker calls this; one feed results)."""
+    return await client.start_workflow(
+        MarketFeedWorkflow.run,
+        MarketFeedInput(source=settings.market_source),
+        id=feed_workflow_id(settings.market_source),
+        task_queue=task_queue_name(TASK_QUEUE_MARKET, settings.task_queue_prefix),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
 
 
 async def run_worker(settings: Settings) -> None:
@@ -77,12 +100,14 @@ async def run_worker(settings: Settings) -> None:
         added = await ensure_search_attributes(client, settings.temporal_namespace)
         if added:
             log.info("registered search attributes", extra={"fields": {"search_attributes": added}})
-        workers = build_workers(client, settings)
+        db = mongo[settings.mongo_database]
+        workers = build_workers(client, settings, db)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         runs = [asyncio.create_task(w.run()) for w in workers]
+        await start_market_feed(client, settings)
         log.info("worker started", extra={"fields": {"task_queues": [w.task_queue for w in workers],
                                                      "temporal": settings.temporal_target}})
         done_early = asyncio.create_task(asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION))

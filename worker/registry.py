@@ -3,20 +3,50 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pymongo.asynchronous.database import AsyncDatabase
+from temporalio.client import Client
+
+from activities.market_feed import FeedConfig, MarketFeedActivities
+from activities.market_reads import MarketReadActivities
 from durabot.settings import Settings
-from workflows.contracts import TASK_QUEUE_TRADING
+from workflows.contracts import TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
+from workflows.feed_recorder import FeedRecorderWorkflow
+from workflows.market_feed import MarketFeedWorkflow
 from workflows.system_probe import SystemProbeWorkflow
 
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """The clients activities are built with; one per worker process."""
+
+    settings: Settings
+    db: AsyncDatabase
+    temporal: Client
+
+
 _WORKFLOWS: dict[str, list[type]] = {
-    TASK_QUEUE_TRADING: [SystemProbeWorkflow],
+    TASK_QUEUE_TRADING: [SystemProbeWorkflow, FeedRecorderWorkflow],
+    TASK_QUEUE_MARKET: [MarketFeedWorkflow],
 }
+
+
+def feed_config(settings: Settings) -> FeedConfig:
+    return FeedConfig(rest_url=settings.exchange_rest_url, futures_url=settings.exchange_futures_url,
+                      ws_url=settings.exchange_ws_url, streams=settings.feed_stream_list)
 
 
 def workflows_for(role: str) -> Sequence[type]:
     return _WORKFLOWS.get(role, [])
 
 
-def activities_for(role: str, settings: Settings) -> Sequence[Callable[..., Any]]:
+def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]]:
+    if role == TASK_QUEUE_TRADING:
+        reads = MarketReadActivities(ctx.db)
+        return [reads.read_market_candles, reads.subscribe_feed, reads.unsubscribe_feed]
+    if role == TASK_QUEUE_MARKET:
+        feed = MarketFeedActivities(ctx.db, ctx.temporal, feed_config(ctx.settings))
+        return [feed.run_market_feed]
     return []

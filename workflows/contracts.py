@@ -57,3 +57,106 @@ class SystemProbeResult:
 
 def system_probe_workflow_id(request_id: str) -> str:
     return f"probe:{request_id}"
+
+
+# ---- Market feed -------------------------------------------------------------------------------
+
+# The feed signals subscribers of any workflow type, so the signal names are part of the contract.
+SIGNAL_CANDLE_CLOSED = "candle_closed"
+SIGNAL_PRICE_TRIGGER = "price_trigger"
+
+
+def feed_workflow_id(source: str) -> str:
+    return f"feed:{source}"
+
+
+@dataclass(frozen=True)
+class CandleClosed:
+    """One closed candle, signalled to every workflow subscribed to (symbol, interval).
+
+    Delivery is at-least-once and in order per subscription; receivers drop any ``open_time`` not
+    newer than the last they processed and fill gaps from ``market_data``."""
+
+    source: str
+    symbol: str
+    interval: str
+    open_time: int
+    close_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class PriceTrigger:
+    """A latency hint from a live feed that an armed price level was crossed; never a fill by itself."""
+
+    source: str
+    symbol: str
+    price: float
+    time: int
+    level_id: str
+
+
+@dataclass(frozen=True)
+class FeedSubscription:
+    source: str
+    symbol: str
+    interval: str
+    workflow_id: str
+
+
+@dataclass(frozen=True)
+class MarketFeedInput:
+    """Which feed to run. The streams it follows come from the worker's settings plus the
+    subscriptions in MongoDB, so changing them needs no new workflow."""
+
+    source: str
+    # How long one feed activity runs before the workflow continues as new (wall seconds).
+    run_seconds: float = 6 * 3600.0
+    # How soon a dead worker's feed is retried elsewhere.
+    heartbeat_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class MarketFeedResult:
+    candles_stored: int
+    candles_signalled: int
+    resumed_from: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ReadCandlesInput:
+    symbol: str
+    interval: str
+    start: int  # open time, inclusive
+    end: int  # open time, inclusive
+
+
+@dataclass(frozen=True)
+class ReadCandlesResult:
+    candles: tuple[CandleClosed, ...]
+
+
+@dataclass(frozen=True)
+class FeedRecorderInput:
+    source: str
+    symbol: str
+    interval: str
+
+
+@dataclass(frozen=True)
+class FeedRecorderState:
+    """What a FeedRecorderWorkflow received, after deduplication and gap filling."""
+
+    open_times: tuple[int, ...]
+    closes: tuple[float, ...]
+    duplicates_dropped: int
+    gap_candles_filled: int
+    stopped: bool
+
+
+def feed_recorder_workflow_id(name: str) -> str:
+    return f"feed-recorder:{name}"

@@ -34,7 +34,7 @@ async def running_gateway(settings):
         await task
 
 
-async def test_health_reports_each_dependency_with_latency(settings, temporal_client, task_queue):
+async def test_health_reports_each_dependency_with_latency(settings, temporal_client, mongo_client, task_queue):
     settings = settings.model_copy(update={"task_queue_prefix": task_queue})
     async with running_gateway(settings) as http:
         without_workers = (await http.get("/api/health")).json()
@@ -42,7 +42,7 @@ async def test_health_reports_each_dependency_with_latency(settings, temporal_cl
         assert without_workers["dependencies"]["workers"]["status"] == "error"
         assert "no worker polling" in without_workers["dependencies"]["workers"]["detail"]
 
-        workers = build_workers(temporal_client, settings, identity="gw-test")
+        workers = build_workers(temporal_client, settings, mongo_client[settings.mongo_database], identity="gw-test")
         async with workers[0], workers[1], workers[2]:
             # A worker shows as a poller once its first poll reaches the server.
             for _ in range(100):

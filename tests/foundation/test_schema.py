@@ -23,7 +23,7 @@ async def test_creates_every_collection_of_the_design(mongo_client, db_name):
     created = await ensure_schema(db)
     names = set(await db.list_collection_names())
     assert SEED_COLLECTIONS <= names, SEED_COLLECTIONS - names
-    assert {"events", "feed_subscriptions"} <= names
+    assert {"events", "feed_subscriptions", "market_prices"} <= names
     assert set(created) == names
     assert len(SEED_COLLECTIONS) == 21
 

@@ -34,10 +34,10 @@ async def test_registers_missing_search_attributes_once(temporal_client: Client)
     assert await ensure_search_attributes(temporal_client, namespace) == []
 
 
-async def test_workers_serve_each_task_queue_end_to_end(temporal_client: Client, settings, task_queue):
+async def test_workers_serve_each_task_queue_end_to_end(temporal_client: Client, mongo_client, settings, task_queue):
     queues = tuple(task_queue_name(role, task_queue) for role in TASK_QUEUES)
     workers = build_workers(temporal_client, settings.model_copy(update={"task_queue_prefix": task_queue}),
-                            identity="test-worker")
+                            mongo_client[settings.mongo_database], identity="test-worker")
     async with workers[0], workers[1], workers[2]:
         result = await temporal_client.execute_workflow(
             SystemProbeWorkflow.run,
