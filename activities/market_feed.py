@@ -35,7 +35,7 @@ from activities.binance import (
     StreamEvent,
     kline_stream,
 )
-from activities.exchange_errors import PermanentExchangeError
+from activities.exchange_errors import PermanentExchangeError, RateLimitedError, TemporaryExchangeError
 from trading.candle import INTERVAL_MS, Candle
 from workflows.contracts import (
     SIGNAL_CANDLE_CLOSED,
@@ -47,10 +47,11 @@ from workflows.contracts import (
 
 log = logging.getLogger("durabot.feed")
 
-# How many candles a stream fetches on first sight when nothing is stored yet.
-INITIAL_BACKFILL = 500
 SUBSCRIPTION_REFRESH_S = 2.0
 SIGNAL_CONCURRENCY = 64
+FETCH_ATTEMPTS = 8
+CURSOR_FLUSH_S = 0.5
+MAX_REDELIVERY = 5000
 DAY_MS = 86_400_000
 
 
@@ -63,6 +64,8 @@ class FeedConfig:
     ws_url: str
     streams: tuple[tuple[str, str], ...]
     market: Literal["spot", "usdm"] = "spot"
+    # How many candles a stream fetches on first sight, when nothing of it is stored yet.
+    initial_backfill: int = 1000
 
 
 @dataclass
@@ -70,6 +73,7 @@ class StreamState:
     symbol: str
     interval: str
     cursor: int | None  # open time of the last candle fully delivered
+    last_stored: int | None  # open time of the newest candle in market_data
     day: deque[Candle] = field(default_factory=deque)  # the last 24 h of market time, for MarketData
 
     @property
@@ -109,12 +113,14 @@ class FeedRun:
                                       on_ban=self._alert_ban)
         self.stream = BinanceStreamClient(owner.config.ws_url)
         self._signal_gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+        self._dirty: set[tuple[str, str]] = set()
 
     async def run(self) -> MarketFeedResult:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.feed.run_seconds
         await self._refresh_subscriptions()
         refresh_at = loop.time() + SUBSCRIPTION_REFRESH_S
+        flush_at = loop.time() + CURSOR_FLUSH_S
         # A small queue: when we fall behind, the stream stops reading and the exchange's socket
         # back-pressure paces it (the sim at speed `max` relies on that).
         inbox: asyncio.Queue[StreamEvent] = asyncio.Queue(maxsize=16)
@@ -132,9 +138,14 @@ class FeedRun:
                     await self._catch_up_all()
                 elif isinstance(event, ClosedKline):
                     await self._on_closed(event)
-                if loop.time() >= refresh_at:
+                now = loop.time()
+                if now >= refresh_at:
                     await self._refresh_subscriptions()
-                    refresh_at = loop.time() + SUBSCRIPTION_REFRESH_S
+                    refresh_at = now + SUBSCRIPTION_REFRESH_S
+                if now >= flush_at:
+                    await self._flush()
+                    flush_at = now + CURSOR_FLUSH_S
+            await self._flush()
         finally:
             reader.cancel()
             await self.stream.close()
@@ -150,6 +161,20 @@ class FeedRun:
     def _cursor_view(self) -> dict[str, StreamState]:
         return {f"{s}@{i}": st for (s, i), st in self.states.items()}
 
+    async def _flush(self) -> None:
+        """Save cursors and latest prices. Batched: a crash before a flush only means candles are
+        delivered again, which receivers drop by open time."""
+        for key in sorted(self._dirty):
+            state = self.states[key]
+            if state.cursor is None or not state.day:
+                continue
+            last = state.day[-1]
+            await self.db.system_config.update_one(
+                {"key": cursor_key(self.source, state.symbol, state.interval)},
+                {"$set": {"value": state.cursor, "updated_at": datetime.now(UTC)}}, upsert=True)
+            await market_store.set_latest_price(self.db, self.source, state.symbol, last.close, last.close_time)
+        self._dirty.clear()
+
     # -- streams and subscriptions -----------------------------------------------------------------
     async def _refresh_subscriptions(self) -> None:
         subs = await market_store.subscriptions(self.db, self.source)
@@ -159,7 +184,8 @@ class FeedRun:
         for symbol, interval in new:
             doc = await self.db.system_config.find_one({"key": cursor_key(self.source, symbol, interval)})
             cursor = doc["value"] if doc else None
-            self.states[(symbol, interval)] = StreamState(symbol, interval, cursor)
+            last = await market_store.last_open_time(self.db, symbol, interval)
+            self.states[(symbol, interval)] = StreamState(symbol, interval, cursor, last)
             if cursor is not None:
                 self.resumed_from[f"{symbol}@{interval}"] = cursor
         if new:
@@ -174,20 +200,53 @@ class FeedRun:
 
     async def _catch_up(self, state: StreamState, until: int | None = None) -> None:
         """Fetch what the exchange has after our last stored candle, then deliver past the cursor."""
-        last = await market_store.last_open_time(self.db, state.symbol, state.interval)
         try:
-            if last is None:
-                fetched = await self.rest.klines(state.symbol, state.interval, limit=INITIAL_BACKFILL,
-                                                 market=self.config.market)
-            else:
-                fetched = await self.rest.klines(state.symbol, state.interval, start_ms=last + state.step,
-                                                 end_ms=until, market=self.config.market)
+            fetched = await self._fetch(state, state.last_stored, until)
         except PermanentExchangeError as exc:
             log.error("feed cannot follow stream", extra={"fields": {
                 "stream": f"{state.symbol}@{state.interval}", "error": str(exc)}})
             return
-        self.stored += await market_store.store_candles(self.db, fetched, state.interval, self.source)
-        await self._deliver_stored(state)
+        await self._store(state, fetched)
+        if state.cursor is None:
+            # First sight of this stream: history is stored for charts; delivery starts at its end.
+            if fetched:
+                await self._deliver(state, fetched[-1])
+            return
+        pending = [c for c in fetched if c.open_time > state.cursor]
+        behind = pending[0].open_time if pending else (state.last_stored or 0) + state.step
+        if behind > state.cursor + state.step and state.last_stored is not None:
+            # Stored but never delivered (the previous attempt died in between): deliver from the store.
+            pending = await market_store.read_candles(self.db, state.symbol, state.interval,
+                                                      start=state.cursor + 1, limit=MAX_REDELIVERY, newest=False)
+        for candle in pending:
+            await self._deliver(state, candle)
+
+    async def _fetch(self, state: StreamState, last: int | None, until: int | None) -> list[Candle]:
+        """REST klines after ``last``. Rate limits are waited out here, in this activity: the
+        client's gate holds every request until Retry-After has passed, and a retried activity
+        would start with a fresh gate that knows nothing of the limit."""
+        for attempt in range(1, FETCH_ATTEMPTS + 1):
+            activity.heartbeat()
+            try:
+                if last is None:
+                    return await self.rest.klines(state.symbol, state.interval, limit=self.config.initial_backfill,
+                                                  market=self.config.market)
+                return await self.rest.klines(state.symbol, state.interval, start_ms=last + state.step,
+                                              end_ms=until, market=self.config.market)
+            except RateLimitedError as exc:
+                log.warning("exchange rate limit; waiting", extra={"fields": {"retry_after_s": exc.retry_after_s}})
+            except TemporaryExchangeError as exc:
+                if attempt == FETCH_ATTEMPTS:
+                    raise
+                log.warning("exchange error; retrying", extra={"fields": {"error": str(exc)[:200]}})
+                await asyncio.sleep(min(2.0**attempt * 0.1, 5.0))
+        raise TemporaryExchangeError(f"still rate limited after {FETCH_ATTEMPTS} attempts")
+
+    async def _store(self, state: StreamState, candles: list[Candle]) -> None:
+        if not candles:
+            return
+        self.stored += await market_store.store_candles(self.db, candles, state.interval, self.source)
+        state.last_stored = max(state.last_stored or 0, candles[-1].open_time)
 
     async def _on_closed(self, event: ClosedKline) -> None:
         state = self.states.get((event.symbol, event.interval))
@@ -196,25 +255,11 @@ class FeedRun:
         candle = event.candle
         if state.cursor is not None and candle.open_time <= state.cursor:
             return  # already delivered (a replayed or duplicated kline)
-        last = await market_store.last_open_time(self.db, state.symbol, state.interval)
-        if last is not None and candle.open_time > last + state.step:
-            # A gap: the REST catch-up fetches the hole (it stops before this candle's successor).
+        if state.last_stored is not None and candle.open_time > state.last_stored + state.step:
+            # A gap: fetch the hole by REST (up to the candle before this one), delivering it first.
             await self._catch_up(state, until=candle.open_time - state.step)
-        self.stored += await market_store.store_candles(self.db, [candle], state.interval, self.source)
-        await self._deliver_stored(state)
-
-    async def _deliver_stored(self, state: StreamState) -> None:
-        if state.cursor is None:
-            # First run for this stream: history is stored for charts, delivery starts at its end.
-            last = await market_store.last_open_time(self.db, state.symbol, state.interval)
-            if last is None:
-                return
-            pending = await market_store.read_candles(self.db, state.symbol, state.interval, end=last, limit=1)
-        else:
-            pending = await market_store.read_candles(self.db, state.symbol, state.interval,
-                                                      start=state.cursor + 1, limit=1000, newest=False)
-        for candle in pending:
-            await self._deliver(state, candle)
+        await self._store(state, [candle])
+        await self._deliver(state, candle)
 
     async def _deliver(self, state: StreamState, candle: Candle) -> None:
         state.day.append(candle)
@@ -234,16 +279,13 @@ class FeedRun:
                 "price_change_pct_24h": 100 * (candle.close - first.open) / first.open,
                 "volume_24h": sum(c.volume for c in state.day)}, symbol=state.symbol),
         ])
-        await market_store.set_latest_price(self.db, self.source, state.symbol, candle.close, candle.close_time)
         targets = self.subscribers.get((state.symbol, state.interval), [])
         if targets:
             message = CandleClosed(self.source, state.symbol, state.interval, candle.open_time, candle.close_time,
                                    candle.open, candle.high, candle.low, candle.close, candle.volume)
             await asyncio.gather(*(self._signal(wid, message, state) for wid in targets))
         state.cursor = candle.open_time
-        await self.db.system_config.update_one(
-            {"key": cursor_key(self.source, state.symbol, state.interval)},
-            {"$set": {"value": candle.open_time, "updated_at": datetime.now(UTC)}}, upsert=True)
+        self._dirty.add((state.symbol, state.interval))
 
     async def _signal(self, workflow_id: str, message: CandleClosed, state: StreamState) -> None:
         async with self._signal_gate:

@@ -50,9 +50,7 @@ def signals_for(candles: list[Candle], strategies: list[str]) -> Any:
     simple = [s for s in strategies if s in SIMPLE]
     if simple:
         if len(strategies) > 1:
-            raise typer.BadParameter(
-                f"{simple[0]} runs alone, not with other strategies", param_hint="--strategy"
-            )
+            raise typer.BadParameter(f"{simple[0]} runs alone, not with other strategies", param_hint="--strategy")
         return sma_cross(candles) if simple[0] == "sma_cross" else rsi_threshold(candles)
     from trading.analysis import AnalysisSettings, compute_signal_series
 
@@ -136,15 +134,9 @@ def register(app: typer.Typer) -> None:
     def backtest(
         data: Annotated[Path, typer.Option("--data", help="candle file (gzip CSV) from data/candles")],
         symbol: Annotated[str, typer.Option("--symbol", help="symbol traded, e.g. BTCUSDT")],
-        warmup_from: Annotated[
-            str | None, typer.Option("--warmup-from", help="anchor: indicators start here")
-        ] = None,
-        trade_from: Annotated[
-            str | None, typer.Option("--from", help="first candle traded (ISO, UTC)")
-        ] = None,
-        trade_to: Annotated[
-            str | None, typer.Option("--to", help="trade candles opening before this")
-        ] = None,
+        warmup_from: Annotated[str | None, typer.Option("--warmup-from", help="anchor: indicators start here")] = None,
+        trade_from: Annotated[str | None, typer.Option("--from", help="first candle traded (ISO, UTC)")] = None,
+        trade_to: Annotated[str | None, typer.Option("--to", help="trade candles opening before this")] = None,
         strategy: Annotated[
             list[str] | None,
             typer.Option("--strategy", help=f"one of {', '.join(FIVE + SIMPLE)}; repeatable"),
@@ -169,6 +161,7 @@ def register(app: typer.Typer) -> None:
                 EngineSettings(),
                 trade_from=parse_time(trade_from, "--from"),
                 trade_to=parse_time(trade_to, "--to"),
+                candles_validated=True,  # load_candles validated every row
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None

@@ -57,9 +57,16 @@ class Settings(BaseSettings):
     sim_exchange_port: int = Field(8900, ge=1, le=65535, description="Port of the embedded sim exchange.")
     sim_speed: str = Field("60", description="Sim replay speed: a multiplier of real time, or `max`.")
     sim_start_offset: int = Field(500, ge=0, description="Candles into each series the sim's replay starts.")
+    feed_source: str | None = Field(
+        None, description="Name of the market feed (workflow feed:{name}); unset = `sim` or `binance` by URL."
+    )
     feed_streams: str = Field(
         "BTCUSDT@5m,ETHBTC@5m,BTCUSD@1h",
         description="SYMBOL@interval streams the market feed always follows (sessions add their own).",
+    )
+
+    feed_backfill_candles: int = Field(
+        1000, ge=1, le=100_000, description="Candles the feed fetches for a stream it has never stored."
     )
 
     connect_timeout_s: float = Field(15.0, gt=0, description="How long worker and gateway wait for Temporal/MongoDB.")
@@ -122,6 +129,8 @@ class Settings(BaseSettings):
     @property
     def market_source(self) -> str:
         """Names the feed (workflow ``feed:{source}``) and tags stored candles and prices."""
+        if self.feed_source:
+            return self.feed_source
         return "sim" if self.exchange_is_local_sim else "binance"
 
     @property

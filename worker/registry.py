@@ -35,7 +35,8 @@ _WORKFLOWS: dict[str, list[type]] = {
 
 def feed_config(settings: Settings) -> FeedConfig:
     return FeedConfig(rest_url=settings.exchange_rest_url, futures_url=settings.exchange_futures_url,
-                      ws_url=settings.exchange_ws_url, streams=settings.feed_stream_list)
+                      ws_url=settings.exchange_ws_url, streams=settings.feed_stream_list,
+                      initial_backfill=settings.feed_backfill_candles)
 
 
 def workflows_for(role: str) -> Sequence[type]:

@@ -1,0 +1,70 @@
+"""Test and operator controls under ``/sim`` (never Binance paths): state, faults, request log."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sim.exchange.catalog import SeriesKind
+
+if TYPE_CHECKING:
+    from sim.exchange.app import SimExchange
+
+
+def control_routes(sim: SimExchange) -> list[Route]:
+    async def state(request: Request) -> Response:
+        clock = sim.clock
+        now = clock.virtual_now_ms
+        series = []
+        for kind, s in clock.catalog.all_series():
+            closed = s.count_closed_by(now)
+            series.append(
+                {
+                    "market": "spot" if kind is SeriesKind.SPOT else "usdm",
+                    "kind": kind.value,
+                    "symbol": s.symbol,
+                    "interval": s.interval,
+                    "closed_candles": closed,
+                    "last_closed_open_time": s.candle(closed - 1).open_time if closed else None,
+                    "file_candles": s.file_length,
+                }
+            )
+        return JSONResponse(
+            {
+                "origin_ms": clock.origin_ms,
+                "virtual_now_ms": now,
+                "speed": clock.speed,
+                "tiling": sim.config.tiling,
+                "events_sent": clock.events_sent,
+                "ws_connections": len(sim.hub.connections),
+                "ws_connections_opened": sim.hub.connections_opened,
+                "ws_connections_dropped": sim.hub.connections_dropped,
+                "series": series,
+            }
+        )
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = json.loads(await request.body() or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError("the body must be a JSON object of fault settings")
+                sim.faults.update(body)
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(sim.faults.as_dict())
+
+    async def requests(request: Request) -> Response:
+        if request.method == "DELETE":
+            sim.request_log.entries.clear()
+        return JSONResponse(sim.request_log.as_list())
+
+    return [
+        Route("/sim/state", state),
+        Route("/sim/faults", faults, methods=["GET", "POST"]),
+        Route("/sim/requests", requests, methods=["GET", "DELETE"]),
+    ]

@@ -1,0 +1,133 @@
+"""The REST guard in front of Binance paths: request weight per IP per wall-clock minute,
+Retry-After windows and IP bans, injected faults and latency, and the request log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from starlette.datastructures import QueryParams
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sim.exchange.errors import BinanceApiError, ip_banned, server_error, too_much_weight
+from sim.exchange.faults import Faults, LoggedRequest, RequestLog
+
+_FIXED_WEIGHTS = {
+    "/api/v3/ping": 1,
+    "/api/v3/time": 1,
+    "/api/v3/exchangeInfo": 20,
+    "/api/v3/klines": 2,
+    "/fapi/v1/ping": 1,
+    "/fapi/v1/time": 1,
+    "/fapi/v1/exchangeInfo": 1,
+    "/fapi/v1/premiumIndex": 1,
+    "/fapi/v1/fundingRate": 1,
+}
+
+
+def request_weight(path: str, params: QueryParams) -> int:
+    """Binance's published weights for the served endpoints."""
+    if path in _FIXED_WEIGHTS:
+        return _FIXED_WEIGHTS[path]
+    if path == "/api/v3/ticker/24hr":
+        return 2 if params.get("symbol") else 80
+    if path == "/api/v3/ticker/price":
+        return 2 if params.get("symbol") else 4
+    if path in ("/fapi/v1/klines", "/fapi/v1/markPriceKlines"):
+        limit = int(params["limit"]) if params.get("limit", "").isdigit() else 500
+        return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10
+    return 1
+
+
+@dataclass
+class _ClientLimits:
+    minute: int = -1
+    used_weight: int = 0
+    retry_after_until: float = 0.0
+    banned_until: float = 0.0
+
+
+class RestGuard:
+    def __init__(self, app: ASGIApp, faults: Faults, log: RequestLog, weight_limit: int) -> None:
+        self.app = app
+        self.faults = faults
+        self.log = log
+        self.weight_limit = weight_limit
+        self._clients: dict[str, _ClientLimits] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(("/api/", "/fapi/")):
+            await self.app(scope, receive, send)
+            return
+        now = time.time()
+        params = QueryParams(scope.get("query_string", b""))
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        weight = request_weight(path, params)
+        limits = self._clients.setdefault(client, _ClientLimits())
+        minute = int(now // 60)
+        if limits.minute != minute:
+            limits.minute, limits.used_weight = minute, 0
+        limits.used_weight += weight
+        headers = {"X-MBX-USED-WEIGHT-1M": str(limits.used_weight)}
+
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000.0)
+        refusal = self._refusal(limits, now, minute)
+        status_box: list[int] = []
+        if refusal is not None:
+            error, retry_after = refusal
+            if retry_after is not None:
+                headers["Retry-After"] = str(retry_after)
+            await error.response(headers)(scope, receive, self._recording(send, status_box, {}))
+        else:
+            await self.app(scope, receive, self._recording(send, status_box, headers))
+        self.log.add(
+            LoggedRequest(
+                int(now * 1000),
+                scope.get("method", "GET"),
+                path,
+                scope.get("query_string", b"").decode(),
+                client,
+                status_box[0] if status_box else 0,
+                weight,
+            )
+        )
+
+    def _refusal(self, limits: _ClientLimits, now: float, minute: int) -> tuple[BinanceApiError, int | None] | None:
+        if now < limits.banned_until:
+            return ip_banned(int(limits.banned_until * 1000)), _seconds_until(limits.banned_until, now)
+        if now < limits.retry_after_until:
+            # Still sending inside a Retry-After window: Binance escalates to an IP ban.
+            limits.banned_until = now + self.faults.ban_s
+            return ip_banned(int(limits.banned_until * 1000)), self.faults.ban_s
+        if self.faults.http_429_remaining > 0:
+            self.faults.http_429_remaining -= 1
+            limits.retry_after_until = now + self.faults.retry_after_s
+            return too_much_weight(self.weight_limit), self.faults.retry_after_s
+        if limits.used_weight > self.weight_limit:
+            limits.retry_after_until = (minute + 1) * 60.0
+            return too_much_weight(self.weight_limit), _seconds_until(limits.retry_after_until, now)
+        if self.faults.http_5xx_remaining > 0:
+            self.faults.http_5xx_remaining -= 1
+            return server_error(self.faults.http_5xx_status), None
+        return None
+
+    @staticmethod
+    def _recording(send: Send, status_box: list[int], extra_headers: dict[str, str]) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_box.append(message["status"])
+                if extra_headers:
+                    message = dict(message)
+                    message["headers"] = list(message.get("headers", [])) + [
+                        (k.lower().encode(), v.encode()) for k, v in extra_headers.items()
+                    ]
+            await send(message)
+
+        return wrapped
+
+
+def _seconds_until(deadline: float, now: float) -> int:
+    return max(1, int(deadline - now + 0.999))

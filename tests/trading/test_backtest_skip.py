@@ -1,0 +1,116 @@
+"""The backtester's skipping gives byte-identical results to stepping every candle, on all of data/."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from durabot.backtest_cmd import register
+from durabot.datafiles import load_candles
+from trading.analysis import AnalysisSettings, compute_signal_series
+from trading.backtest import run_backtest
+from trading.settings import EngineSettings, MarketType
+from trading.simple_signals import rsi_threshold, sma_cross
+
+REPO = Path(__file__).resolve().parents[2]
+CANDLE_FILES = sorted((REPO / "data" / "candles").glob("*.csv.gz")) + sorted(
+    p for p in (REPO / "data" / "futures").glob("*.csv.gz") if "funding" not in p.name
+)
+
+
+@pytest.mark.parametrize("path", CANDLE_FILES, ids=lambda p: p.name)
+def test_skipping_equals_stepping_every_candle_simple_signals(path: Path) -> None:
+    candles = load_candles(path)
+    base = EngineSettings(trailing_stop_pct=3.0, slippage_bps=1.0)
+    for signals, settings in (
+        (sma_cross(candles), base),
+        (rsi_threshold(candles), replace(base, market=MarketType.SPOT, leverage=1, min_confidence=0.5)),
+    ):
+        skipped = run_backtest(candles, signals, settings)
+        stepped = run_backtest(candles, signals, settings, skip_idle=False)
+        assert skipped.to_json() == stepped.to_json()
+    assert len(skipped.close_times) == len(candles)
+
+
+@pytest.mark.parametrize("path", CANDLE_FILES, ids=lambda p: p.name)
+def test_skipping_equals_stepping_every_candle_five_strategies(path: Path) -> None:
+    candles = load_candles(path)
+    series = compute_signal_series(candles, AnalysisSettings())
+    settings = EngineSettings()
+    skipped = run_backtest(candles, series, settings)
+    stepped = run_backtest(candles, series.signals(), settings, skip_idle=False)
+    assert skipped.to_json() == stepped.to_json()
+    if len(candles) > 5000:
+        assert skipped.trades, "the consensus must trade on real data for this test to mean anything"
+
+
+def test_warmup_anchor_and_trading_window() -> None:
+    candles = load_candles(REPO / "data" / "candles" / "BTCUSDT-5m-2023-01.csv.gz")
+    signals = sma_cross(candles)
+    start, stop = candles[2000].open_time, candles[6000].open_time
+    result = run_backtest(candles, signals, EngineSettings(), trade_from=start, trade_to=stop)
+    assert len(result.close_times) == 4000
+    assert all(start < t.entry_time <= stop + 300_000 for t in result.trades)
+    with pytest.raises(ValueError, match="one per candle"):
+        run_backtest(candles, sma_cross(candles[:-1]), EngineSettings())
+    with pytest.raises(ValueError, match="no candle to trade"):
+        run_backtest(candles, signals, EngineSettings(), trade_from=stop, trade_to=start)
+
+
+def test_bad_rows_are_named() -> None:
+    candles = load_candles(REPO / "data" / "candles" / "XRPETH-1m-2019-10.csv.gz")
+    broken = list(candles)
+    broken[10] = replace(broken[10], high=broken[10].low / 2)
+    with pytest.raises(ValueError, match="bad candle at row 11"):
+        run_backtest(broken, [None] * len(broken), EngineSettings())
+    duplicated = candles[:5] + [candles[4]] + candles[5:]
+    with pytest.raises(ValueError, match="row 6 .*duplicate open_time"):
+        run_backtest(duplicated, [None] * len(duplicated), EngineSettings())
+
+
+def test_cli_backtest_prints_a_report_and_writes_identical_json(tmp_path: Path) -> None:
+    app = typer.Typer()
+    register(app)
+
+    @app.command("noop")
+    def noop() -> None:  # a second command keeps typer from collapsing the app into one command
+        """Unused."""
+
+    data = REPO / "data" / "candles" / "BTCUSDT-5m-2023-01.csv.gz"
+    runner = CliRunner()
+    outputs = []
+    for n in (1, 2):
+        out = tmp_path / f"run{n}.json"
+        result = runner.invoke(
+            app,
+            [
+                "backtest",
+                "--data",
+                str(data),
+                "--symbol",
+                "BTCUSDT",
+                "--warmup-from",
+                "2023-01-03",
+                "--from",
+                "2023-01-05",
+                "--to",
+                "2023-02-01",
+                "--strategy",
+                "sma_cross",
+                "--json",
+                str(out),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert "total return" in result.output and "BTCUSDT" in result.output
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    payload = json.loads(outputs[0])
+    assert payload["symbol"] == "BTCUSDT" and payload["metrics"]["trades"] == len(payload["trades"]) > 0
+    bad = runner.invoke(app, ["backtest", "--data", str(data), "--symbol", "BTCUSDT", "--strategy", "astrology"])
+    assert bad.exit_code != 0 and "unknown strategy astrology" in bad.output

@@ -1,0 +1,207 @@
+"""Two textbook signal generators in pure Python, for peer cross-checks, benches and the CLI.
+
+* ``sma_cross``: long on the candle where the fast SMA closes above the slow one after being
+  below it, short on the reverse cross (backtesting.py's ``crossover``: strictly below, then
+  strictly above). Neutral otherwise.
+* ``rsi_threshold``: Wilder RSI; long when it crosses up through ``lower``, short when it crosses
+  down through ``upper``.
+
+Both return a ``SimpleSignalSeries``: one entry per candle, None while warming up, like
+``trading.analysis.compute_signals``, with Signal objects built lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from trading.candle import Candle
+from trading.signals import Direction, Signal, StrategyVerdict
+
+
+def sma(values: Sequence[float], length: int) -> list[float | None]:
+    """Simple moving average; None until ``length`` values exist. A running sum, re-summed exactly
+    every ``length`` values so that rounding error cannot accumulate over long series."""
+    if length < 1:
+        raise ValueError(f"SMA length must be >= 1, got {length}")
+    n = len(values)
+    if n < length:
+        return [None] * n
+    total = 0.0
+    for v in values[:length]:
+        total += v
+    if (length - 1) % length == 0:  # length 1: the periodic re-sum lands on the first value
+        total = sum(values[:length])
+    out: list[float | None] = [None] * (length - 1)
+    out.append(total / length)
+    for i in range(length, n):
+        total = total + values[i] - values[i - length]
+        if i % length == 0:
+            total = sum(values[i - length + 1 : i + 1])
+        out.append(total / length)
+    return out
+
+
+def _cross_codes(values: list[float], fast: int, slow: int) -> list[int]:
+    """The cross codes of ``sma_cross`` for indices slow .. n-1 (needs n > slow): both averages
+    advanced in one loop with exactly ``sma``'s float operations (the same running sums, re-summed
+    at the same indices), without building the two average lists: half the work of calling
+    ``sma`` twice, and bit-identical to it."""
+    fast_total = 0.0
+    for v in values[:fast]:
+        fast_total += v
+    if fast == 1:  # sma's periodic re-sum lands on the first value
+        fast_total = sum(values[:1])
+    for i in range(fast, slow):
+        fast_total = fast_total + values[i] - values[i - fast]
+        if i % fast == 0:
+            fast_total = sum(values[i - fast + 1 : i + 1])
+    slow_total = 0.0
+    for v in values[:slow]:
+        slow_total += v
+    f0, s0 = fast_total / fast, slow_total / slow  # both averages at index slow - 1
+    codes: list[int] = []
+    append = codes.append
+    for i in range(slow, len(values)):
+        v = values[i]
+        fast_total = fast_total + v - values[i - fast]
+        if i % fast == 0:
+            fast_total = sum(values[i - fast + 1 : i + 1])
+        slow_total = slow_total + v - values[i - slow]
+        if i % slow == 0:
+            slow_total = sum(values[i - slow + 1 : i + 1])
+        f1, s1 = fast_total / fast, slow_total / slow
+        if f0 < s0 and f1 > s1:
+            append(1)
+        elif f0 > s0 and f1 < s1:
+            append(-1)
+        else:
+            append(0)
+        f0, s0 = f1, s1
+    return codes
+
+
+def rsi(values: Sequence[float], length: int = 14) -> list[float | None]:
+    """Wilder's RSI seeded with the simple average of the first ``length`` changes."""
+    if length < 1:
+        raise ValueError(f"RSI length must be >= 1, got {length}")
+    out: list[float | None] = [None] * len(values)
+    if len(values) <= length:
+        return out
+    gains = losses = 0.0
+    for i in range(1, length + 1):
+        change = values[i] - values[i - 1]
+        gains += max(change, 0.0)
+        losses += max(-change, 0.0)
+    avg_gain, avg_loss = gains / length, losses / length
+    out[length] = _rsi_value(avg_gain, avg_loss)
+    for i in range(length + 1, len(values)):
+        change = values[i] - values[i - 1]
+        avg_gain = (avg_gain * (length - 1) + max(change, 0.0)) / length
+        avg_loss = (avg_loss * (length - 1) + max(-change, 0.0)) / length
+        out[i] = _rsi_value(avg_gain, avg_loss)
+    return out
+
+
+def _rsi_value(avg_gain: float, avg_loss: float) -> float:
+    if avg_loss == 0:
+        return 100.0 if avg_gain > 0 else 50.0
+    return 100 - 100 / (1 + avg_gain / avg_loss)
+
+
+class SimpleSignalSeries:
+    """Signals of a simple generator: ``direction`` per candle (+1 long, -1 short, 0 neutral,
+    None warming up) with the ``Signal`` objects built only when asked (``signal_at``, indexing,
+    ``signals()``), so a million-candle series costs a list of small ints."""
+
+    __slots__ = ("_candles", "_reasons", "direction", "strategy")
+
+    def __init__(
+        self, candles: Sequence[Candle], direction: list[int | None], strategy: str, reasons: dict[int, str]
+    ) -> None:
+        self._candles = candles
+        self.direction = direction
+        self.strategy = strategy
+        self._reasons = reasons  # direction code → reason
+
+    def __len__(self) -> int:
+        return len(self.direction)
+
+    def __getitem__(self, i: int) -> Signal | None:
+        return self.signal_at(i)
+
+    def __iter__(self) -> Iterator[Signal | None]:
+        return (self.signal_at(i) for i in range(len(self.direction)))
+
+    @property
+    def candles(self) -> Sequence[Candle]:
+        """The candles the signals were computed from."""
+        return self._candles
+
+    @property
+    def symbol(self) -> str:
+        return self._candles[0].symbol if self._candles else ""
+
+    @property
+    def open_time(self) -> list[int]:
+        return [c.open_time for c in self._candles]
+
+    @property
+    def confidence(self) -> list[float]:
+        return [0.0 if not d else 1.0 for d in self.direction]
+
+    def signal_at(self, i: int) -> Signal | None:
+        code = self.direction[i]
+        if code is None:
+            return None
+        candle = self._candles[i]
+        direction = _DIRECTIONS[code]
+        confidence = 0.0 if direction is Direction.NEUTRAL else 1.0
+        reason = self._reasons[code]
+        verdict = StrategyVerdict(self.strategy, direction, confidence, reason)
+        return Signal(candle.symbol, candle.open_time, direction, confidence, reason, (verdict,))
+
+    def signals(self) -> list[Signal | None]:
+        return list(self)
+
+
+_DIRECTIONS = {1: Direction.LONG, -1: Direction.SHORT, 0: Direction.NEUTRAL}
+
+
+def sma_cross(candles: Sequence[Candle], fast: int = 10, slow: int = 30) -> SimpleSignalSeries:
+    if not 1 <= fast < slow:
+        raise ValueError(f"need 1 <= fast < slow, got fast={fast} slow={slow}")
+    closes = [c.close for c in candles]
+    n = len(candles)
+    direction: list[int | None] = [None] * min(slow, n)
+    if n > slow:
+        direction.extend(_cross_codes(closes, fast, slow))
+    reasons = {
+        1: f"SMA{fast} crossed above SMA{slow}",
+        -1: f"SMA{fast} crossed below SMA{slow}",
+        0: "no cross",
+    }
+    return SimpleSignalSeries(candles, direction, "sma_cross", reasons)
+
+
+def rsi_threshold(
+    candles: Sequence[Candle], length: int = 14, lower: float = 30.0, upper: float = 70.0
+) -> SimpleSignalSeries:
+    if not 0 < lower < upper < 100:
+        raise ValueError(f"need 0 < lower < upper < 100, got lower={lower} upper={upper}")
+    values = rsi([c.close for c in candles], length)
+    n = len(candles)
+    direction: list[int | None] = [None] * min(length + 1, n)
+    for i in range(length + 1, n):
+        previous, current = values[i - 1], values[i]
+        if previous <= lower < current:  # type: ignore[operator]
+            direction.append(1)
+        elif previous >= upper > current:  # type: ignore[operator]
+            direction.append(-1)
+        else:
+            direction.append(0)
+    reasons = {
+        1: f"RSI crossed up through {lower}",
+        -1: f"RSI crossed down through {upper}",
+        0: "RSI between thresholds",
+    }
+    return SimpleSignalSeries(candles, direction, "rsi_threshold", reasons)
