@@ -54,6 +54,8 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec("notifications", ((("notification_id", A),),), ((("user_id", A), ("created_at", D)),),
                    ttl=("created_at", 7 * DAY_S)),
     CollectionSpec("api_keys", ((("user_id", A), ("key_id", A)),)),
+    # Browser web-push endpoints of each user (settings): one per browser, owned by one user.
+    CollectionSpec("push_subscriptions", ((("user_id", A), ("subscription_id", A)), (("user_id", A), ("endpoint", A)))),
     CollectionSpec("training_jobs", ((("job_id", A),),)),
     CollectionSpec("backtest_results", ((("backtest_id", A),),), ((("user_id", A), ("created_at", D)),)),
     # The event bus: workers write, the gateway follows a change stream and fans out on /ws.

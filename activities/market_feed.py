@@ -208,9 +208,12 @@ class FeedRun:
             return
         await self._store(state, fetched)
         if state.cursor is None:
-            # First sight of this stream: history is stored for charts; delivery starts at its end.
-            if fetched:
-                await self._deliver(state, fetched[-1])
+            # First sight of this stream: history is stored for charts; delivery starts at its end,
+            # and that start is saved at once so a retried attempt continues from it.
+            newest = fetched[-1:] or await market_store.read_candles(self.db, state.symbol, state.interval, limit=1)
+            if newest:
+                await self._deliver(state, newest[0])
+                await self._flush()
             return
         pending = [c for c in fetched if c.open_time > state.cursor]
         behind = pending[0].open_time if pending else (state.last_stored or 0) + state.step

@@ -23,6 +23,11 @@ sim_app = typer.Typer(help="Protocol-true stand-ins for services this machine ca
 app.add_typer(sim_app, name="sim")
 
 
+user_app = typer.Typer(help="Manage accounts (admins are created here, never through the API).",
+                       no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -113,6 +118,27 @@ def mongo() -> None:
 
     argv = mongo_argv(load_settings())
     os.execv(argv[0], argv)
+
+
+@user_app.command("create")
+def user_create(
+    email: str = typer.Argument(..., help="The new user's email (their login)."),
+    admin: bool = typer.Option(False, "--admin", help="Give the user the admin role."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Create a user (with --admin, an admin) in the configured MongoDB."""
+    from durabot.connect import DependencyError
+    from gateway.auth.provisioning import create_user_command
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user_id = asyncio.run(create_user_command(load_settings(), email, password, admin=admin))
+    except (ValueError, DependencyError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"created {'admin' if admin else 'user'} {user_id} ({email.strip().lower()})")
 
 
 def _register_commands() -> None:

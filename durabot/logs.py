@@ -18,12 +18,18 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), "[REDACTED-JWT]"),
     (
         re.compile(
-            r"(?i)((?:api[_-]?key|api[_-]?secret|secret|password|passwd|token|signature|master[_-]?key)"
+            r"(?i)((?:api[_-]?key|api[_-]?secret|secret|password|passwd|token|signature|master[_-]?key|p256dh)"
             r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
         ),
         r"\1[REDACTED]",
     ),
     (re.compile(r"(mongodb(?:\+srv)?://[^:/@\s]+:)[^@\s]+@"), r"\1[REDACTED]@"),
+    # Exchange keys and secrets (Binance: 64 letters and digits) wherever they appear unnamed,
+    # e.g. inside a repr or an echoed request; also catches refresh-token digests, which is fine.
+    (re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{48,}(?![A-Za-z0-9])"), "[REDACTED-KEY]"),
+    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(?!bearer\s)(?:[A-Za-z]+\s+)?[^\s\"',}]+"), r"\1[REDACTED]"),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
+     "[REDACTED-PRIVATE-KEY]"),
 )
 
 
@@ -31,6 +37,17 @@ def redact(text: str) -> str:
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text
+
+
+class RedactionFilter(logging.Filter):
+    """Redacts a record before any handler formats it, so non-JSON handlers are safe too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -60,6 +77,7 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(process_name: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(process_name))
+    handler.addFilter(RedactionFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trading.candle import INTERVAL_MS
@@ -65,9 +65,35 @@ class Settings(BaseSettings):
         description="SYMBOL@interval streams the market feed always follows (sessions add their own).",
     )
 
+    feed_autostart: bool = Field(
+        True, description="Workers start feed:{source} when it is not running (off when feeds are managed apart)."
+    )
     feed_backfill_candles: int = Field(
         1000, ge=1, le=100_000, description="Candles the feed fetches for a stream it has never stored."
     )
+
+    # Accounts and security (issue 5). Unset keys are generated once into var_dir with mode 0600.
+    jwt_private_key: SecretStr | None = Field(
+        None, description="PEM RSA private key signing JWTs (RS256); unset = generated into var/jwt-private.pem."
+    )
+    jwt_retired_public_keys: str | None = Field(
+        None, description="PEM public keys of retired signing keys, still accepted until their tokens expire."
+    )
+    jwt_issuer: str = Field("durabot", min_length=1, description="JWT `iss` the gateway issues and requires.")
+    jwt_audience: str = Field("durabot-api", min_length=1, description="JWT `aud` of access tokens.")
+    access_token_ttl_s: int = Field(900, ge=60, le=3600, description="Access token lifetime (seconds).")
+    refresh_token_ttl_s: int = Field(
+        7 * 86_400, ge=3600, le=30 * 86_400, description="Refresh token lifetime (seconds); rotated on every use."
+    )
+    master_key: SecretStr | None = Field(
+        None, description="Base64url 32-byte AES-GCM key encrypting exchange API keys; unset = var/master.key."
+    )
+    retired_master_keys: SecretStr | None = Field(
+        None, description="Comma-separated retired master keys, used only to decrypt keys saved under them."
+    )
+    login_attempts_per_ip: int = Field(20, ge=1, description="Login attempts one IP may make per login window.")
+    login_failures_per_email: int = Field(5, ge=1, description="Failed logins one email may have per login window.")
+    login_window_s: int = Field(300, ge=1, description="Sliding window of the login rate limits (seconds).")
 
     connect_timeout_s: float = Field(15.0, gt=0, description="How long worker and gateway wait for Temporal/MongoDB.")
     startup_timeout_s: float = Field(60.0, gt=0, description="How long `up` waits for each process to be healthy.")

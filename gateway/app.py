@@ -15,8 +15,10 @@ from activities.db import ensure_schema
 from durabot.connect import connect_mongo, connect_temporal
 from durabot.logs import request_id_var
 from durabot.settings import Settings, get_settings
+from gateway.auth.services import AuthServices
 from gateway.deps import AppState
-from gateway.routers import health, market, ws
+from gateway.routers import auth, health, market, ws
+from gateway.routers import settings as settings_router
 from gateway.ws_hub import EventHub
 
 log = logging.getLogger("durabot.gateway")
@@ -34,10 +36,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             db = mongo[settings.mongo_database]
             await ensure_schema(db)
+            auth_services = await AuthServices.start(settings)
             # Stable per host and port, so a restarted gateway resumes its own change stream.
             hub = EventHub(db, follower_id=f"{socket.gethostname()}:{settings.gateway_port}")
             await hub.start()
-            app.state.durabot = AppState(settings=settings, temporal=temporal, mongo=mongo, hub=hub)
+            app.state.durabot = AppState(settings=settings, temporal=temporal, mongo=mongo, hub=hub,
+                                         auth=auth_services)
             log.info("gateway ready", extra={"fields": {"url": settings.gateway_url}})
             try:
                 yield
@@ -76,4 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(market.router)
     app.include_router(ws.router)
+    app.include_router(auth.router)
+    app.include_router(settings_router.router)
     return app

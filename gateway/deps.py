@@ -11,6 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from temporalio.client import Client
 
 from durabot.settings import Settings
+from gateway.auth.services import AuthServices
 from gateway.ws_hub import EventHub
 
 
@@ -22,6 +23,7 @@ class AppState:
     temporal: Client
     mongo: AsyncMongoClient
     hub: EventHub
+    auth: AuthServices | None = None
 
     @property
     def db(self) -> AsyncDatabase:

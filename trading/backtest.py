@@ -5,12 +5,14 @@ It may skip candles where nothing can happen:
 * idle (no position, no order): a candle whose signal cannot act (None, neutral, too little
   confidence, a short in spot mode) only moves clocks and marks: ``Engine.advance_idle``;
 * holding one position (no order): until the next long/short signal, the first candle that
-  reaches an exit level (``Engine.holding_span_end`` runs the intrabar test's arithmetic) or
-  crosses a funding instant, candles only move marks, MFE/MAE and the trailing extreme:
-  ``Engine.advance_holding``.
+  reaches an exit level or crosses a funding instant, candles only move marks, MFE/MAE and the
+  trailing extreme: ``Engine.hold_through`` finds that candle (from the span's extremes with
+  fixed levels, candle by candle with a trailing stop) and advances over the ones before it.
 
-Everywhere else it calls ``Engine.step_trusted`` exactly as ``step`` would. ``skip_idle=False`` steps every
-candle through ``Engine.step``; tests prove both give byte-identical JSON on every file in data/.
+Everywhere else it calls ``Engine.step_into``, which is ``step`` without the input checks (the
+series was validated once), without ``Signal`` objects (signals stay arrays of direction codes)
+and without building a ``StepResult``. ``skip_idle=False`` steps every candle through
+``Engine.step``; tests prove both give byte-identical JSON on every file in data/.
 
 Warm-up: signals are computed by the caller from the anchor (``warmup_from``); the Engine sees
 candles from ``trade_from`` on, as a paper session started at that candle would.
@@ -105,14 +107,14 @@ class _Signals:
             self._codes = codes
             # A SimpleSignalSeries' directional signals all have confidence 1.0 (see signal_at).
             self._fixed_confidence = 1.0 if isinstance(source, SimpleSignalSeries) else None
-            self._confidence = None if self._fixed_confidence is not None else source.confidence
-            self.directional = list(compress(count(), codes))
+            self._confidence: Any = None if self._fixed_confidence is not None else source.confidence
+            self.directional = list(compress(count(), codes))  # indices of nonzero codes
             actionable = self.directional
             if floor > 0:
                 actionable = [i for i in actionable if self._confidence_at(i) >= floor]
             if spot:
                 actionable = [i for i in actionable if codes[i] > 0]
-            self.actionable = actionable if actionable is not self.directional else list(actionable)
+            self.actionable = list(actionable) if actionable is self.directional else actionable
         else:
             self._list = source
             self.actionable = [i for i, s in enumerate(source) if _acts(s, settings)]

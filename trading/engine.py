@@ -363,6 +363,8 @@ class Engine:
         # high >= take (prices are finite); for a short, when high >= min(liq if liq > 0, stop) or
         # low <= take. The span's extremes answer for the whole span at once.
         stop_level, take, liq = p.stop_loss, p.take_profit, p.liquidation_price
+        low_at: float | None
+        high_at: float | None
         if p.side is Side.LONG:
             low_at = liq if stop_level is None else max(liq, stop_level)
             high_at = take

@@ -107,7 +107,8 @@ async def run_worker(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         runs = [asyncio.create_task(w.run()) for w in workers]
-        await start_market_feed(client, settings)
+        if settings.feed_autostart:
+            await start_market_feed(client, settings)
         log.info("worker started", extra={"fields": {"task_queues": [w.task_queue for w in workers],
                                                      "temporal": settings.temporal_target}})
         done_early = asyncio.create_task(asyncio.wait(runs, return_when=asyncio.FIRST_EXCEPTION))

@@ -3,8 +3,10 @@
 Server → client: ``Connected``, ``MarketData``, ``ChartUpdate`` (public), account events, ``Ping``
 every 30 s (answer with ``Pong`` within 10 s or the connection closes with 4008), ``Pong``, ``Error``.
 Client → server: ``{"type": "Subscribe"|"Unsubscribe", "channels": [...], "symbols": [...]}``,
-``{"type": "Ping"}``, ``{"type": "Pong"}``. A new connection gets the public channels for every
-symbol until it subscribes otherwise.
+``{"type": "Ping"}``, ``{"type": "Pong"}``, ``{"type": "Auth", "token": ...}`` (or ``/ws?token=``) for
+the account channels, answered ``Authenticated``; a bad or expired token closes the connection with 4001
+(see gateway/auth/websocket.py). A new connection gets the public channels for every symbol until it
+subscribes otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from activities.events import ACCOUNT_TYPES, PUBLIC_TYPES
+from gateway.auth.websocket import CLOSE_INVALID_TOKEN, WebSocketAuthDep, WebSocketAuthError
 from gateway.ws_hub import Subscriber
 
 router = APIRouter()
@@ -60,10 +63,13 @@ def apply_subscription(sub: Subscriber, message: dict[str, Any], authenticated: 
 
 
 @router.websocket("/ws")
-async def websocket_events(ws: WebSocket) -> None:
+async def websocket_events(ws: WebSocket, auth: WebSocketAuthDep) -> None:
     hub = ws.app.state.durabot.hub
     await ws.accept()
-    sub = Subscriber(channels=set(PUBLIC_TYPES))
+    if auth.rejection is not None:
+        await ws.close(auth.rejection.code, auth.rejection.reason)
+        return
+    sub = Subscriber(user_id=auth.user_id, channels=set(PUBLIC_TYPES))
     hub.add(sub)
     pong = asyncio.Event()
     pong.set()
@@ -102,6 +108,13 @@ async def websocket_events(ws: WebSocket) -> None:
                 await ws.send_json({"type": "Pong", "data": {}})
             elif kind == "Pong":
                 pong.set()
+            elif kind == "Auth":
+                try:
+                    sub.user_id = await auth.authenticate(message.get("token"))
+                except WebSocketAuthError as exc:
+                    await ws.close(exc.code, exc.reason)
+                    return
+                await ws.send_json({"type": "Authenticated", "data": {"user_id": sub.user_id}})
             elif kind in ("Subscribe", "Unsubscribe"):
                 problem = apply_subscription(sub, message, authenticated=sub.user_id is not None)
                 await ws.send_json(problem or {"type": f"{kind}d", "data": {
@@ -109,7 +122,11 @@ async def websocket_events(ws: WebSocket) -> None:
             else:
                 await ws.send_json(error(f"unknown message type {kind!r}", "invalid_message"))
 
-    tasks = [asyncio.create_task(coro) for coro in (pump(), heartbeat(), receive())]
+    async def token_expiry() -> None:
+        await auth.watch_expiry()
+        await ws.close(CLOSE_INVALID_TOKEN, "token expired; reconnect with a fresh token")
+
+    tasks = [asyncio.create_task(coro) for coro in (pump(), heartbeat(), receive(), token_expiry())]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     except WebSocketDisconnect:

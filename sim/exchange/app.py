@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from sim.exchange.account import SimKeyStore, account_routes
 from sim.exchange.catalog import load_catalog
 from sim.exchange.clock import MarketClock
 from sim.exchange.config import SimExchangeConfig
@@ -47,9 +48,11 @@ class SimExchange:
             save_interval_s=config.state_save_interval_s,
         )
         self.market = MarketView(self.catalog, lambda: self.clock.virtual_now_ms)
+        self.keys = SimKeyStore()
         routes = [
             *spot_routes(self.market, config.weight_limit_per_minute),
             *futures_routes(self.market, config.weight_limit_per_minute),
+            *account_routes(self.keys),
             *stream_routes(self.hub),
             *control_routes(self),
         ]

@@ -18,6 +18,7 @@ _FIXED_WEIGHTS = {
     "/api/v3/time": 1,
     "/api/v3/exchangeInfo": 20,
     "/api/v3/klines": 2,
+    "/api/v3/account": 20,
     "/fapi/v1/ping": 1,
     "/fapi/v1/time": 1,
     "/fapi/v1/exchangeInfo": 1,

@@ -7,6 +7,7 @@ sim's rebased series exactly (count and checksum) whatever the faults.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.service import RPCError
 
 from durabot.datafiles import load_candles
 from sim.exchange import SimExchangeConfig, SimExchangeServer
@@ -143,7 +145,7 @@ async def test_feed_survives_worker_kills_and_subscribers_get_every_candle_once(
         FeedRecorderWorkflow.run, FeedRecorderInput(s.market_source, "BTCUSDT", "5m"),
         id=feed_recorder_workflow_id(uuid.uuid4().hex[:8]),
         task_queue=task_queue_name(TASK_QUEUE_TRADING, s.task_queue_prefix), execution_timeout=timedelta(minutes=10))
-    feed = await start_feed(temporal_client, s, heartbeat_s=3)
+    s = s.model_copy(update={"feed_autostart": False})
     env = run_env(**{f"DURABOT_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None})
 
     def start_worker() -> subprocess.Popen:
@@ -152,32 +154,60 @@ async def test_feed_survives_worker_kills_and_subscribers_get_every_candle_once(
 
     worker = start_worker()
     try:
-        for target in (700, 1100, 1500):
+        for _ in range(300):
+            if await db.feed_subscriptions.count_documents({"workflow_id": recorder.id}):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the recorder never subscribed")
+        # Only now the feed: the recorder must see its very first delivery.
+        await start_feed(temporal_client, s, heartbeat_s=3)
+        # Kill only once delivery has begun: before any delivery there is nothing to lose, and the
+        # feed starts delivering at the newest stored candle.
+        for _ in range(600):
+            if (await recorder.query(FeedRecorderWorkflow.state)).open_times:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the recorder never received a candle")
+        base = len(await stored(db))
+        killed_at: list[int] = []
+        for target in (min(base + step, SLICE) for step in (100, 300, 500)):
             rows = await wait_stored(db, target, within_s=120)
             assert len(rows) >= target, f"feed stalled at {len(rows)}:\n{(tmp_path / 'worker.log').read_text()[-3000:]}"
             os.kill(worker.pid, signal.SIGKILL)
             worker.wait()
+            killed_at.append(rows[-1].open_time)
             worker = start_worker()
         rows = await wait_stored(db, SLICE, within_s=240)
         assert len(rows) == SLICE, f"stored {len(rows)}:\n{(tmp_path / 'worker.log').read_text()[-3000:]}"
         assert series_checksum(rows) == series_checksum(expected)
         # The recorder subscribed before the feed started, so it must see every candle from the
         # feed's first delivery on, once each, in order, whatever was redelivered after the kills.
-        for _ in range(200):
+        for _ in range(360):
             state = await recorder.query(FeedRecorderWorkflow.state)
-            if state.open_times and state.open_times[-1] == expected[-1].open_time:
+            if state.open_times and state.open_times[-1] >= expected[-1].open_time:
                 break
             await asyncio.sleep(0.25)
+        else:
+            cursors = await db.system_config.find({}, {"_id": 0}).to_list()
+            subs = await db.feed_subscriptions.find({}, {"_id": 0}).to_list()
+            raise AssertionError(f"recorder stopped at {state.open_times[-1:]} ({len(state.open_times)}), subs {subs} "
+                                 f"want {expected[-1].open_time}; cursors {cursors}\n"
+                                 f"{(tmp_path / 'worker.log').read_text()[-4000:]}")
         await recorder.signal(FeedRecorderWorkflow.stop)
         final = await recorder.result()
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
-        await feed.terminate("test over")
+        with contextlib.suppress(RPCError):  # the feed may not have started
+            await temporal_client.get_workflow_handle(feed_workflow_id(s.market_source)).terminate("test over")
     assert list(final.open_times) == sorted(set(final.open_times)), "duplicate or out-of-order delivery"
     checked = [(t, c) for t, c in zip(final.open_times, final.closes, strict=True) if t <= expected[-1].open_time]
     times = [t for t, _ in checked]
     first = times[0]
     assert times == [c.open_time for c in expected if c.open_time >= first]
     assert [c for _, c in checked] == [c.close for c in expected if c.open_time >= first]
-    assert len(times) >= SLICE - 500
+    # Subscribed before the feed started: the recorder sees the feed's very first delivery (the
+    # newest candle of the initial backfill), so the checked span crosses every kill.
+    assert first <= killed_at[0], f"recorder started at {first}, after the first kill at {killed_at[0]}"

@@ -1,0 +1,34 @@
+"""Account provisioning outside the API: ``durabot user create [--admin]``."""
+
+from __future__ import annotations
+
+from activities.db import ensure_schema
+from durabot.connect import connect_mongo
+from durabot.settings import Settings
+from gateway.auth.audit import record_audit
+from gateway.auth.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordHasher
+from gateway.auth.users import EmailTakenError, create_user, normalize_email
+
+
+def check_password_rules(password: str) -> None:
+    if not MIN_PASSWORD_CHARS <= len(password) <= MAX_PASSWORD_CHARS:
+        raise ValueError(f"the password must have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters")
+
+
+async def create_user_command(settings: Settings, email: str, password: str, *, admin: bool) -> str:
+    """Create the user and answer its user ID; bad input raises ``ValueError`` with the reason."""
+    normalize_email(email)
+    check_password_rules(password)
+    mongo = await connect_mongo(settings)
+    try:
+        db = mongo[settings.mongo_database]
+        await ensure_schema(db)
+        try:
+            doc = await create_user(db, PasswordHasher(), email, password, role="admin" if admin else "user")
+        except EmailTakenError:
+            raise ValueError(f"{normalize_email(email)} is already registered") from None
+        await record_audit(db, "user_created_cli", user_id=doc["user_id"], actor_id="cli",
+                           details={"role": doc["role"]})
+        return str(doc["user_id"])
+    finally:
+        await mongo.close()

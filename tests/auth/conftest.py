@@ -1,0 +1,138 @@
+"""Fixtures of the auth tests: a gateway on a real socket (real Temporal + SecantusDB), users, the sim."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
+
+from activities.binance.key_vault import new_master_key_text
+from durabot.logs import JsonFormatter, RedactionFilter
+from gateway.app import create_app
+from sim.exchange import SimExchangeConfig, SimExchangeServer
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def jwt_private_pem() -> str:
+    # One key for the whole session: generating RSA keys per test would dominate the runtime.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.fixture
+def auth_settings(settings, jwt_private_pem):
+    return settings.model_copy(update={
+        "jwt_private_key": SecretStr(jwt_private_pem),
+        "master_key": SecretStr(new_master_key_text()),
+        "login_attempts_per_ip": 1000,
+    })
+
+
+@dataclass
+class Gateway:
+    http: httpx.AsyncClient
+    settings: Any
+    app: Any
+    logs: io.StringIO
+
+    @property
+    def db(self):
+        return self.app.state.durabot.db
+
+
+@asynccontextmanager
+async def running_gateway(settings) -> AsyncIterator[Gateway]:
+    """The gateway in-process on a real socket, its JSON logs captured (as `durabot gateway` writes them)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("gateway"))
+    handler.addFilter(RedactionFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous_level = root.level
+    root.setLevel(logging.INFO)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.gateway_port, log_config=None,
+                                           lifespan="on", ws="websockets-sansio"))
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(400):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.05)
+        assert server.started, "gateway did not start"
+        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as http:
+            yield Gateway(http, settings, app, stream)
+    finally:
+        server.should_exit = True
+        await task
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+
+@pytest.fixture
+async def gateway(auth_settings) -> AsyncIterator[Gateway]:
+    async with running_gateway(auth_settings) as gw:
+        yield gw
+
+
+@dataclass
+class Account:
+    user_id: str
+    email: str
+    access: str
+    refresh: str
+    session_id: str
+    password: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+SignUp = Callable[..., Awaitable[Account]]
+
+
+@pytest.fixture
+def sign_up(gateway: Gateway) -> SignUp:
+    async def sign_up(email: str | None = None, password: str = PASSWORD) -> Account:
+        email = email or f"u{uuid.uuid4().hex[:10]}@example.com"
+        reply = await gateway.http.post("/api/auth/register", json={"email": email, "password": password})
+        assert reply.status_code == 201, reply.text
+        user_id = reply.json()["user_id"]
+        tokens = await gateway.http.post("/api/auth/login", json={"email": email, "password": password})
+        assert tokens.status_code == 200, tokens.text
+        body = tokens.json()
+        return Account(user_id, email, body["access_token"], body["refresh_token"], body["session_id"], password)
+
+    return sign_up
+
+
+@pytest.fixture
+async def sim(tmp_path) -> AsyncIterator[SimExchangeServer]:
+    config = SimExchangeConfig(port=0, state_dir=tmp_path / "sim-state", speed="max", symbols=("BTCUSDT",),
+                               tiling=False, max_candles_per_series=600, start_offset_candles=500)
+    async with SimExchangeServer(config) as server:
+        yield server
+
+
+async def provision_sim_key(sim: SimExchangeServer, **restrictions: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=sim.rest_url) as client:
+        reply = await client.post("/sim/keys", json=restrictions)
+    assert reply.status_code == 201, reply.text
+    return reply.json()
