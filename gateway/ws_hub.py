@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +99,7 @@ class EventHub:
         doc = await self.db.system_config.find_one({"key": self.token_key})
         return doc["value"] if doc else None
 
-    async def _save_token(self, token: dict[str, Any]) -> None:
+    async def _save_token(self, token: Mapping[str, Any]) -> None:
         await self.db.system_config.update_one({"key": self.token_key}, {"$set": {"value": token}}, upsert=True)
 
     async def _follow(self) -> None:

@@ -13,8 +13,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import websockets
 from pymongo import MongoClient
 from temporalio.client import Client
+
+from durabot.datafiles import load_candles
+from trading.candle import DAY_MS
+
+BTCUSDT_FILE = Path(__file__).resolve().parents[2] / "data" / "candles" / "BTCUSDT-5m-2023-01.csv.gz"
 
 
 def _children(pid: int) -> set[int]:
@@ -81,9 +87,46 @@ class Up:
 
 @pytest.fixture
 def up_env(tmp_path, run_env, get_free_port):
-    ports = {name: get_free_port() for name in ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "MONGO_PORT", "GATEWAY_PORT")}
-    env = run_env(DURABOT_VAR_DIR=str(tmp_path / "var"), **{f"DURABOT_{k}": str(v) for k, v in ports.items()})
+    ports = {name: get_free_port() for name in
+             ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "MONGO_PORT", "GATEWAY_PORT", "SIM_EXCHANGE_PORT")}
+    sim = f"127.0.0.1:{ports['SIM_EXCHANGE_PORT']}"
+    env = run_env(DURABOT_VAR_DIR=str(tmp_path / "var"), **{f"DURABOT_{k}": str(v) for k, v in ports.items()},
+                  DURABOT_EXCHANGE_REST_URL=f"http://{sim}", DURABOT_EXCHANGE_FUTURES_URL=f"http://{sim}",
+                  DURABOT_EXCHANGE_WS_URL=f"ws://{sim}")
     return env, ports
+
+
+def check_live_market(gateway: str) -> None:
+    """The offline market: real BTCUSDT prices (shifted by whole days), MarketData on /ws, clear errors."""
+    deadline = time.monotonic() + 60
+    candles: list[dict] = []
+    while time.monotonic() < deadline and len(candles) < 100:
+        status, body = _get(f"{gateway}/api/candles/BTCUSDT/5m?limit=200")
+        candles = json.loads(body)["candles"] if status == 200 else []
+        time.sleep(0.5)
+    assert len(candles) >= 100, "no stored BTCUSDT candles"
+    by_prices = {(c.open, c.high, c.low, c.close, c.volume): c.open_time for c in load_candles(BTCUSDT_FILE)}
+    shifts = set()
+    for c in candles:
+        key = (c["open"], c["high"], c["low"], c["close"], c["volume"])
+        assert key in by_prices, f"candle {c} is not a candle of the real file"
+        shifts.add(c["open_time"] - by_prices[key])
+    assert len(shifts) == 1 and next(iter(shifts)) % DAY_MS == 0, shifts
+
+    assert _get(f"{gateway}/api/candles/NOPE/5m")[0] == 404
+    status, body = _get(f"{gateway}/api/candles/BTCUSDT/7m")
+    assert status == 422 and b"timeframe" in body
+
+    async def market_data_on_ws() -> dict:
+        async with websockets.connect(gateway.replace("http", "ws") + "/ws") as ws:
+            assert json.loads(await ws.recv())["type"] == "Connected"
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
+                if message["type"] == "MarketData":
+                    return message
+
+    message = asyncio.run(market_data_on_ws())
+    assert message["data"]["price"] > 0 and message["data"]["symbol"]
 
 
 def test_up_serves_stops_cleanly_and_keeps_its_data(tmp_path, up_env):
@@ -99,6 +142,7 @@ def test_up_serves_stops_cleanly_and_keeps_its_data(tmp_path, up_env):
     assert status == 200 and b"<html" in ui.lower()
     status, deep = _get(f"{gateway}/api/health?deep=true")
     assert status == 200 and json.loads(deep)["dependencies"]["workflow_probe"]["status"] == "ok"
+    check_live_market(gateway)
     printed = up.output.read_text()
     assert f"http://127.0.0.1:{ports['TEMPORAL_UI_PORT']}" in printed and f"{gateway}/docs" in printed
 
@@ -106,7 +150,7 @@ def test_up_serves_stops_cleanly_and_keeps_its_data(tmp_path, up_env):
     with MongoClient(mongo_uri) as mongo:
         mongo.durabot.system_config.insert_one({"key": "smoke", "value": 42})
     children = _children(up.proc.pid)
-    assert len(children) >= 4, children
+    assert len(children) >= 5, children
 
     up.proc.send_signal(signal.SIGINT)
     assert up.proc.wait(timeout=90) == 0, up.output.read_text()
@@ -127,7 +171,7 @@ def test_up_serves_stops_cleanly_and_keeps_its_data(tmp_path, up_env):
 
     # SIGKILL gives `up` no chance to clean up: the kernel must take its children down.
     children = _children(up.proc.pid)
-    assert len(children) >= 4
+    assert len(children) >= 5
     os.kill(up.proc.pid, signal.SIGKILL)
     up.proc.wait(timeout=10)
     deadline = time.monotonic() + 15
