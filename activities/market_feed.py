@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities import events, market_store
 from activities.binance import (
+    BadDataCounter,
     BanAlert,
     BinanceRestClient,
     BinanceStreamClient,
@@ -109,9 +110,11 @@ class FeedRun:
         self.stored = 0
         self.signalled = 0
         self.resumed_from: dict[str, int] = {}
+        # One metric for everything refused from the exchange, REST and stream alike.
+        self.bad_data = BadDataCounter()
         self.rest = BinanceRestClient(owner.config.rest_url, futures_base_url=owner.config.futures_url,
-                                      on_ban=self._alert_ban)
-        self.stream = BinanceStreamClient(owner.config.ws_url)
+                                      on_ban=self._alert_ban, bad_data=self.bad_data)
+        self.stream = BinanceStreamClient(owner.config.ws_url, bad_data=self.bad_data)
         self._signal_gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
         self._dirty: set[tuple[str, str]] = set()
 
@@ -127,7 +130,9 @@ class FeedRun:
         reader = asyncio.create_task(self._read_stream(inbox))
         try:
             while loop.time() < deadline:
-                activity.heartbeat({key: st.cursor for key, st in self._cursor_view().items()})
+                # Shown as the pending activity's heartbeat details in the Temporal UI.
+                activity.heartbeat({"cursors": {key: st.cursor for key, st in self._cursor_view().items()},
+                                    "bad_exchange_data": dict(self.bad_data.by_category)})
                 if reader.done():
                     reader.result()  # the stream client never ends by itself: surface its failure
                 try:
@@ -152,7 +157,7 @@ class FeedRun:
             await asyncio.gather(reader, return_exceptions=True)
             await self.rest.aclose()
         return MarketFeedResult(candles_stored=self.stored, candles_signalled=self.signalled,
-                                resumed_from=self.resumed_from)
+                                resumed_from=self.resumed_from, bad_exchange_data=dict(self.bad_data.by_category))
 
     async def _read_stream(self, inbox: asyncio.Queue[StreamEvent]) -> None:
         async for event in self.stream.events():

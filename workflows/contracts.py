@@ -125,6 +125,8 @@ class MarketFeedResult:
     candles_stored: int
     candles_signalled: int
     resumed_from: dict[str, int]
+    # Payloads refused from the exchange (malformed JSON, NaN, non-positive prices, …) by category.
+    bad_exchange_data: dict[str, int]
 
 
 @dataclass(frozen=True)
