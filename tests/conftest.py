@@ -3,6 +3,9 @@ dir, clients for both, and a unique task queue per test."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import logging
 import os
 import signal
 import socket
@@ -11,9 +14,14 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from pymongo import AsyncMongoClient, MongoClient
 from temporalio.client import Client
 
@@ -212,3 +220,55 @@ def spawn_mongo(tmp_path) -> Iterator:
 @pytest.fixture
 def get_free_port():
     return free_port
+
+
+@dataclass
+class Gateway:
+    """A gateway running in-process on a real socket, with an HTTP client and its captured JSON logs."""
+
+    http: httpx.AsyncClient
+    settings: Any
+    app: Any
+    logs: io.StringIO
+
+    @property
+    def db(self):
+        return self.app.state.durabot.db
+
+
+@asynccontextmanager
+async def running_gateway(settings) -> AsyncIterator[Gateway]:
+    from durabot.logs import JsonFormatter, RedactionFilter
+    from gateway.app import create_app
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("gateway"))
+    handler.addFilter(RedactionFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous_level = root.level
+    root.setLevel(logging.INFO)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.gateway_port, log_config=None,
+                                           lifespan="on", ws="websockets-sansio"))
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(400):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.05)
+        assert server.started, "gateway did not start"
+        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as http:
+            yield Gateway(http, settings, app, stream)
+    finally:
+        server.should_exit = True
+        await task
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+
+@pytest.fixture
+def run_gateway():
+    """``async with run_gateway(settings) as gw:`` — gw.http, gw.logs, gw.db."""
+    return running_gateway

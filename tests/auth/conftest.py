@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
-import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from activities.binance.key_vault import new_master_key_text
-from durabot.logs import JsonFormatter, RedactionFilter
-from gateway.app import create_app
 from sim.exchange import SimExchangeConfig, SimExchangeServer
 
 PASSWORD = "correct horse battery staple"
@@ -43,51 +36,9 @@ def auth_settings(settings, jwt_private_pem):
     })
 
 
-@dataclass
-class Gateway:
-    http: httpx.AsyncClient
-    settings: Any
-    app: Any
-    logs: io.StringIO
-
-    @property
-    def db(self):
-        return self.app.state.durabot.db
-
-
-@asynccontextmanager
-async def running_gateway(settings) -> AsyncIterator[Gateway]:
-    """The gateway in-process on a real socket, its JSON logs captured (as `durabot gateway` writes them)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter("gateway"))
-    handler.addFilter(RedactionFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    previous_level = root.level
-    root.setLevel(logging.INFO)
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.gateway_port, log_config=None,
-                                           lifespan="on", ws="websockets-sansio"))
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(400):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.05)
-        assert server.started, "gateway did not start"
-        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as http:
-            yield Gateway(http, settings, app, stream)
-    finally:
-        server.should_exit = True
-        await task
-        root.removeHandler(handler)
-        root.setLevel(previous_level)
-
-
 @pytest.fixture
-async def gateway(auth_settings) -> AsyncIterator[Gateway]:
-    async with running_gateway(auth_settings) as gw:
+async def gateway(auth_settings, run_gateway) -> AsyncIterator[Any]:
+    async with run_gateway(auth_settings) as gw:
         yield gw
 
 
@@ -109,7 +60,7 @@ SignUp = Callable[..., Awaitable[Account]]
 
 
 @pytest.fixture
-def sign_up(gateway: Gateway) -> SignUp:
+def sign_up(gateway: Any) -> SignUp:
     async def sign_up(email: str | None = None, password: str = PASSWORD) -> Account:
         email = email or f"u{uuid.uuid4().hex[:10]}@example.com"
         reply = await gateway.http.post("/api/auth/register", json={"email": email, "password": password})

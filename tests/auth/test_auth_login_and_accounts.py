@@ -10,7 +10,7 @@ from pathlib import Path
 from gateway.auth.passwords import BCRYPT_COST, PasswordHasher
 from gateway.auth.rate_limit import SlidingWindowLimiter
 
-from .conftest import PASSWORD, running_gateway
+from .conftest import PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -43,9 +43,9 @@ async def test_failed_and_successful_logins_are_audited_without_secrets(gateway,
     assert "wrong password" not in str(entries) and PASSWORD not in str(entries)
 
 
-async def test_login_is_rate_limited_per_email_and_per_ip_with_retry_after(auth_settings):
+async def test_login_is_rate_limited_per_email_and_per_ip_with_retry_after(auth_settings, run_gateway):
     settings = auth_settings.model_copy(update={"login_failures_per_email": 3, "login_attempts_per_ip": 8})
-    async with running_gateway(settings) as gw:
+    async with run_gateway(settings) as gw:
         http = gw.http
         assert (await http.post("/api/auth/register", json={"email": "rl@example.com", "password": PASSWORD}))\
             .status_code == 201
@@ -110,7 +110,7 @@ async def test_notification_preferences_and_push_subscriptions(gateway, sign_up)
     assert [s["endpoint"] for s in listed] == ["https://push.example.com/abc"]
 
 
-async def test_cli_creates_an_admin_who_can_log_in(auth_settings, run_env):
+async def test_cli_creates_an_admin_who_can_log_in(auth_settings, run_env, run_gateway):
     env = run_env(DURABOT_MONGO_URI=auth_settings.mongo_uri, DURABOT_MONGO_DATABASE=auth_settings.mongo_database,
                   DURABOT_TEMPORAL_ADDRESS=auth_settings.temporal_address, DURABOT_VAR_DIR=str(auth_settings.var_dir))
     proc = await asyncio.create_subprocess_exec(
@@ -127,7 +127,7 @@ async def test_cli_creates_an_admin_who_can_log_in(auth_settings, run_env):
     _, err = await again.communicate(f"{PASSWORD}\n".encode())
     assert again.returncode == 1 and "already registered" in err.decode()
 
-    async with running_gateway(auth_settings) as gw:
+    async with run_gateway(auth_settings) as gw:
         tokens = (await gw.http.post("/api/auth/login", json={"email": "root@example.com", "password": PASSWORD}))
         assert tokens.status_code == 200
         users = await gw.http.get("/api/auth/users",

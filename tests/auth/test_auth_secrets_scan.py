@@ -10,17 +10,17 @@ import bson
 
 from worker.main import build_workers
 
-from .conftest import provision_sim_key, running_gateway
+from .conftest import provision_sim_key
 
 
 async def test_exchange_keys_never_reach_mongodb_logs_or_temporal(
-    auth_settings, temporal_client, mongo_client, task_queue, sim
+    auth_settings, temporal_client, mongo_client, task_queue, sim, run_gateway
 ):
     settings = auth_settings.model_copy(update={"task_queue_prefix": task_queue, "exchange_rest_url": sim.rest_url})
     key = await provision_sim_key(sim, enable_withdrawals=True)
     secrets = (key["api_key"], key["api_secret"])
     password = "a passphrase that is longer than seventy-two bytes, which bcrypt alone would cut off"
-    async with running_gateway(settings) as gw:
+    async with run_gateway(settings) as gw:
         http = gw.http
         assert (await http.post("/api/auth/register", json={"email": "scan@example.com", "password": password}))\
             .status_code == 201

@@ -3,40 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import logging
-from contextlib import asynccontextmanager
 
-import httpx
-import uvicorn
-
-from durabot.logs import JsonFormatter, redact
-from gateway.app import REQUEST_ID_HEADER, create_app
+from durabot.logs import redact
+from gateway.app import REQUEST_ID_HEADER
 from worker.main import build_workers
 
 
-@asynccontextmanager
-async def running_gateway(settings):
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.gateway_port,
-                                           log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    assert server.started, "gateway did not start"
-    try:
-        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=15) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def test_health_reports_each_dependency_with_latency(settings, temporal_client, mongo_client, task_queue):
+async def test_health_reports_each_dependency_with_latency(
+    settings, temporal_client, mongo_client, task_queue, run_gateway
+):
     settings = settings.model_copy(update={"task_queue_prefix": task_queue})
-    async with running_gateway(settings) as http:
+    async with run_gateway(settings) as gw:
+        http = gw.http
         without_workers = (await http.get("/api/health")).json()
         assert without_workers["status"] == "degraded"
         assert without_workers["dependencies"]["workers"]["status"] == "error"
@@ -61,10 +40,11 @@ async def test_health_reports_each_dependency_with_latency(settings, temporal_cl
     assert deps["workflow_probe"]["detail"].startswith("executed on:")
 
 
-async def test_health_is_503_when_mongodb_goes_down(settings, spawn_mongo):
+async def test_health_is_503_when_mongodb_goes_down(settings, spawn_mongo, run_gateway):
     mongo = spawn_mongo()
     settings = settings.model_copy(update={"mongo_uri": mongo.uri, "connect_timeout_s": 2})
-    async with running_gateway(settings) as http:
+    async with run_gateway(settings) as gw:
+        http = gw.http
         assert (await http.get("/api/health")).json()["dependencies"]["mongodb"]["status"] == "ok"
         mongo.stop()
         reply = await http.get("/api/health")
@@ -75,29 +55,22 @@ async def test_health_is_503_when_mongodb_goes_down(settings, spawn_mongo):
     assert body["dependencies"]["temporal"]["status"] == "ok"
 
 
-async def test_request_ids_are_echoed_or_minted_and_logged(settings):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter("gateway"))
-    gateway_log = logging.getLogger("durabot.gateway")
-    gateway_log.addHandler(handler)
-    gateway_log.setLevel(logging.INFO)
-    try:
-        async with running_gateway(settings) as http:
-            echoed = await http.get("/api/health", headers={REQUEST_ID_HEADER: "trace-123"})
-            minted = await http.get("/api/health")
-    finally:
-        gateway_log.removeHandler(handler)
+async def test_request_ids_are_echoed_or_minted_and_logged(settings, run_gateway):
+    async with run_gateway(settings) as gw:
+        echoed = await gw.http.get("/api/health", headers={REQUEST_ID_HEADER: "trace-123"})
+        minted = await gw.http.get("/api/health")
+        logged = gw.logs.getvalue()
     assert echoed.headers[REQUEST_ID_HEADER] == "trace-123"
     assert len(minted.headers[REQUEST_ID_HEADER]) == 32
-    records = [json.loads(line) for line in stream.getvalue().splitlines()]
-    requests = [r for r in records if r["msg"] == "request"]
+    records = [json.loads(line) for line in logged.splitlines()]
+    requests = [r for r in records if r["msg"] == "request" and r["logger"] == "durabot.gateway"]
     assert {r["request_id"] for r in requests} == {"trace-123", minted.headers[REQUEST_ID_HEADER]}
     assert all(r["path"] == "/api/health" and r["status"] == 200 and r["ms"] >= 0 for r in requests)
 
 
-async def test_openapi_and_docs_are_served_with_error_statuses_declared(settings):
-    async with running_gateway(settings) as http:
+async def test_openapi_and_docs_are_served_with_error_statuses_declared(settings, run_gateway):
+    async with run_gateway(settings) as gw:
+        http = gw.http
         docs = await http.get("/docs")
         schema = (await http.get("/openapi.json")).json()
     assert docs.status_code == 200 and "swagger" in docs.text.lower()

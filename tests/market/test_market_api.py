@@ -4,40 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from contextlib import asynccontextmanager
 
-import httpx
 import pytest
-import uvicorn
 import websockets
 
 from activities import events
 from activities.db import ensure_schema
 from activities.market_store import set_latest_price, store_candles
 from durabot.datafiles import load_candles
-from gateway.app import create_app
 from gateway.ws_hub import EventHub, Subscriber
 from trading.candle import Candle
 
 BTC_FILE = "data/candles/BTCUSDT-5m-2023-01.csv.gz"
-
-
-@asynccontextmanager
-async def gateway(settings):
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.gateway_port,
-                                           log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    assert server.started
-    try:
-        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=15) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.fixture
@@ -53,9 +31,10 @@ async def market_db(mongo_client, settings):
     return db, candles
 
 
-async def test_candles_limit_and_range(settings, market_db):
+async def test_candles_limit_and_range(settings, market_db, run_gateway):
     _, candles = market_db
-    async with gateway(settings) as http:
+    async with run_gateway(settings) as gw:
+        http = gw.http
         latest = (await http.get("/api/candles/BTCUSDT/5m", params={"limit": 10})).json()
         ranged = (await http.get("/api/candles/btcusdt/5m", params={
             "from": candles[100].open_time, "to": candles[149].open_time, "limit": 1000})).json()
@@ -73,9 +52,10 @@ def _hourly(candles: list[Candle]) -> list[tuple[int, float, float, float, float
             for t, b in sorted(out.items()) if b[-1].close_time >= t + 3_600_000]
 
 
-async def test_larger_timeframes_are_aggregated_from_stored_candles(settings, market_db):
+async def test_larger_timeframes_are_aggregated_from_stored_candles(settings, market_db, run_gateway):
     _, candles = market_db
-    async with gateway(settings) as http:
+    async with run_gateway(settings) as gw:
+        http = gw.http
         reply = (await http.get("/api/candles/BTCUSDT/1h", params={"limit": 1000})).json()
     assert reply["source_interval"] == "5m"
     got = [(c["open_time"], c["open"], c["high"], c["low"], c["close"]) for c in reply["candles"]]
@@ -83,8 +63,9 @@ async def test_larger_timeframes_are_aggregated_from_stored_candles(settings, ma
     assert len(got) >= 45
 
 
-async def test_chart_returns_the_indicators_asked_for(settings, market_db):
-    async with gateway(settings) as http:
+async def test_chart_returns_the_indicators_asked_for(settings, market_db, run_gateway):
+    async with run_gateway(settings) as gw:
+        http = gw.http
         reply = (await http.get("/api/chart/BTCUSDT/5m", params={"indicators": "rsi,bollinger", "limit": 50})).json()
     assert len(reply["candles"]) == 50
     assert set(reply["indicators"]) == {"rsi", "bb_lower", "bb_mid", "bb_upper", "bb_bandwidth", "bb_percent_b"}
@@ -93,9 +74,10 @@ async def test_chart_returns_the_indicators_asked_for(settings, market_db):
     assert all(0 <= v <= 100 for v in reply["indicators"]["rsi"])
 
 
-async def test_prices_and_overview(settings, market_db):
+async def test_prices_and_overview(settings, market_db, run_gateway):
     _, candles = market_db
-    async with gateway(settings) as http:
+    async with run_gateway(settings) as gw:
+        http = gw.http
         prices = (await http.get("/api/prices")).json()
         overview = (await http.get("/api/overview")).json()
     assert prices == [{"symbol": "BTCUSDT", "price": candles[-1].close, "time": candles[-1].close_time}]
@@ -115,16 +97,17 @@ async def test_prices_and_overview(settings, market_db):
     ("/api/candles/BTC-USDT/5m", {}, 422, "symbol"),
     ("/api/chart/BTCUSDT/5m", {"indicators": "rsi,magic"}, 422, "magic"),
 ])
-async def test_bad_market_requests_get_clear_errors(settings, market_db, path, params, status, needle):
-    async with gateway(settings) as http:
+async def test_bad_market_requests_get_clear_errors(settings, market_db, path, params, status, needle, run_gateway):
+    async with run_gateway(settings) as gw:
+        http = gw.http
         reply = await http.get(path, params=params)
     assert reply.status_code == status, reply.text
     assert needle in reply.text
 
 
-async def test_ws_subscriptions_filter_events_and_errors_are_reported(settings, market_db):
+async def test_ws_subscriptions_filter_events_and_errors_are_reported(settings, market_db, run_gateway):
     db, _ = market_db
-    async with gateway(settings):
+    async with run_gateway(settings):
         async with websockets.connect(f"ws://127.0.0.1:{settings.gateway_port}/ws") as ws:
             assert json.loads(await ws.recv())["type"] == "Connected"
             await ws.send(json.dumps({"type": "Subscribe", "channels": ["MarketData"], "symbols": ["ETHBTC"]}))

@@ -1,0 +1,113 @@
+"""Record the trading-session histories that ``test_session_replay.py`` replays.
+
+Runs one scenario on a throwaway Temporal dev server (continue-as-new suggested every 200 history
+events) and SecantusDB: start, real ETHBTC candles through several continue-as-new, a settings
+update, a resting order and its cancel, a stop, closes and a manual market order while stopped. Every run's
+history is written gzipped to ``tests/session/histories/``. Re-record after an intended change
+to the workflow's commands (and say so in the commit); an unintended one is what replay catches.
+
+    .venv/bin/python tests/session/record_histories.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HISTORIES = Path(__file__).resolve().parent / "histories"
+TRADED = 80
+
+
+async def record() -> list[Path]:
+    sys.path.insert(0, str(REPO))
+    from pymongo import AsyncMongoClient
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.client import Client
+
+    from activities.db import ensure_schema
+    from durabot.datafiles import load_candles
+    from tests.conftest import MongoServer, TemporalServer
+    from tests.session.conftest import ANALYSIS, CANDLES, SessionRig, feed, wait_processed
+    from trading.analysis import AnalysisSettings, warmup_candles
+    from worker.main import ensure_search_attributes
+    from workflows.contracts import (
+        CancelOrderInput,
+        CloseTradeInput,
+        ManualOrderInput,
+        StartSessionInput,
+        UpdateSettingsInput,
+    )
+    from workflows.trading_session import TradingSessionWorkflow
+
+    candles = load_candles(CANDLES / "ETHBTC-5m-2018-01.csv.gz")
+    warmup = warmup_candles(AnalysisSettings.from_dict(ANALYSIS))
+    data = candles[: warmup + TRADED]
+    with tempfile.TemporaryDirectory() as tmp:
+        temporal = TemporalServer(Path(tmp) / "temporal", extra_args=[
+            "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=200"])
+        mongo = MongoServer(Path(tmp) / "mongo")
+        temporal.start()
+        mongo.start()
+        try:
+            client = await Client.connect(temporal.address)
+            await ensure_search_attributes(client, "default")
+            mongo_client: AsyncMongoClient = AsyncMongoClient(mongo.uri, tz_aware=True)
+            db = mongo_client["record"]
+            await ensure_schema(db)
+            rig = SessionRig(client, db, f"record-{uuid.uuid4().hex[:8]}-")
+            await rig.store(data, "5m")
+            async with rig.worker():
+                handle, _ = await rig.start("recorder", StartSessionInput(
+                    "test", ("ETHBTC",), "5m", {"slippage_bps": 1.0}, ANALYSIS))
+                first_run = (await handle.describe()).run_id
+                latest = client.get_workflow_handle(handle.id)  # whichever run is current
+                await feed(latest, data[warmup: warmup + 40], "5m")
+                await wait_processed(latest, "ETHBTC", "5m", data[warmup + 39].open_time)
+                await latest.execute_update(TradingSessionWorkflow.update_settings,
+                                            UpdateSettingsInput(engine_settings={"take_profit_pct": 3.0}))
+                price = data[warmup + 39].close
+                order = await latest.execute_update(TradingSessionWorkflow.place_order, ManualOrderInput(
+                    "ETHBTC", "long", "limit", 2.0, limit_price=price * 0.5))
+                assert order.order is not None
+                await latest.execute_update(TradingSessionWorkflow.cancel_order,
+                                            CancelOrderInput(order.order["id"]))
+                await feed(latest, data[warmup + 40:], "5m")
+                await wait_processed(latest, "ETHBTC", "5m", data[-1].open_time)
+                await latest.execute_update(TradingSessionWorkflow.stop)
+                for position in await latest.query(TradingSessionWorkflow.open_trades):  # opened by signals
+                    await latest.execute_update(TradingSessionWorkflow.close_trade,
+                                                CloseTradeInput(position["trade_id"]))
+                await latest.execute_update(TradingSessionWorkflow.place_order, ManualOrderInput(
+                    "ETHBTC", "short", "market", 1.0))
+                [position] = await latest.query(TradingSessionWorkflow.open_trades)
+                await latest.execute_update(TradingSessionWorkflow.close_trade, CloseTradeInput(position["trade_id"]))
+                await latest.terminate("recorded")
+            HISTORIES.mkdir(exist_ok=True)
+            for old in HISTORIES.glob("*.json.gz"):
+                old.unlink()
+            written: list[Path] = []
+            run_id: str | None = first_run
+            while run_id:
+                history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+                path = HISTORIES / f"session-run-{len(written):02d}.json.gz"
+                path.write_bytes(gzip.compress(history.to_json().encode(), mtime=0))
+                written.append(path)
+                last = history.events[-1]
+                run_id = None
+                if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+                    run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            await mongo_client.close()
+            return written
+        finally:
+            temporal.stop()
+            mongo.stop()
+
+
+if __name__ == "__main__":
+    for written in asyncio.run(record()):
+        print(written.relative_to(REPO), written.stat().st_size)
