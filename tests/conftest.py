@@ -272,3 +272,27 @@ async def running_gateway(settings) -> AsyncIterator[Gateway]:
 def run_gateway():
     """``async with run_gateway(settings) as gw:`` — gw.http, gw.logs, gw.db."""
     return running_gateway
+
+
+@pytest.fixture
+async def start_sim(tmp_path: Path):
+    """Start in-process sim exchanges on free ports (state in this test's tmp dir unless given); all stop
+    at teardown. Defaults: BTCUSDT only, speed max, tiling off, 2,000 candles, 500 closed at start. The
+    sim serves from the test's event loop, so only async HTTP clients may call it."""
+    from sim.exchange import SimExchangeConfig, SimExchangeServer
+
+    running: list[SimExchangeServer] = []
+
+    async def start(**overrides: Any) -> SimExchangeServer:
+        settings: dict[str, Any] = {"port": 0, "state_dir": tmp_path / "sim-state", "speed": "max",
+                                    "symbols": ("BTCUSDT",), "tiling": False, "max_candles_per_series": 2000,
+                                    "start_offset_candles": 500}
+        settings.update(overrides)
+        server = SimExchangeServer(SimExchangeConfig(**settings))
+        await server.start()
+        running.append(server)
+        return server
+
+    yield start
+    for server in reversed(running):
+        await server.stop()

@@ -11,11 +11,14 @@ from temporalio.client import Client
 
 from activities.market_feed import FeedConfig, MarketFeedActivities
 from activities.market_reads import MarketReadActivities
+from activities.session_analysis import SessionAnalysisActivities
+from activities.session_store import SessionStoreActivities
 from durabot.settings import Settings
 from workflows.contracts import TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
 from workflows.feed_recorder import FeedRecorderWorkflow
 from workflows.market_feed import MarketFeedWorkflow
 from workflows.system_probe import SystemProbeWorkflow
+from workflows.trading_session import TradingSessionWorkflow
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class WorkerContext:
 
 
 _WORKFLOWS: dict[str, list[type]] = {
-    TASK_QUEUE_TRADING: [SystemProbeWorkflow, FeedRecorderWorkflow],
+    TASK_QUEUE_TRADING: [SystemProbeWorkflow, FeedRecorderWorkflow, TradingSessionWorkflow],
     TASK_QUEUE_MARKET: [MarketFeedWorkflow],
 }
 
@@ -46,7 +49,9 @@ def workflows_for(role: str) -> Sequence[type]:
 def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]]:
     if role == TASK_QUEUE_TRADING:
         reads = MarketReadActivities(ctx.db)
-        return [reads.read_market_candles, reads.subscribe_feed, reads.unsubscribe_feed]
+        analysis, store = SessionAnalysisActivities(ctx.db), SessionStoreActivities(ctx.db)
+        return [reads.read_market_candles, reads.subscribe_feed, reads.unsubscribe_feed,
+                analysis.analyze_candle, store.commit_session_step, store.save_session_settings, store.latest_price]
     if role == TASK_QUEUE_MARKET:
         feed = MarketFeedActivities(ctx.db, ctx.temporal, feed_config(ctx.settings))
         return [feed.run_market_feed]

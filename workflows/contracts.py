@@ -162,3 +162,203 @@ class FeedRecorderState:
 
 def feed_recorder_workflow_id(name: str) -> str:
     return f"feed-recorder:{name}"
+
+
+# ---- Trading sessions --------------------------------------------------------------------------
+
+SESSION_MODES = ("paper",)
+SESSION_RUNNING = "running"
+SESSION_STOPPED = "stopped"
+# Before the first `start` a session exists (update-with-start) but trades on nothing.
+SESSION_NEW = "new"
+
+
+def session_workflow_id(user_id: str, mode: str = "paper") -> str:
+    """``session:{user}:{mode}``; ``user_id`` is the short ID that never changes (not the email)."""
+    if not user_id or ":" in user_id:
+        raise ValueError(f"user_id must be a non-empty ID without ':', got {user_id!r}")
+    if mode not in SESSION_MODES:
+        raise ValueError(f"unknown session mode {mode!r}; known: {', '.join(SESSION_MODES)}")
+    return f"session:{user_id}:{mode}"
+
+
+def stream_key(symbol: str, interval: str) -> str:
+    """The per-stream key of a session's bookkeeping maps (JSON object keys must be strings)."""
+    return f"{symbol}@{interval}"
+
+
+@dataclass(frozen=True)
+class StartSessionInput:
+    """Start (or restart) trading. Settings dicts are ``EngineSettings.to_dict()`` /
+    ``AnalysisSettings.to_dict()`` shapes; omitted fields keep their defaults."""
+
+    source: str
+    symbols: tuple[str, ...]
+    interval: str
+    engine_settings: dict | None = None
+    analysis_settings: dict | None = None
+
+
+@dataclass(frozen=True)
+class UpdateSettingsInput:
+    """Replace the engine and/or analysis settings (either may be None to keep it)."""
+
+    engine_settings: dict | None = None
+    analysis_settings: dict | None = None
+
+
+@dataclass(frozen=True)
+class ManualOrderInput:
+    """A manual order: ``market`` fills at the feed's latest price ± slippage; ``limit`` and
+    ``stop_limit`` rest until a candle fills them."""
+
+    symbol: str
+    side: str  # "long" | "short"
+    order_type: str  # "market" | "limit" | "stop_limit"
+    quantity: float
+    limit_price: float | None = None
+    stop_price: float | None = None
+    reduce_only: bool = False
+    stop_loss: float | None = None
+    take_profit: float | None = None
+
+
+@dataclass(frozen=True)
+class CancelOrderInput:
+    order_id: int
+
+
+@dataclass(frozen=True)
+class CloseTradeInput:
+    trade_id: int
+
+
+@dataclass(frozen=True)
+class ManualOrderResult:
+    """A resting order (``order``) or the fills of a market order and any trade it closed."""
+
+    order: dict | None
+    fills: tuple[dict, ...]
+    trades: tuple[dict, ...]
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """Everything a session carries across continue-as-new; plain JSON all the way down."""
+
+    user_id: str
+    mode: str = "paper"
+    status: str = SESSION_NEW
+    source: str = ""
+    symbols: tuple[str, ...] = ()
+    interval: str = ""
+    engine: dict | None = None  # Engine.to_state()
+    analysis_settings: dict | None = None  # AnalysisSettings.to_dict()
+    # Per stream_key: the open time of the last candle processed, and the analysis anchor.
+    last_open_time: dict[str, int] | None = None
+    analysis_anchor: dict[str, int] | None = None
+    queue: tuple[CandleClosed, ...] = ()
+    candles_processed: int = 0
+    duplicates_dropped: int = 0
+    gap_candles_filled: int = 0
+    # Candles of streams the session does not follow, and candles the Engine refused (bad data).
+    candles_ignored: int = 0
+    candles_rejected: int = 0
+    trades_closed: int = 0
+    commits: int = 0
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    workflow_id: str
+    user_id: str
+    mode: str
+    status: str
+    source: str
+    symbols: tuple[str, ...]
+    interval: str
+    market_time: int
+    last_open_time: dict[str, int]
+    analysis_anchor: dict[str, int]
+    queued: int
+    candles_processed: int
+    duplicates_dropped: int
+    gap_candles_filled: int
+    candles_ignored: int
+    candles_rejected: int
+    trades_closed: int
+    entries_enabled: bool
+    equity: float
+
+
+@dataclass(frozen=True)
+class AnalyzeCandleInput:
+    """Analyse one closed candle from the analysis anchor. ``anchor`` None: the activity picks
+    the shared anchor of (symbol, interval, settings hash), or makes one."""
+
+    symbol: str
+    interval: str
+    open_time: int
+    analysis_settings: dict
+    anchor: int | None = None
+
+
+@dataclass(frozen=True)
+class CompactSignal:
+    """What the Engine reads from a consensus signal, plus its reason for the record."""
+
+    direction: str  # trading.signals.Direction value
+    confidence: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class AnalyzeCandleResult:
+    anchor: int
+    analysis_key: str
+    signal: CompactSignal | None  # None while the analysis is warming up
+
+
+@dataclass(frozen=True)
+class SessionCommit:
+    """One step's outcome, written by the commit local activity under natural unique keys.
+
+    ``opened`` are positions (``Position.to_dict()``) opened by this step; ``closed`` trades
+    (``Trade.to_dict()``); ``account`` is ``Account.to_dict()`` at market time ``time``."""
+
+    session_id: str
+    user_id: str
+    time: int
+    account: dict
+    opened: tuple[dict, ...] = ()
+    closed: tuple[dict, ...] = ()
+    analysis_key: str | None = None
+    status: str = SESSION_RUNNING
+
+
+@dataclass(frozen=True)
+class LatestPriceInput:
+    source: str
+    symbol: str
+    interval: str
+
+
+@dataclass(frozen=True)
+class LatestPrice:
+    price: float
+    time: int  # market time of the price
+
+
+@dataclass(frozen=True)
+class SessionSettingsRecord:
+    """A session's settings as the dashboard reads them from ``paper_trading_settings``."""
+
+    session_id: str
+    user_id: str
+    status: str
+    source: str
+    symbols: tuple[str, ...]
+    interval: str
+    engine_settings: dict
+    analysis_settings: dict
+    analysis_settings_hash: str

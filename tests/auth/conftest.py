@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from activities.binance.key_vault import new_master_key_text
-from sim.exchange import SimExchangeConfig, SimExchangeServer
+from sim.exchange import SimExchangeServer
 
 PASSWORD = "correct horse battery staple"
 
@@ -75,11 +75,8 @@ def sign_up(gateway: Any) -> SignUp:
 
 
 @pytest.fixture
-async def sim(tmp_path) -> AsyncIterator[SimExchangeServer]:
-    config = SimExchangeConfig(port=0, state_dir=tmp_path / "sim-state", speed="max", symbols=("BTCUSDT",),
-                               tiling=False, max_candles_per_series=600, start_offset_candles=500)
-    async with SimExchangeServer(config) as server:
-        yield server
+async def sim(start_sim) -> SimExchangeServer:
+    return await start_sim(max_candles_per_series=600)
 
 
 async def provision_sim_key(sim: SimExchangeServer, **restrictions: Any) -> dict[str, Any]:

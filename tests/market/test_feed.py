@@ -21,7 +21,7 @@ import pytest
 from temporalio.service import RPCError
 
 from durabot.datafiles import load_candles
-from sim.exchange import SimExchangeConfig, SimExchangeServer
+from sim.exchange import SimExchangeServer
 from sim.exchange.series import replay_series, series_checksum
 from trading.candle import Candle
 from worker.main import build_workers
@@ -37,6 +37,8 @@ from workflows.contracts import (
 from workflows.feed_recorder import FeedRecorderWorkflow
 from workflows.market_feed import MarketFeedWorkflow
 
+from ..sim.conftest import set_faults, sim_state
+
 REPO = Path(__file__).resolve().parents[2]
 BTCUSDT = REPO / "data" / "candles" / "BTCUSDT-5m-2023-01.csv.gz"
 SLICE = 2000
@@ -46,24 +48,13 @@ SERVED = SLICE + 1
 
 
 @pytest.fixture
-async def sim(tmp_path):
-    server = SimExchangeServer(SimExchangeConfig(
-        port=0, state_dir=tmp_path / "sim", speed="max", symbols=("BTCUSDT",), tiling=False,
-        max_candles_per_series=SERVED, start_offset_candles=500))
-    await server.start()
-    yield server
-    await server.stop()
-
-
-async def sim_get(sim: SimExchangeServer, path: str):
-    # The sim serves from this test's event loop: only an async client may call it.
-    async with httpx.AsyncClient(base_url=sim.rest_url) as http:
-        return (await http.get(path)).json()
+async def sim(start_sim):
+    return await start_sim(max_candles_per_series=SERVED)
 
 
 async def expected_series(sim: SimExchangeServer) -> list[Candle]:
     """The sim's rebased series, computed here from the file, independently of the server."""
-    origin = (await sim_get(sim, "/sim/state"))["origin_ms"]
+    origin = (await sim_state(sim))["origin_ms"]
     series = replay_series(load_candles(BTCUSDT), origin, tiling=False, cap=SLICE)
     return series.candles(0, SLICE)
 
@@ -92,12 +83,6 @@ async def wait_stored(db, count: int, within_s: float) -> list[Candle]:
         await asyncio.sleep(0.25)
 
 
-async def set_faults(sim: SimExchangeServer, **faults) -> None:
-    async with httpx.AsyncClient(base_url=sim.rest_url) as http:
-        reply = await http.post("/sim/faults", json=faults)
-        assert reply.status_code == 200, reply.text
-
-
 async def start_feed(client, s, heartbeat_s: float = 30.0):
     return await client.start_workflow(
         MarketFeedWorkflow.run, MarketFeedInput(source=s.market_source, heartbeat_timeout_s=heartbeat_s),
@@ -124,9 +109,10 @@ async def test_feed_stores_exactly_the_sims_series_through_dropped_sockets_and_4
     assert [c.open_time for c in rows] == [c.open_time for c in expected]
     assert series_checksum(rows) == series_checksum(expected)
 
-    state = await sim_get(sim, "/sim/state")
+    state = await sim_state(sim)
     assert state["ws_connections_dropped"] >= 5, state
-    entries = await sim_get(sim, "/sim/requests")
+    async with httpx.AsyncClient(base_url=sim.rest_url) as http:  # the sim shares this loop: async only
+        entries = (await http.get("/sim/requests")).json()
     limited = [e for e in entries if e["status"] == 429]
     assert limited, "the 429 fault never fired"
     assert not [e for e in entries if e["status"] == 418], "a request was sent inside a Retry-After window"

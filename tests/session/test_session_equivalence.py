@@ -70,3 +70,23 @@ async def test_session_equals_backtest_through_duplicates_gaps_and_late_candles(
     assert history == TRADED
     account = await rig.db.paper_trading_accounts.find_one({"session_id": session_id})
     assert account["time"] == traded[-1].close_time and account["equity"] == backtest.equity[-1]
+
+
+async def test_sessions_with_the_same_settings_share_one_analysis_per_candle(rig):
+    candles = load_candles(CANDLES / "LTCBTC-5m-2018-01.csv.gz")
+    warmup = warmup_candles(AnalysisSettings.from_dict(ANALYSIS))
+    data = candles[: warmup + 30]
+    traded = data[warmup:]
+    await rig.store(data, "5m")
+    async with rig.worker():
+        first, _ = await rig.start(new_user(), StartSessionInput("test", ("LTCBTC",), "5m", ENGINE, ANALYSIS))
+        await feed(first, traded[:10], "5m")
+        await wait_processed(first, "LTCBTC", "5m", traded[9].open_time)
+        # A later session on the same settings joins the shared analysis at its anchor.
+        second, _ = await rig.start(new_user(), StartSessionInput("test", ("LTCBTC",), "5m", ENGINE, ANALYSIS))
+        await feed(second, traded[5:], "5m")
+        await feed(first, traded[10:], "5m")
+        one = await wait_processed(first, "LTCBTC", "5m", traded[-1].open_time)
+        two = await wait_processed(second, "LTCBTC", "5m", traded[-1].open_time)
+    assert one.analysis_anchor == two.analysis_anchor == {"LTCBTC@5m": data[0].open_time}
+    assert await rig.db.ai_analysis_results.count_documents({"symbol": "LTCBTC"}) == len(traded)

@@ -3,46 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from sim.exchange import SimExchangeConfig, SimExchangeServer
+from sim.exchange import SimExchangeServer
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data"
 BTCUSDT_FILE = DATA / "candles" / "BTCUSDT-5m-2023-01.csv.gz"
 
+# The ``start_sim`` fixture lives in tests/conftest.py, shared with the feed tests.
 StartSim = Callable[..., Awaitable[SimExchangeServer]]
-
-
-@pytest.fixture
-async def start_sim(tmp_path: Path) -> AsyncIterator[StartSim]:
-    """Start sims on free ports (state in this test's tmp dir unless given); all stop at teardown."""
-    running: list[SimExchangeServer] = []
-
-    async def start(**overrides: Any) -> SimExchangeServer:
-        settings: dict[str, Any] = {
-            "port": 0,
-            "state_dir": tmp_path / "sim-state",
-            "speed": "max",
-            "symbols": ("BTCUSDT",),
-            "tiling": False,
-            "max_candles_per_series": 2000,
-            "start_offset_candles": 500,
-        }
-        settings.update(overrides)
-        server = SimExchangeServer(SimExchangeConfig(**settings))
-        await server.start()
-        running.append(server)
-        return server
-
-    yield start
-    for server in reversed(running):
-        await server.stop()
 
 
 async def sim_state(sim: SimExchangeServer) -> dict[str, Any]:

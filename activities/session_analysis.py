@@ -1,0 +1,157 @@
+"""The analysis activity of trading sessions: strategies + consensus on one closed candle.
+
+Indicator values are a pure function of the candle series from an anchor (DESIGN §4), so the
+analysis of a candle reads the stored candles from the anchor of its (symbol, interval, settings
+hash) up to that candle and runs ``trading.analysis.analyze_latest``. The anchor is shared: the
+first session to analyse a key records it in ``system_config``, every later one reuses it, and the
+result lands in ``ai_analysis_results`` under a key naming symbol, interval, open time, settings
+hash and anchor, so sessions with the same settings compute each candle once.
+
+The CPU-bound part runs on a thread (``asyncio.to_thread``) so the worker's event loop, which
+also serves workflows, never blocks on pandas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from temporalio import activity
+
+from activities import market_store
+from trading.analysis import AnalysisSettings, analyze_latest, warmup_candles
+from trading.candle import Candle, interval_ms
+from trading.signals import Signal
+from workflows.contracts import AnalyzeCandleInput, AnalyzeCandleResult, CompactSignal
+
+# Streams whose candles from the anchor a worker keeps in memory (each at most a few MB).
+CACHED_SERIES = 64
+READ_BATCH = 5000
+
+
+def anchor_config_key(symbol: str, interval: str, settings_hash: str) -> str:
+    return f"analysis_anchor:{symbol}:{interval}:{settings_hash}"
+
+
+def analysis_key(symbol: str, interval: str, open_time: int, settings_hash: str, anchor: int) -> str:
+    return f"{symbol}:{interval}:{open_time}:{settings_hash}:{anchor}"
+
+
+def compact(signal: Signal | None) -> CompactSignal | None:
+    if signal is None:
+        return None
+    return CompactSignal(signal.direction.value, signal.confidence, signal.reason)
+
+
+def analysis_doc(key: str, request: AnalyzeCandleInput, settings_hash: str, anchor: int,
+                 signal: Signal | None) -> dict[str, Any]:
+    return {
+        "analysis_key": key,
+        "symbol": request.symbol,
+        "interval": request.interval,
+        "open_time": request.open_time,
+        "settings_hash": settings_hash,
+        "anchor": anchor,
+        "warming_up": signal is None,
+        "direction": signal.direction.value if signal else None,
+        "confidence": signal.confidence if signal else None,
+        "reason": signal.reason if signal else None,
+        "verdicts": [
+            {"strategy": v.strategy, "direction": v.direction.value, "confidence": v.confidence, "reason": v.reason}
+            for v in (signal.verdicts if signal else ())
+        ],
+        "created_at": datetime.now(UTC),
+    }
+
+
+def stored_signal(doc: dict[str, Any]) -> CompactSignal | None:
+    if doc["warming_up"]:
+        return None
+    return CompactSignal(doc["direction"], doc["confidence"], doc["reason"])
+
+
+class SessionAnalysisActivities:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.db = db
+        # (symbol, interval, anchor) -> stored candles from the anchor, oldest first. market_data
+        # rows never change once stored and the feed stores a stream in open-time order, so a
+        # cached prefix stays valid and only newer candles need reading.
+        self._series: OrderedDict[tuple[str, str, int], list[Candle]] = OrderedDict()
+        self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+
+    @activity.defn
+    async def analyze_candle(self, request: AnalyzeCandleInput) -> AnalyzeCandleResult:
+        """The consensus signal on one stored candle (None while warming up), stored and shared."""
+        step = interval_ms(request.interval)
+        settings = AnalysisSettings.from_dict(request.analysis_settings)
+        settings_hash = settings.settings_hash()
+        anchor = request.anchor
+        if anchor is None:
+            anchor = await self._shared_anchor(request, settings, settings_hash, step)
+        key = analysis_key(request.symbol, request.interval, request.open_time, settings_hash, anchor)
+        known = await self.db.ai_analysis_results.find_one({"analysis_key": key})
+        if known is not None:
+            return AnalyzeCandleResult(anchor, key, stored_signal(known))
+        candles = await self._candles(request.symbol, request.interval, anchor, request.open_time, step)
+        if not candles or candles[-1].open_time != request.open_time:
+            raise ValueError(
+                f"candle {request.symbol} {request.interval} @{request.open_time} is not in market_data"
+            )
+        signal = await asyncio.to_thread(analyze_latest, candles, settings)
+        await self.db.ai_analysis_results.update_one(
+            {"analysis_key": key},
+            {"$setOnInsert": analysis_doc(key, request, settings_hash, anchor, signal)},
+            upsert=True,
+        )
+        return AnalyzeCandleResult(anchor, key, compact(signal))
+
+    async def _shared_anchor(self, request: AnalyzeCandleInput, settings: AnalysisSettings,
+                             settings_hash: str, step: int) -> int:
+        """The anchor of (symbol, interval, settings hash); a new one lies one warm-up before this
+        candle (or at the oldest stored candle), so the first signal is trusted right away."""
+        config_key = anchor_config_key(request.symbol, request.interval, settings_hash)
+        existing = await self.db.system_config.find_one({"key": config_key})
+        if existing is not None:
+            return int(existing["value"])
+        lookback = await market_store.read_candles(
+            self.db, request.symbol, request.interval, end=request.open_time,
+            limit=warmup_candles(settings) + 1, newest=True,
+        )
+        if not lookback:
+            raise ValueError(f"no stored candles of {request.symbol} {request.interval} up to {request.open_time}")
+        await self.db.system_config.update_one(
+            {"key": config_key},
+            {"$setOnInsert": {"value": lookback[0].open_time, "created_at": datetime.now(UTC)}},
+            upsert=True,
+        )
+        # Another session may have won the race: everyone uses the stored anchor.
+        stored = await self.db.system_config.find_one({"key": config_key})
+        assert stored is not None
+        return int(stored["value"])
+
+    async def _candles(self, symbol: str, interval: str, anchor: int, open_time: int, step: int) -> list[Candle]:
+        cache_key = (symbol, interval, anchor)
+        lock = self._locks.setdefault(cache_key, asyncio.Lock())
+        async with lock:
+            series = self._series.get(cache_key)
+            if series is None:
+                series = []
+                self._series[cache_key] = series
+                while len(self._series) > CACHED_SERIES:
+                    evicted, _ = self._series.popitem(last=False)
+                    self._locks.pop(evicted, None)
+            self._series.move_to_end(cache_key)
+            while not series or series[-1].open_time < open_time:
+                start = series[-1].open_time + step if series else anchor
+                batch = await market_store.read_candles(self.db, symbol, interval, start=start, end=open_time,
+                                                        limit=READ_BATCH, newest=False)
+                if not batch:
+                    break
+                series.extend(batch)
+            end = len(series)
+            while end and series[end - 1].open_time > open_time:
+                end -= 1
+            return series[:end]

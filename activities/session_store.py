@@ -1,0 +1,140 @@
+"""What a trading session writes and reads outside its workflow.
+
+``commit_session_step`` is the one write per step (a local activity): trades, the account
+snapshot, a portfolio-history point and events, each under a natural unique key so a retry after
+a crash between two writes writes nothing twice. ``latest_price`` reads the feed's latest price
+for manual fills between candles.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import events
+from workflows.contracts import LatestPrice, LatestPriceInput, SessionCommit, SessionSettingsRecord
+
+log = logging.getLogger("durabot.session.commit")
+
+
+def open_trade_doc(commit: SessionCommit, position: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "session_id": commit.session_id,
+        "trade_id": position["trade_id"],
+        "user_id": commit.user_id,
+        "symbol": position["symbol"],
+        "status": "open",
+        "entry_time": position["entry_time"],
+        "exit_time": None,
+        "position": position,
+        "entry_analysis_key": commit.analysis_key,
+        "created_at": datetime.now(UTC),
+    }
+
+
+def closed_trade_fields(commit: SessionCommit, trade: dict[str, Any]) -> dict[str, Any]:
+    """The fields a close sets; ``trade`` is ``Trade.to_dict()`` verbatim (the JSON compared with backtests)."""
+    return {
+        "user_id": commit.user_id,
+        "symbol": trade["symbol"],
+        "status": "closed",
+        "entry_time": trade["entry_time"],
+        "exit_time": trade["exit_time"],
+        "trade": trade,
+        "exit_analysis_key": commit.analysis_key,
+    }
+
+
+def trade_events(commit: SessionCommit) -> list[dict[str, Any]]:
+    docs = [
+        events.event_doc(events.TRADE_EXECUTED, f"{commit.session_id}:{p['trade_id']}:open",
+                         {"session_id": commit.session_id, "action": "open", "position": p},
+                         symbol=p["symbol"], user_id=commit.user_id)
+        for p in commit.opened
+    ]
+    docs += [
+        events.event_doc(events.TRADE_EXECUTED, f"{commit.session_id}:{t['id']}:close",
+                         {"session_id": commit.session_id, "action": "close", "trade": t},
+                         symbol=t["symbol"], user_id=commit.user_id)
+        for t in commit.closed
+    ]
+    if commit.opened or commit.closed:
+        docs.append(events.event_doc(events.POSITION_UPDATE, f"{commit.session_id}:{commit.time}",
+                                     {"session_id": commit.session_id, "account": commit.account},
+                                     user_id=commit.user_id))
+    return docs
+
+
+class SessionStoreActivities:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.db = db
+
+    @activity.defn
+    async def commit_session_step(self, commit: SessionCommit) -> int:
+        """Write one step's outcome; return how many events were new (0 on a full retry)."""
+        log.info("commit start", extra={"fields": {"session_id": commit.session_id, "time": commit.time}})
+        for position in commit.opened:
+            await self.db.paper_trading_trades.update_one(
+                {"session_id": commit.session_id, "trade_id": position["trade_id"]},
+                {"$setOnInsert": open_trade_doc(commit, position)},
+                upsert=True,
+            )
+        for trade in commit.closed:
+            # $set of the same values is idempotent; the open row (if any) becomes the closed one.
+            await self.db.paper_trading_trades.update_one(
+                {"session_id": commit.session_id, "trade_id": trade["id"]},
+                {"$set": closed_trade_fields(commit, trade), "$setOnInsert": {"created_at": datetime.now(UTC)}},
+                upsert=True,
+            )
+        snapshot = {"user_id": commit.user_id, "time": commit.time, "status": commit.status, **commit.account}
+        try:
+            # Only ever forward in market time, so a late retry cannot roll the account back.
+            await self.db.paper_trading_accounts.update_one(
+                {"session_id": commit.session_id, "time": {"$lte": commit.time}},
+                {"$set": {**snapshot, "updated_at": datetime.now(UTC)}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            pass  # a newer snapshot exists: the filter missed it and the upsert hit the unique key
+        await self.db.portfolio_history.update_one(
+            {"session_id": commit.session_id, "time": commit.time},
+            {"$set": {"user_id": commit.user_id, **commit.account}},
+            upsert=True,
+        )
+        published = await events.publish(self.db, trade_events(commit))
+        log.info("commit end", extra={"fields": {"session_id": commit.session_id, "time": commit.time}})
+        return published
+
+    @activity.defn
+    async def save_session_settings(self, record: SessionSettingsRecord) -> None:
+        """Upsert the session's settings document (the same record twice writes the same values)."""
+        await self.db.paper_trading_settings.update_one(
+            {"session_id": record.session_id},
+            {"$set": {
+                "user_id": record.user_id, "status": record.status, "source": record.source,
+                "symbols": list(record.symbols), "interval": record.interval,
+                "engine_settings": record.engine_settings, "analysis_settings": record.analysis_settings,
+                "analysis_settings_hash": record.analysis_settings_hash, "updated_at": datetime.now(UTC),
+            }},
+            upsert=True,
+        )
+
+    @activity.defn
+    async def latest_price(self, request: LatestPriceInput) -> LatestPrice:
+        """The feed's latest price of a symbol, else the close of its newest stored candle."""
+        doc = await self.db.market_prices.find_one({"source": request.source, "symbol": request.symbol})
+        if doc is not None:
+            return LatestPrice(float(doc["price"]), int(doc["time"]))
+        candle = await self.db.market_data.find_one(
+            {"symbol": request.symbol, "interval": request.interval}, sort=[("open_time", -1)]
+        )
+        if candle is None:
+            raise ApplicationError(f"no price known for {request.symbol} from {request.source!r}",
+                                   type="NoPrice", non_retryable=True)
+        return LatestPrice(float(candle["close"]), int(candle["close_time"]))
