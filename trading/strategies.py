@@ -30,13 +30,28 @@ changes between candles i-1 and i):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+# The parameter classes live with the analysis settings (numpy-free, so workflows can hold them);
+# they are re-exported here for callers that think of them as the strategies' parameters.
+from trading.analysis_settings import BOLLINGER as BOLLINGER
+from trading.analysis_settings import MACD as MACD
+from trading.analysis_settings import PARAMS_TYPE as PARAMS_TYPE
+from trading.analysis_settings import RSI as RSI
+from trading.analysis_settings import STOCHASTIC as STOCHASTIC
+from trading.analysis_settings import STRATEGY_NAMES as STRATEGY_NAMES
+from trading.analysis_settings import VOLUME as VOLUME
+from trading.analysis_settings import BollingerParams as BollingerParams
+from trading.analysis_settings import MacdParams as MacdParams
+from trading.analysis_settings import RsiParams as RsiParams
+from trading.analysis_settings import StochasticParams as StochasticParams
+from trading.analysis_settings import StrategyParams as StrategyParams
+from trading.analysis_settings import VolumeParams as VolumeParams
+from trading.analysis_settings import params_to_dict as params_to_dict
 from trading.indicators import FloatArray
 from trading.signals import Direction, StrategyVerdict
 
@@ -44,117 +59,6 @@ type DirectionArray = npt.NDArray[np.int8]
 
 LONG, NEUTRAL, SHORT = 1, 0, -1
 DIRECTION_OF_CODE = {LONG: Direction.LONG, NEUTRAL: Direction.NEUTRAL, SHORT: Direction.SHORT}
-
-RSI, MACD, BOLLINGER, VOLUME, STOCHASTIC = "rsi", "macd", "bollinger", "volume", "stochastic"
-STRATEGY_NAMES: tuple[str, ...] = (RSI, MACD, BOLLINGER, VOLUME, STOCHASTIC)
-
-
-def _check_int(owner: object, name: str, minimum: int) -> None:
-    value = getattr(owner, name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{type(owner).__name__}.{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_level(owner: object, name: str) -> None:
-    """A threshold on a 0..100 oscillator, stored as float so equal settings hash equally."""
-    value = getattr(owner, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 100:
-        raise ValueError(
-            f"{type(owner).__name__}.{name} must be a number strictly between 0 and 100, got {value!r}"
-        )
-    object.__setattr__(owner, name, float(value))
-
-
-def _check_positive(owner: object, name: str, above: float = 0.0) -> None:
-    value = getattr(owner, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not above < value < math.inf:
-        raise ValueError(f"{type(owner).__name__}.{name} must be a finite number > {above}, got {value!r}")
-    object.__setattr__(owner, name, float(value))
-
-
-def _check_band(owner: object, low: str, high: str) -> None:
-    low_value, high_value = getattr(owner, low), getattr(owner, high)
-    if low_value >= high_value:
-        raise ValueError(f"{type(owner).__name__}.{low} ({low_value}) must be below {high} ({high_value})")
-
-
-@dataclass(frozen=True, slots=True)
-class RsiParams:
-    length: int = 14
-    oversold: float = 30.0
-    overbought: float = 70.0
-
-    def __post_init__(self) -> None:
-        _check_int(self, "length", 2)
-        _check_level(self, "oversold")
-        _check_level(self, "overbought")
-        _check_band(self, "oversold", "overbought")
-
-
-@dataclass(frozen=True, slots=True)
-class MacdParams:
-    fast: int = 12
-    slow: int = 26
-    signal: int = 9
-
-    def __post_init__(self) -> None:
-        _check_int(self, "fast", 2)
-        _check_int(self, "slow", 3)
-        _check_int(self, "signal", 2)
-        if self.fast >= self.slow:
-            raise ValueError(f"MacdParams.fast ({self.fast}) must be below slow ({self.slow})")
-
-
-@dataclass(frozen=True, slots=True)
-class BollingerParams:
-    length: int = 20
-    std: float = 2.0
-
-    def __post_init__(self) -> None:
-        _check_int(self, "length", 2)
-        _check_positive(self, "std")
-
-
-@dataclass(frozen=True, slots=True)
-class VolumeParams:
-    length: int = 20
-    min_ratio: float = 1.5
-
-    def __post_init__(self) -> None:
-        _check_int(self, "length", 1)
-        _check_positive(self, "min_ratio", above=1.0)
-
-
-@dataclass(frozen=True, slots=True)
-class StochasticParams:
-    k: int = 14
-    d: int = 3
-    smooth_k: int = 3
-    oversold: float = 20.0
-    overbought: float = 80.0
-
-    def __post_init__(self) -> None:
-        _check_int(self, "k", 1)
-        _check_int(self, "d", 2)
-        _check_int(self, "smooth_k", 1)
-        _check_level(self, "oversold")
-        _check_level(self, "overbought")
-        _check_band(self, "oversold", "overbought")
-
-
-type StrategyParams = RsiParams | MacdParams | BollingerParams | VolumeParams | StochasticParams
-PARAMS_TYPE: dict[str, type[StrategyParams]] = {
-    RSI: RsiParams,
-    MACD: MacdParams,
-    BOLLINGER: BollingerParams,
-    VOLUME: VolumeParams,
-    STOCHASTIC: StochasticParams,
-}
-
-
-def params_to_dict(params: StrategyParams) -> dict[str, int | float]:
-    return {f.name: getattr(params, f.name) for f in fields(params)}
-
 
 @dataclass(frozen=True, slots=True, eq=False)
 class StrategyResult:

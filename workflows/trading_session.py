@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.market_reads import MarketReadActivities
     from activities.session_analysis import SessionAnalysisActivities
     from activities.session_store import SessionStoreActivities
-    from trading.analysis import AnalysisSettings
+    from trading.analysis_settings import AnalysisSettings
     from trading.candle import INTERVAL_MS, Candle, candle_problem
     from trading.engine import CandleRejected, Engine, OrderError, StepResult
     from trading.settings import EngineSettings

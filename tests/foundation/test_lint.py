@@ -13,7 +13,7 @@ TYPED = [
     "workflows", "durabot/settings.py", "gateway/ws_hub.py",
     # The pure domain that runs inside workflows.
     "trading/candle.py", "trading/signals.py", "trading/models.py", "trading/engine.py", "trading/broker.py",
-    "trading/risk.py",
+    "trading/risk.py", "trading/analysis_settings.py",
 ]
 
 

@@ -96,7 +96,8 @@ class Blocker(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Blocker())
 import trading, trading.engine, trading.broker, trading.risk, trading.models, trading.margin
-import trading.funding, trading.settings, trading.metrics, trading.simple_signals
+import trading.funding, trading.settings, trading.metrics, trading.simple_signals, trading.analysis_settings
+assert trading.analysis_settings.AnalysisSettings.from_dict({"min_agree": 2}).min_agree == 2
 from trading import Engine, EngineSettings
 from trading.candle import Candle
 from trading.signals import Direction, Signal
