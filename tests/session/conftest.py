@@ -19,7 +19,8 @@ from temporalio.worker import Worker
 
 from activities.db import ensure_schema
 from activities.market_store import store_candles
-from trading.analysis import AnalysisSettings, compute_signal_series
+from durabot.datafiles import load_candles
+from trading.analysis import AnalysisSettings, compute_signal_series, warmup_candles
 from trading.backtest import BacktestResult, run_backtest
 from trading.candle import Candle
 from trading.settings import EngineSettings
@@ -76,6 +77,12 @@ class SessionRig:
 
     async def store(self, candles: Sequence[Candle], interval: str) -> None:
         await store_candles(self.db, candles, interval, SOURCE)
+
+    async def store_warm_slice(self, file_name: str, traded: int) -> tuple[list[Candle], list[Candle]]:
+        """Store one warm-up plus ``traded`` 5m candles of a real file; return (stored, traded part)."""
+        data = load_candles(CANDLES / file_name)[: warmup_candles(AnalysisSettings.from_dict(ANALYSIS)) + traded]
+        await self.store(data, "5m")
+        return data, data[-traded:]
 
 
 async def feed(handle: WorkflowHandle, candles: Sequence[Candle], interval: str) -> None:

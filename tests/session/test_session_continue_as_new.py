@@ -8,13 +8,11 @@ import json
 from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Replayer
 
-from durabot.datafiles import load_candles
-from trading.analysis import AnalysisSettings, warmup_candles
 from trading.engine import Engine
 from workflows.contracts import SessionState, StartSessionInput, session_workflow_id
 from workflows.trading_session import TradingSessionWorkflow
 
-from .conftest import ANALYSIS, CANDLES, SessionRig, feed, new_user, session_backtest, wait_processed
+from .conftest import ANALYSIS, SessionRig, feed, new_user, session_backtest, wait_processed
 
 TRADED = 300
 ENGINE = {"slippage_bps": 1.0, "take_profit_pct": 1.5, "stop_loss_pct": 1.0}
@@ -45,11 +43,7 @@ async def test_continue_as_new_carries_state_and_queue(eager_can_client, mongo_c
     db = mongo_client[db_name]
     await ensure_schema(db)
     rig = SessionRig(eager_can_client, db, f"can-{db_name}-")
-    candles = load_candles(CANDLES / "ETHBTC-5m-2018-01.csv.gz")
-    warmup = warmup_candles(AnalysisSettings.from_dict(ANALYSIS))
-    data = candles[: warmup + TRADED]
-    traded = data[warmup:]
-    await rig.store(data, "5m")
+    data, traded = await rig.store_warm_slice("ETHBTC-5m-2018-01.csv.gz", TRADED)
     user = new_user()
     async with rig.worker():
         handle, _ = await rig.start(user, StartSessionInput("test", ("ETHBTC",), "5m", ENGINE, ANALYSIS))

@@ -8,13 +8,11 @@ from __future__ import annotations
 import json
 
 from activities.events import TRADE_EXECUTED
-from durabot.datafiles import load_candles
-from trading.analysis import AnalysisSettings, warmup_candles
 from trading.engine import Engine
 from workflows.contracts import StartSessionInput, session_workflow_id
 from workflows.trading_session import TradingSessionWorkflow
 
-from .conftest import ANALYSIS, CANDLES, feed, new_user, session_backtest, wait_processed
+from .conftest import ANALYSIS, feed, new_user, session_backtest, wait_processed
 
 TRADED = 360
 ENGINE = {"slippage_bps": 2.0}
@@ -25,11 +23,7 @@ def canonical(trades: list[dict]) -> str:
 
 
 async def test_session_equals_backtest_through_duplicates_gaps_and_late_candles(rig):
-    candles = load_candles(CANDLES / "BTCUSDT-5m-2023-01.csv.gz")
-    warmup = warmup_candles(AnalysisSettings.from_dict(ANALYSIS))
-    data = candles[: warmup + TRADED]
-    traded = data[warmup:]
-    await rig.store(data, "5m")
+    data, traded = await rig.store_warm_slice("BTCUSDT-5m-2023-01.csv.gz", TRADED)
     user = new_user()
     async with rig.worker():
         handle, status = await rig.start(user, StartSessionInput("test", ("BTCUSDT",), "5m", ENGINE, ANALYSIS))
@@ -73,11 +67,7 @@ async def test_session_equals_backtest_through_duplicates_gaps_and_late_candles(
 
 
 async def test_sessions_with_the_same_settings_share_one_analysis_per_candle(rig):
-    candles = load_candles(CANDLES / "LTCBTC-5m-2018-01.csv.gz")
-    warmup = warmup_candles(AnalysisSettings.from_dict(ANALYSIS))
-    data = candles[: warmup + 30]
-    traded = data[warmup:]
-    await rig.store(data, "5m")
+    data, traded = await rig.store_warm_slice("LTCBTC-5m-2018-01.csv.gz", 30)
     async with rig.worker():
         first, _ = await rig.start(new_user(), StartSessionInput("test", ("LTCBTC",), "5m", ENGINE, ANALYSIS))
         await feed(first, traded[:10], "5m")
