@@ -1,8 +1,10 @@
 """What a trading session writes and reads outside its workflow.
 
-``commit_session_step`` is the one write per step (a local activity): trades, the account
-snapshot, a portfolio-history point and events, each under a natural unique key so a retry after
-a crash between two writes writes nothing twice. ``latest_price`` reads the feed's latest price
+``commit_session_step`` is the one write per step (a local activity): trades (each with a copy of
+the analysis at entry and at exit), the account snapshot with its running metrics, a
+portfolio-history point, the day's ``performance_metrics`` row when the step crossed 00:00 UTC,
+and events, each under a natural unique key so a retry after a crash between two writes writes
+nothing twice. ``latest_price`` reads the feed's latest price
 for manual fills between candles.
 """
 
@@ -23,31 +25,53 @@ from workflows.contracts import LatestPrice, LatestPriceInput, SessionCommit, Se
 log = logging.getLogger("durabot.session.commit")
 
 
-def open_trade_doc(commit: SessionCommit, position: dict[str, Any]) -> dict[str, Any]:
+# What a trade keeps of the analysis that opened or closed it (the full record stays in
+# ai_analysis_results, which expires; the trade's copy does not).
+ANALYSIS_SNAPSHOT_FIELDS = ("analysis_key", "symbol", "interval", "open_time", "settings_hash", "warming_up",
+                            "direction", "confidence", "reason", "verdicts")
+
+
+def open_trade_doc(commit: SessionCommit, position: dict[str, Any], analysis: dict | None) -> dict[str, Any]:
     return {
         "session_id": commit.session_id,
         "trade_id": position["trade_id"],
         "user_id": commit.user_id,
+        "generation": commit.generation,
         "symbol": position["symbol"],
         "status": "open",
         "entry_time": position["entry_time"],
         "exit_time": None,
         "position": position,
         "entry_analysis_key": commit.analysis_key,
+        "entry_analysis": analysis,
         "created_at": datetime.now(UTC),
     }
 
 
-def closed_trade_fields(commit: SessionCommit, trade: dict[str, Any]) -> dict[str, Any]:
+def closed_trade_fields(commit: SessionCommit, trade: dict[str, Any], analysis: dict | None) -> dict[str, Any]:
     """The fields a close sets; ``trade`` is ``Trade.to_dict()`` verbatim (the JSON compared with backtests)."""
     return {
         "user_id": commit.user_id,
+        "generation": commit.generation,
         "symbol": trade["symbol"],
         "status": "closed",
         "entry_time": trade["entry_time"],
         "exit_time": trade["exit_time"],
         "trade": trade,
         "exit_analysis_key": commit.analysis_key,
+        "exit_analysis": analysis,
+    }
+
+
+def account_doc(commit: SessionCommit) -> dict[str, Any]:
+    metrics = commit.metrics or {}
+    return {
+        "user_id": commit.user_id, "time": commit.time, "status": commit.status, "generation": commit.generation,
+        **commit.account,
+        "metrics": metrics,
+        # The seed's flat fields, for readers that predate the metrics object.
+        "win_rate": metrics.get("win_rate"), "sharpe_ratio": metrics.get("sharpe"),
+        "total_trades": metrics.get("trades", 0),
     }
 
 
@@ -65,7 +89,9 @@ def trade_events(commit: SessionCommit) -> list[dict[str, Any]]:
         for t in commit.closed
     ]
     if commit.opened or commit.closed:
-        docs.append(events.event_doc(events.POSITION_UPDATE, f"{commit.session_id}:{commit.time}",
+        # Several commits can share a market time (two symbols, manual orders between candles).
+        position_key = f"{commit.session_id}:{commit.time}:{commit.sequence}"
+        docs.append(events.event_doc(events.POSITION_UPDATE, position_key,
                                      {"session_id": commit.session_id, "account": commit.account},
                                      user_id=commit.user_id))
     return docs
@@ -78,21 +104,24 @@ class SessionStoreActivities:
     @activity.defn
     async def commit_session_step(self, commit: SessionCommit) -> int:
         """Write one step's outcome; return how many events were new (0 on a full retry)."""
-        log.info("commit start", extra={"fields": {"session_id": commit.session_id, "time": commit.time}})
+        fields = {"session_id": commit.session_id, "time": commit.time, "sequence": commit.sequence}
+        log.info("commit start", extra={"fields": fields})
+        analysis = await self._analysis_snapshot(commit.analysis_key) if commit.opened or commit.closed else None
         for position in commit.opened:
             await self.db.paper_trading_trades.update_one(
                 {"session_id": commit.session_id, "trade_id": position["trade_id"]},
-                {"$setOnInsert": open_trade_doc(commit, position)},
+                {"$setOnInsert": open_trade_doc(commit, position, analysis)},
                 upsert=True,
             )
         for trade in commit.closed:
             # $set of the same values is idempotent; the open row (if any) becomes the closed one.
             await self.db.paper_trading_trades.update_one(
                 {"session_id": commit.session_id, "trade_id": trade["id"]},
-                {"$set": closed_trade_fields(commit, trade), "$setOnInsert": {"created_at": datetime.now(UTC)}},
+                {"$set": closed_trade_fields(commit, trade, analysis),
+                 "$setOnInsert": {"created_at": datetime.now(UTC)}},
                 upsert=True,
             )
-        snapshot = {"user_id": commit.user_id, "time": commit.time, "status": commit.status, **commit.account}
+        snapshot = account_doc(commit)
         try:
             # Only ever forward in market time, so a late retry cannot roll the account back.
             await self.db.paper_trading_accounts.update_one(
@@ -104,12 +133,26 @@ class SessionStoreActivities:
             pass  # a newer snapshot exists: the filter missed it and the upsert hit the unique key
         await self.db.portfolio_history.update_one(
             {"session_id": commit.session_id, "time": commit.time},
-            {"$set": {"user_id": commit.user_id, **commit.account}},
+            # committed_at is the first write's wall time (what decision-lag figures measure).
+            {"$set": {"user_id": commit.user_id, "generation": commit.generation, **commit.account},
+             "$setOnInsert": {"committed_at": datetime.now(UTC)}},
             upsert=True,
         )
+        if commit.day_closed:
+            await self.db.performance_metrics.update_one(
+                {"session_id": commit.session_id, "date": commit.day_closed["date"]},
+                {"$set": {"user_id": commit.user_id, "generation": commit.generation, **commit.day_closed}},
+                upsert=True,
+            )
         published = await events.publish(self.db, trade_events(commit))
-        log.info("commit end", extra={"fields": {"session_id": commit.session_id, "time": commit.time}})
+        log.info("commit end", extra={"fields": fields})
         return published
+
+    async def _analysis_snapshot(self, analysis_key: str | None) -> dict | None:
+        if analysis_key is None:
+            return None  # a manual order or close: no analysis decided it
+        doc = await self.db.ai_analysis_results.find_one({"analysis_key": analysis_key})
+        return {k: doc.get(k) for k in ANALYSIS_SNAPSHOT_FIELDS} if doc else None
 
     @activity.defn
     async def save_session_settings(self, record: SessionSettingsRecord) -> None:

@@ -200,6 +200,20 @@ class StartSessionInput:
 
 
 @dataclass(frozen=True)
+class UpdateSymbolsInput:
+    """Follow these symbols from now on (running or stopped); the feed subscriptions follow."""
+
+    symbols: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SignalIntervalInput:
+    """Trade on this timeframe from now on: the session subscribes to it and leaves the old one."""
+
+    interval: str
+
+
+@dataclass(frozen=True)
 class UpdateSettingsInput:
     """Replace the engine and/or analysis settings (either may be None to keep it)."""
 
@@ -266,6 +280,12 @@ class SessionState:
     candles_rejected: int = 0
     trades_closed: int = 0
     commits: int = 0
+    # Account generation: 0 until the first reset; every reset starts a new one.
+    generation: int = 0
+    metrics: dict | None = None  # RunningMetrics.to_state()
+    # Per stream_key: the newest open time already read from market_data to fill a gap.
+    read_through: dict[str, int] | None = None
+    lagging: tuple[str, ...] = ()  # symbols the multi-symbol barrier stopped waiting for
 
 
 @dataclass(frozen=True)
@@ -289,6 +309,19 @@ class SessionStatus:
     trades_closed: int
     entries_enabled: bool
     equity: float
+    generation: int = 0
+    metrics: dict | None = None  # RunningMetrics.snapshot()
+    lagging: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResetSessionResult:
+    """What ``reset`` did before it opened a fresh account: pending orders cancelled first, then
+    open positions closed at the feed's latest price."""
+
+    cancelled_orders: tuple[dict, ...]
+    closed_trades: tuple[dict, ...]
+    status: SessionStatus
 
 
 @dataclass(frozen=True)
@@ -334,6 +367,12 @@ class SessionCommit:
     closed: tuple[dict, ...] = ()
     analysis_key: str | None = None
     status: str = SESSION_RUNNING
+    # The candle's (or manual order's) symbol; ``sequence`` numbers commits for unique event keys.
+    symbol: str | None = None
+    sequence: int | None = None
+    generation: int = 0
+    metrics: dict | None = None  # RunningMetrics.snapshot() after this step
+    day_closed: dict | None = None  # DayClosed.to_dict() when this step crossed 00:00 UTC
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,14 @@
 """TradingSessionWorkflow ``session:{user}:{mode}``: one paper account trading on the feed.
 
 Created on first use with update-with-start (``USE_EXISTING``) and kept for good. The signal
-``candle_closed`` only enqueues; one main loop takes candles in order, drops any not newer than
-the last processed of its stream, fills gaps from ``market_data``, and per candle runs the
-analysis activity, steps the Engine here (market time only, no I/O) and commits the outcome in
-one local activity. Updates change the session between candles: each is checked by its validator
-against a copy of the Engine first, so a rejected update changes nothing. Continue-as-new when
-Temporal suggests it, once every handler has finished, carrying the state and the queue.
+``candle_closed`` only enqueues (dropping candles not newer than the last traded of their stream);
+one main loop fills gaps from ``market_data`` and takes candles in (open time, symbol) order, each
+symbol's candle of a time only once every followed stream has reached it (``CandleQueue``), so a
+multi-symbol session steps its Engine exactly as a backtest over the merged series. Per candle:
+the analysis activity, ``Engine.step`` here (market time only, no I/O), running metrics, and one
+commit local activity. Updates change the session between candles: each is checked by its
+validator against a copy of the Engine first, so a rejected update changes nothing. Continue-as-new
+when Temporal suggests it, once every handler has finished, carrying the state and the queue.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.market_reads import MarketReadActivities
@@ -26,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.analysis_settings import AnalysisSettings
     from trading.candle import INTERVAL_MS, Candle, candle_problem
     from trading.engine import CandleRejected, Engine, OrderError, StepResult
+    from trading.running_metrics import RunningMetrics
     from trading.settings import EngineSettings
     from trading.signals import Direction, Signal
     from workflows.contracts import (
@@ -47,54 +50,40 @@ with workflow.unsafe.imports_passed_through():
         ManualOrderInput,
         ManualOrderResult,
         ReadCandlesInput,
+        ResetSessionResult,
         SessionCommit,
         SessionSettingsRecord,
         SessionState,
         SessionStatus,
+        SignalIntervalInput,
         StartSessionInput,
         UpdateSettingsInput,
+        UpdateSymbolsInput,
         stream_key,
+    )
+    from workflows.session_queue import DUPLICATE, IGNORED, CandleQueue
+    from workflows.session_rules import (
+        check_interval,
+        check_symbols,
+        merged_analysis_settings,
+        merged_engine_settings,
+        rejected,
+        session_identity,
     )
 
 READ_TIMEOUT = timedelta(seconds=30)
 ANALYSIS_TIMEOUT = timedelta(minutes=2)
 COMMIT_TIMEOUT = timedelta(seconds=30)
-
-
-def rejected(reason: str) -> ApplicationError:
-    """An update failure the caller sees as the reason; never retried."""
-    return ApplicationError(reason, type="UpdateRejected", non_retryable=True)
-
-
-def merged_engine_settings(current: EngineSettings, changes: dict[str, Any] | None) -> EngineSettings:
-    """``current`` with the given fields replaced (``risk`` merged field by field); validated."""
-    if not changes:
-        return current
-    if not isinstance(changes, dict):
-        raise ValueError(f"engine settings must be an object, got {changes!r}")
-    data = current.to_dict()
-    for name, value in changes.items():
-        if name == "risk" and isinstance(value, dict):
-            data["risk"] = {**data["risk"], **value}
-        else:
-            data[name] = value
-    return EngineSettings.from_dict(data)
-
-
-def merged_analysis_settings(current: AnalysisSettings, changes: dict[str, Any] | None) -> AnalysisSettings:
-    if not changes:
-        return current
-    if not isinstance(changes, dict):
-        raise ValueError(f"analysis settings must be an object, got {changes!r}")
-    return AnalysisSettings.from_dict({**current.to_dict(), **changes})
-
-
-def session_identity(workflow_id: str) -> tuple[str, str]:
-    """(user, mode) from ``session:{user}:{mode}``."""
-    parts = workflow_id.split(":")
-    if len(parts) != 3 or parts[0] != "session" or not parts[1]:
-        raise ValueError(f"a session's workflow ID is session:{{user}}:{{mode}}, got {workflow_id!r}")
-    return parts[1], parts[2]
+# How long a multi-symbol session waits for a silent stream's candle before it reads market_data
+# and, failing that, trades on without it.
+BARRIER_TIMEOUT = timedelta(seconds=60)
+# Where the gap-fill activity says its candles come from (see MarketReadActivities).
+FILLED_SOURCE = "market_data"
+# Runs started before the (open time, symbol) queue took candles in arrival order; their
+# histories replay on the old path.
+PATCH_CANDLE_BARRIER = "candle-barrier-queue"
+# Runs started before it accepted manual entries while stopped.
+PATCH_STOPPED_BLOCKS_ENTRIES = "stopped-blocks-manual-entries"
 
 
 @workflow.defn
@@ -113,8 +102,14 @@ class TradingSessionWorkflow:
         self._engine = Engine.from_state(state.engine) if state.engine else Engine(EngineSettings())
         self._analysis = AnalysisSettings.from_dict(state.analysis_settings or {})
         self._last_open = dict(state.last_open_time or {})
+        self._read_through = dict(state.read_through or {})
         self._anchor = dict(state.analysis_anchor or {})
-        self._queue: deque[CandleClosed] = deque(state.queue)
+        self._queue = self._new_queue(self._symbols, self._interval, ())
+        self._queue.lagging = set(state.lagging)
+        # Signals (and the candles a previous run handed on) land here first; the main loop moves
+        # them into the queue (handlers may run before the main loop has picked this run's path).
+        self._arrivals: deque[CandleClosed] = deque(state.queue)
+        self._sorted = True
         self._processed = state.candles_processed
         self._duplicates = state.duplicates_dropped
         self._filled = state.gap_candles_filled
@@ -122,29 +117,105 @@ class TradingSessionWorkflow:
         self._rejected = state.candles_rejected
         self._trades_closed = state.trades_closed
         self._commits = state.commits
+        self._generation = state.generation
+        self._metrics = (RunningMetrics.from_state(state.metrics) if state.metrics
+                         else RunningMetrics(self._engine.settings.starting_balance))
         # Candle steps and updates that touch the Engine across an await take turns.
         self._lock = asyncio.Lock()
         self._search_attributes: tuple[object, ...] = ()
 
+    def _new_queue(self, symbols: tuple[str, ...], interval: str, pending: tuple[CandleClosed, ...]) -> CandleQueue:
+        queue = CandleQueue(symbols, interval, self._last_open, self._read_through)
+        for candle in pending:
+            if queue.add(candle) == IGNORED:
+                self._ignored += 1  # a stream this session no longer follows
+        return queue
+
     # ------------------------------------------------------------------ main loop
     @workflow.run
     async def run(self, state: SessionState | None) -> None:
+        self._sorted = workflow.patched(PATCH_CANDLE_BARRIER)
         self._publish_search_attributes()
         while True:
-            await workflow.wait_condition(
-                lambda: bool(self._queue) or workflow.info().is_continue_as_new_suggested()
-            )
-            if self._queue:
+            self._absorb()
+            blocked = self._blocked_head()
+            try:
+                await workflow.wait_condition(
+                    partial(self._should_wake, blocked), timeout=BARRIER_TIMEOUT if blocked is not None else None
+                )
+            except TimeoutError:
                 async with self._lock:
-                    await self._take(self._queue.popleft())
+                    await self._unblock()
+            self._absorb()
+            if self._has_work():
+                async with self._lock:
+                    await self._take_next()
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._lock.locked())
                 workflow.continue_as_new(self.snapshot())
 
-    async def _take(self, candle: CandleClosed) -> None:
-        """Dedupe, fill the gap before it from market_data, then trade it."""
+    def _absorb(self) -> None:
+        while self._sorted and self._arrivals:
+            outcome = self._queue.add(self._arrivals.popleft())
+            if outcome == DUPLICATE:
+                self._duplicates += 1
+            elif outcome == IGNORED:
+                self._ignored += 1  # a stream this session does not follow (any more)
+
+    def _should_wake(self, blocked: tuple[str, int] | None) -> bool:
+        return (self._has_work() or self._blocked_head() != blocked or (self._sorted and bool(self._arrivals))
+                or workflow.info().is_continue_as_new_suggested())
+
+    def _has_work(self) -> bool:
+        if not self._sorted:
+            return bool(self._arrivals)
+        head = self._queue.head()
+        if head is None:
+            return False
+        return bool(self._queue.gaps(INTERVAL_MS[self._interval])) or not self._queue.blocking(head)
+
+    def _blocked_head(self) -> tuple[str, int] | None:
+        """The next candle while the barrier holds it back for another stream, else None."""
+        if not self._sorted:
+            return None
+        head = self._queue.head()
+        if head is None or self._has_work():
+            return None
+        return head.symbol, head.open_time
+
+    async def _take_next(self) -> None:
+        """Fill gaps from market_data, then trade the next ready candle (and, as one unit, the
+        filled candles before a fed one, so a gap and the candle that revealed it go together)."""
+        if not self._sorted:
+            await self._take_in_arrival_order(self._arrivals.popleft())
+            return
+        step = INTERVAL_MS[self._interval]
+        while True:
+            for symbol, first, last in self._queue.gaps(step):
+                # Reads are capped per call: the next pass reads on from the last candle filled.
+                gap = await workflow.execute_activity_method(
+                    MarketReadActivities.read_market_candles,
+                    ReadCandlesInput(symbol, self._interval, first, last),
+                    start_to_close_timeout=READ_TIMEOUT,
+                )
+                for missing in gap.candles:
+                    self._queue.add(missing)
+                # Nothing stored: the series has a hole there; trade on past it.
+                self._queue.filled(symbol, gap.candles[-1].open_time if gap.candles else last)
+            head = self._queue.head()
+            if head is None or self._queue.blocking(head):
+                return
+            self._queue.pop(head)
+            await self._trade(head)
+            if head.source != FILLED_SOURCE:
+                return
+            self._filled += 1
+
+    async def _take_in_arrival_order(self, candle: CandleClosed) -> None:
+        """The pre-barrier path, kept so histories of runs started before it replay: dedupe, fill
+        the gap before it from market_data, then trade it."""
         if candle.symbol not in self._symbols or candle.interval != self._interval:
-            self._ignored += 1  # a stream this session does not follow (any more)
+            self._ignored += 1
             return
         key = stream_key(candle.symbol, candle.interval)
         last = self._last_open.get(key)
@@ -154,19 +225,39 @@ class TradingSessionWorkflow:
         step = INTERVAL_MS[candle.interval]
         after = last
         while after is not None and candle.open_time > after + step:
-            # Reads are capped per call: read on from the last candle filled until the gap is closed.
             gap = await workflow.execute_activity_method(
                 MarketReadActivities.read_market_candles,
                 ReadCandlesInput(candle.symbol, candle.interval, after + step, candle.open_time - step),
                 start_to_close_timeout=READ_TIMEOUT,
             )
             if not gap.candles:
-                break  # market_data lacks them too: the series has a hole, trade on
+                break
             for missing in gap.candles:
                 await self._trade(missing)
                 self._filled += 1
             after = gap.candles[-1].open_time
         await self._trade(candle)
+
+    async def _unblock(self) -> None:
+        """The barrier timed out: look for the silent streams' candles in market_data, and stop
+        waiting for those that have none (they rejoin when they trade again)."""
+        head = self._queue.head()
+        if head is None:
+            return
+        for symbol in self._queue.blocking(head):
+            last = self._queue.last(symbol)
+            first = head.open_time if last is None else last + INTERVAL_MS[self._interval]
+            found = await workflow.execute_activity_method(
+                MarketReadActivities.read_market_candles,
+                ReadCandlesInput(symbol, self._interval, first, head.open_time),
+                start_to_close_timeout=READ_TIMEOUT,
+            )
+            for candle in found.candles:
+                self._queue.add(candle)
+        for symbol in self._queue.blocking(head):
+            workflow.logger.warning("no %s %s candle up to %s: trading on without it",
+                                    symbol, self._interval, head.open_time)
+            self._queue.lagging.add(symbol)
 
     async def _trade(self, closed: CandleClosed) -> None:
         key = stream_key(closed.symbol, closed.interval)
@@ -198,10 +289,16 @@ class TradingSessionWorkflow:
             self._rejected += 1
             return
         self._last_open[key] = closed.open_time
+        self._queue.traded(closed)
         self._processed += 1
-        await self._commit(result, analysis.analysis_key)
+        day_closed = self._metrics.record_step(self._engine.now, self._engine.equity(), bool(self._engine.positions))
+        await self._commit(result, analysis.analysis_key, closed.symbol,
+                           day_closed.to_dict() if day_closed else None)
 
-    async def _commit(self, result: StepResult, analysis_key: str | None) -> None:
+    async def _commit(self, result: StepResult, analysis_key: str | None, symbol: str | None,
+                      day_closed: dict | None = None) -> None:
+        for trade in result.trades:
+            self._metrics.record_trade(trade.net_pnl)
         opened_symbols = {f.symbol for f in result.fills if f.opens}
         opened = tuple(p.to_dict() for s, p in self._engine.positions.items() if s in opened_symbols)
         closed = tuple(t.to_dict() for t in result.trades)
@@ -209,7 +306,8 @@ class TradingSessionWorkflow:
         commit = SessionCommit(
             session_id=workflow.info().workflow_id, user_id=self._user_id, time=self._engine.now,
             account=self._engine.account().to_dict(), opened=opened, closed=closed,
-            analysis_key=analysis_key, status=self._status,
+            analysis_key=analysis_key, status=self._status, symbol=symbol, sequence=self._commits + 1,
+            generation=self._generation, metrics=self._metrics.snapshot(), day_closed=day_closed,
         )
         await workflow.execute_local_activity_method(
             SessionStoreActivities.commit_session_step, commit, start_to_close_timeout=COMMIT_TIMEOUT
@@ -224,32 +322,24 @@ class TradingSessionWorkflow:
     # ------------------------------------------------------------------ signals
     @workflow.signal(name=SIGNAL_CANDLE_CLOSED)
     def candle_closed(self, candle: CandleClosed) -> None:
-        self._queue.append(candle)
+        self._arrivals.append(candle)
 
-    # ------------------------------------------------------------------ start / stop / settings
+    # ------------------------------------------------------------------ start / stop / follow
     @workflow.update
     async def start(self, request: StartSessionInput) -> SessionStatus:
         async with self._lock:
             self._check_start(request)  # the state may have moved since the validator ran
-            dropped = [s for s in self._symbols if s not in request.symbols or request.interval != self._interval]
             engine_settings = merged_engine_settings(self._engine.settings, request.engine_settings)
             analysis = merged_analysis_settings(self._analysis, request.analysis_settings)
-            for symbol in request.symbols:
-                await workflow.execute_activity_method(
-                    MarketReadActivities.subscribe_feed,
-                    FeedSubscription(request.source, symbol, request.interval, workflow.info().workflow_id),
-                    start_to_close_timeout=READ_TIMEOUT,
-                )
-            for symbol in dropped:
-                await workflow.execute_activity_method(
-                    MarketReadActivities.unsubscribe_feed,
-                    FeedSubscription(self._source, symbol, self._interval, workflow.info().workflow_id),
-                    start_to_close_timeout=READ_TIMEOUT,
-                )
+            if self._status == SESSION_NEW and request.source != self._source:
+                # Another feed, other candles: nothing learnt from the old one applies.
+                self._last_open.clear()
+                self._read_through.clear()
+                self._anchor.clear()
+            await self._follow(request.source, tuple(request.symbols), request.interval)
             self._engine = self._rebuilt_engine(engine_settings)
             self._set_analysis(analysis)
             self._engine.entries_enabled = True
-            self._source, self._symbols, self._interval = request.source, tuple(request.symbols), request.interval
             self._status = SESSION_RUNNING
             self._publish_search_attributes()
             await self._save_settings()
@@ -262,25 +352,82 @@ class TradingSessionWorkflow:
     def _check_start(self, request: StartSessionInput) -> None:
         if not request.source:
             raise ValueError("source must name the feed, e.g. 'binance'")
-        if isinstance(request.symbols, str) or not request.symbols:
-            raise ValueError("symbols must be a non-empty list of symbols")
-        if len(set(request.symbols)) != len(request.symbols) or not all(
-            isinstance(s, str) and s.isalnum() and s.isupper() for s in request.symbols
-        ):
-            raise ValueError(f"symbols must be distinct upper-case symbols like BTCUSDT, got {list(request.symbols)}")
-        if request.interval not in INTERVAL_MS:
-            raise ValueError(f"unknown interval {request.interval!r}; known: {', '.join(INTERVAL_MS)}")
+        check_symbols(request.symbols)
+        check_interval(request.interval)
         if self._status == SESSION_RUNNING:
             raise ValueError("the session is running already; stop it first")
         if self._status != SESSION_NEW and request.source != self._source:
             raise ValueError(f"changing the feed source from {self._source!r} needs a reset")
-        leaving = {s for s in self._symbols if s not in request.symbols or request.interval != self._interval}
-        busy = sorted(leaving & ({*self._engine.positions} | {o.symbol for o in self._engine.orders.values()}))
-        if busy:
-            raise ValueError(f"cannot stop following {busy} while positions or orders are open there")
+        self._check_leaving(request.symbols, request.interval)
         settings = merged_engine_settings(self._engine.settings, request.engine_settings)
         merged_analysis_settings(self._analysis, request.analysis_settings)
         self._rebuilt_engine(settings)
+
+    def _check_leaving(self, symbols: tuple[str, ...], interval: str) -> None:
+        leaving = {s for s in self._symbols if s not in symbols or interval != self._interval}
+        busy = sorted(leaving & ({*self._engine.positions} | {o.symbol for o in self._engine.orders.values()}))
+        if busy:
+            raise ValueError(f"cannot stop following {busy} while positions or orders are open there")
+
+    async def _follow(self, source: str, symbols: tuple[str, ...], interval: str) -> None:
+        """Subscribe to every stream of (symbols, interval), leave the others, and keep the queued
+        candles of the streams that stay."""
+        leaving = [s for s in self._symbols if s not in symbols or interval != self._interval]
+        for symbol in symbols:
+            await workflow.execute_activity_method(
+                MarketReadActivities.subscribe_feed,
+                FeedSubscription(source, symbol, interval, workflow.info().workflow_id),
+                start_to_close_timeout=READ_TIMEOUT,
+            )
+        for symbol in leaving:
+            await workflow.execute_activity_method(
+                MarketReadActivities.unsubscribe_feed,
+                FeedSubscription(self._source, symbol, self._interval, workflow.info().workflow_id),
+                start_to_close_timeout=READ_TIMEOUT,
+            )
+        kept = self._queue.pending()
+        self._source, self._symbols, self._interval = source, symbols, interval
+        lagging = self._queue.lagging & set(symbols)
+        self._queue = self._new_queue(symbols, interval, kept)
+        self._queue.lagging = lagging
+
+    @workflow.update
+    async def update_symbols(self, request: UpdateSymbolsInput) -> SessionStatus:
+        async with self._lock:
+            self._check_symbols_change(request)
+            await self._follow(self._source, tuple(request.symbols), self._interval)
+            self._publish_search_attributes()
+            await self._save_settings()
+            return self.status()
+
+    @update_symbols.validator
+    def _validate_update_symbols(self, request: UpdateSymbolsInput) -> None:
+        self._check_symbols_change(request)
+
+    def _check_symbols_change(self, request: UpdateSymbolsInput) -> None:
+        symbols = check_symbols(request.symbols)
+        if self._status == SESSION_NEW:
+            raise ValueError("the session has not been started: give the symbols to start")
+        self._check_leaving(symbols, self._interval)
+
+    @workflow.update
+    async def set_signal_interval(self, request: SignalIntervalInput) -> SessionStatus:
+        async with self._lock:
+            self._check_interval_change(request)
+            await self._follow(self._source, self._symbols, request.interval)
+            await self._save_settings()
+            return self.status()
+
+    @set_signal_interval.validator
+    def _validate_set_signal_interval(self, request: SignalIntervalInput) -> None:
+        self._check_interval_change(request)
+
+    def _check_interval_change(self, request: SignalIntervalInput) -> None:
+        interval = check_interval(request.interval)
+        if self._status == SESSION_NEW:
+            raise ValueError("the session has not been started: give the interval to start")
+        if interval == self._interval:
+            raise ValueError(f"the session trades on {interval} already")
 
     @workflow.update
     async def stop(self) -> SessionStatus:
@@ -297,6 +444,29 @@ class TradingSessionWorkflow:
     def _validate_stop(self) -> None:
         if self._status != SESSION_RUNNING:
             raise ValueError(f"the session is {self._status}, not running")
+
+    @workflow.update
+    async def reset(self) -> ResetSessionResult:
+        """A fresh account at the starting balance: pending orders cancelled first, open positions
+        closed at the feed's latest price, the feed left. Settings stay; trade and order IDs go on
+        (rows of earlier accounts keep theirs) and the generation counts resets."""
+        async with self._lock:
+            # Every price first: if one is missing, the update fails before anything changed.
+            prices = {p.symbol: await self._latest_price(p.symbol) for p in self._engine.positions.values()}
+            cancelled = tuple(self._engine.cancel_order(order_id).to_dict() for order_id in list(self._engine.orders))
+            closes = tuple(self._engine.close_trade(p.trade_id, *prices[p.symbol])
+                           for p in list(self._engine.positions.values()))
+            if closes:
+                await self._commit(StepResult(trades=closes), None, None)
+            await self._follow(self._source, (), self._interval)
+            self._status = SESSION_NEW
+            self._generation += 1
+            self._engine = self._rebuilt_engine(self._engine.settings)
+            self._metrics = RunningMetrics(self._engine.settings.starting_balance)
+            self._publish_search_attributes()
+            await self._save_settings()
+            await self._commit(StepResult(), None, None)  # the fresh account's first snapshot
+            return ResetSessionResult(cancelled, tuple(t.to_dict() for t in closes), self.status())
 
     @workflow.update
     async def update_settings(self, request: UpdateSettingsInput) -> SessionStatus:
@@ -332,11 +502,15 @@ class TradingSessionWorkflow:
         )
 
     def _rebuilt_engine(self, settings: EngineSettings) -> Engine:
-        """The Engine under new settings: a fresh account before the first start (so the starting
-        balance applies), else the same account, positions and orders."""
-        if self._status == SESSION_NEW:
-            return Engine(settings)
+        """The Engine under new settings. Before a start (first use or after a reset) a fresh account,
+        so the starting balance applies, that keeps the market clock and the ID counters; else the
+        same account, positions and orders."""
         state = self._engine.to_state()
+        if self._status == SESSION_NEW:
+            fresh = Engine(settings).to_state()
+            for kept in ("now", "last_close", "last_open_time", "next_trade_id", "next_order_id", "fill_counter"):
+                fresh[kept] = state[kept]
+            return Engine.from_state(fresh)
         state["settings"] = settings.to_dict()
         return Engine.from_state(state)
 
@@ -364,7 +538,7 @@ class TradingSessionWorkflow:
 
     @analyze_now.validator
     def _validate_analyze_now(self) -> None:
-        if not self._last_open:
+        if not any(stream_key(s, self._interval) in self._last_open for s in self._symbols):
             raise ValueError("no candle processed yet: nothing to analyse")
 
     # ------------------------------------------------------------------ manual trading
@@ -375,11 +549,13 @@ class TradingSessionWorkflow:
             if order.order_type == "market":
                 price, time = await self._latest_price(order.symbol)
             try:
+                if workflow.patched(PATCH_STOPPED_BLOCKS_ENTRIES):
+                    self._check_may_open(order)  # the session may have stopped since the validator ran
                 placed, result = self._place(self._engine, order, price, time)
             except (OrderError, ValueError) as exc:
                 raise rejected(str(exc)) from None
             if result.fills:
-                await self._commit(result, None)
+                await self._commit(result, None, order.symbol)
             return ManualOrderResult(placed.to_dict() if placed else None,
                                      tuple(f.to_dict() for f in result.fills),
                                      tuple(t.to_dict() for t in result.trades))
@@ -388,12 +564,18 @@ class TradingSessionWorkflow:
     def _validate_place_order(self, order: ManualOrderInput) -> None:
         if order.symbol not in self._symbols:
             raise ValueError(f"{order.symbol!r} is not one of this session's symbols {list(self._symbols)}")
+        self._check_may_open(order)
         price = None
         if order.order_type == "market":
             price = self._engine.last_close.get(order.symbol)
             if price is None:
                 raise ValueError(f"no price for {order.symbol} yet: wait for its first candle")
         self._place(self._engine_copy(), order, price, self._engine.now)
+
+    def _check_may_open(self, order: ManualOrderInput) -> None:
+        # A stopped session takes no new exposure, manual or not; reducing what is open is fine.
+        if self._status != SESSION_RUNNING and not order.reduce_only:
+            raise ValueError(f"the session is {self._status}: only reduce_only orders until it is started")
 
     @staticmethod
     def _place(engine: Engine, order: ManualOrderInput, price: float | None,
@@ -425,7 +607,7 @@ class TradingSessionWorkflow:
                 trade = self._engine.close_trade(request.trade_id, price, time)
             except OrderError as exc:
                 raise rejected(str(exc)) from None
-            await self._commit(StepResult(trades=(trade,)), None)
+            await self._commit(StepResult(trades=(trade,)), None, trade.symbol)
             return trade.to_dict()
 
     @close_trade.validator
@@ -455,11 +637,13 @@ class TradingSessionWorkflow:
         return SessionStatus(
             workflow_id=workflow.info().workflow_id, user_id=self._user_id, mode=self._mode, status=self._status,
             source=self._source, symbols=self._symbols, interval=self._interval, market_time=self._engine.now,
-            last_open_time=dict(self._last_open), analysis_anchor=dict(self._anchor), queued=len(self._queue),
+            last_open_time=dict(self._last_open), analysis_anchor=dict(self._anchor),
+            queued=len(self._queue) + len(self._arrivals),
             candles_processed=self._processed, duplicates_dropped=self._duplicates,
             gap_candles_filled=self._filled, candles_ignored=self._ignored, candles_rejected=self._rejected,
             trades_closed=self._trades_closed, entries_enabled=self._engine.entries_enabled,
-            equity=self._engine.equity(),
+            equity=self._engine.equity(), generation=self._generation, metrics=self._metrics.snapshot(),
+            lagging=tuple(sorted(self._queue.lagging)),
         )
 
     @workflow.query
@@ -480,9 +664,12 @@ class TradingSessionWorkflow:
             user_id=self._user_id, mode=self._mode, status=self._status, source=self._source,
             symbols=self._symbols, interval=self._interval, engine=self._engine.to_state(),
             analysis_settings=self._analysis.to_dict(), last_open_time=dict(self._last_open),
-            analysis_anchor=dict(self._anchor), queue=tuple(self._queue), candles_processed=self._processed,
+            analysis_anchor=dict(self._anchor), queue=self._queue.pending() + tuple(self._arrivals),
+            candles_processed=self._processed,
             duplicates_dropped=self._duplicates, gap_candles_filled=self._filled, candles_ignored=self._ignored,
             candles_rejected=self._rejected, trades_closed=self._trades_closed, commits=self._commits,
+            generation=self._generation, metrics=self._metrics.to_state(), read_through=dict(self._read_through),
+            lagging=tuple(sorted(self._queue.lagging)),
         )
 
     def _publish_search_attributes(self) -> None:
@@ -496,4 +683,3 @@ class TradingSessionWorkflow:
             SA_STATE.value_set(self._status),
             SA_SYMBOLS.value_set(list(self._symbols)),
         ])
-

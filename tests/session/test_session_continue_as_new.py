@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Replayer
 
@@ -67,4 +68,13 @@ async def test_continue_as_new_carries_state_and_queue(eager_can_client, mongo_c
     assert json.dumps(session_trades, sort_keys=True) == json.dumps([t.to_dict() for t in backtest.trades],
                                                                     sort_keys=True)
     assert status.equity == backtest.equity[-1]
+    metrics = status.metrics
+    assert status.generation == 0 and metrics is not None
     assert portfolio == Engine.from_state(backtest.final_state).account().to_dict()
+    # Running metrics carried across every continue-as-new equal the backtest's, computed whole.
+    for key in ("final_equity", "total_return", "trades", "win_rate", "profit_factor", "sharpe", "sortino",
+                "max_drawdown", "exposure", "average_trade", "days"):
+        assert metrics[key] == pytest.approx(backtest.metrics[key], rel=1e-9, abs=1e-12), key
+    account = await db.paper_trading_accounts.find_one({"session_id": session_workflow_id(user)})
+    assert account["metrics"] == metrics and account["win_rate"] == metrics["win_rate"]
+    assert account["total_trades"] == len(backtest.trades) and account["time"] == status.market_time

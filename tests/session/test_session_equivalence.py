@@ -28,12 +28,15 @@ async def test_session_equals_backtest_through_duplicates_gaps_and_late_candles(
     async with rig.worker():
         handle, status = await rig.start(user, StartSessionInput("test", ("BTCUSDT",), "5m", ENGINE, ANALYSIS))
         assert status.status == "running" and status.entries_enabled
-        # At-least-once delivery: a redelivered candle, one missing (filled from market_data) that
-        # then arrives late, and a stale replay of the start.
+        # At-least-once delivery: a redelivered candle, one missing (filled from market_data once
+        # the next one is taken) that then arrives late, and a stale replay of the start.
         missing = traded[40]
-        deliveries = [c for c in traded[:40]] + [traded[20], traded[39]] + traded[41:200] + [missing]
-        deliveries += traded[:5] + traded[200:]
-        await feed(handle, deliveries, "5m")
+        first = [c for c in traded[:40]] + [traded[20], traded[39]] + traded[41:200]
+        await feed(handle, first, "5m")
+        await wait_processed(handle, "BTCUSDT", "5m", traded[199].open_time)
+        late = [missing] + traded[:5] + traded[200:]
+        await feed(handle, late, "5m")
+        deliveries = first + late
         status = await wait_processed(handle, "BTCUSDT", "5m", traded[-1].open_time)
         portfolio = await handle.query(TradingSessionWorkflow.portfolio)
 
@@ -57,6 +60,12 @@ async def test_session_equals_backtest_through_duplicates_gaps_and_late_candles(
     # Every trade keeps the analysis at entry and exit; analyses are stored once per candle.
     assert all(r["entry_analysis_key"] for r in rows)
     assert all(r["exit_analysis_key"] for r in rows if r["status"] == "closed")
+    for row in rows:
+        entry = row["entry_analysis"]
+        assert entry["analysis_key"] == row["entry_analysis_key"] and entry["open_time"] < row["entry_time"]
+        assert entry["direction"] in ("long", "short") and entry["verdicts"], entry
+        if row["status"] == "closed":
+            assert row["exit_analysis"]["analysis_key"] == row["exit_analysis_key"]
     assert await rig.db.ai_analysis_results.count_documents({"symbol": "BTCUSDT"}) == TRADED
     events = await rig.db.events.count_documents({"type": TRADE_EXECUTED, "user_id": user})
     assert events == len(rows) + len(closed_rows)
