@@ -9,11 +9,13 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from temporalio.client import Client
 
+from activities.backtest_runs import BacktestActivities
 from activities.market_feed import FeedConfig, MarketFeedActivities
 from activities.market_reads import MarketReadActivities
 from activities.session_analysis import SessionAnalysisActivities
 from activities.session_store import SessionStoreActivities
 from durabot.settings import Settings
+from workflows.backtest import BacktestWorkflow
 from workflows.contracts import TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
 from workflows.feed_recorder import FeedRecorderWorkflow
 from workflows.market_feed import MarketFeedWorkflow
@@ -31,7 +33,7 @@ class WorkerContext:
 
 
 _WORKFLOWS: dict[str, list[type]] = {
-    TASK_QUEUE_TRADING: [SystemProbeWorkflow, FeedRecorderWorkflow, TradingSessionWorkflow],
+    TASK_QUEUE_TRADING: [SystemProbeWorkflow, FeedRecorderWorkflow, TradingSessionWorkflow, BacktestWorkflow],
     TASK_QUEUE_MARKET: [MarketFeedWorkflow],
 }
 
@@ -50,8 +52,10 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
     if role == TASK_QUEUE_TRADING:
         reads = MarketReadActivities(ctx.db)
         analysis, store = SessionAnalysisActivities(ctx.db), SessionStoreActivities(ctx.db)
+        backtests = BacktestActivities(ctx.db, ctx.settings.data_dir / "candles")
         return [reads.read_market_candles, reads.subscribe_feed, reads.unsubscribe_feed,
-                analysis.analyze_candle, store.commit_session_step, store.save_session_settings, store.latest_price]
+                analysis.analyze_candle, store.commit_session_step, store.save_session_settings, store.latest_price,
+                backtests.open_backtest, backtests.mark_backtest, backtests.run_backtest_job]
     if role == TASK_QUEUE_MARKET:
         feed = MarketFeedActivities(ctx.db, ctx.temporal, feed_config(ctx.settings))
         return [feed.run_market_feed]
