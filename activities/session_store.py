@@ -88,7 +88,13 @@ def trade_events(commit: SessionCommit) -> list[dict[str, Any]]:
                          symbol=t["symbol"], user_id=commit.user_id)
         for t in commit.closed
     ]
-    if commit.opened or commit.closed:
+    docs += [
+        events.event_doc(events.TRADE_EXECUTED, f"{commit.session_id}:{t['id']}:part:{commit.sequence}",
+                         {"session_id": commit.session_id, "action": "partial_close", "trade": t},
+                         symbol=t["symbol"], user_id=commit.user_id)
+        for t in commit.partial_closes
+    ]
+    if commit.opened or commit.closed or commit.partial_closes:
         # Several commits can share a market time (two symbols, manual orders between candles).
         position_key = f"{commit.session_id}:{commit.time}:{commit.sequence}"
         docs.append(events.event_doc(events.POSITION_UPDATE, position_key,
@@ -120,6 +126,12 @@ class SessionStoreActivities:
                 {"$set": closed_trade_fields(commit, trade, analysis),
                  "$setOnInsert": {"created_at": datetime.now(UTC)}},
                 upsert=True,
+            )
+        for part in commit.partial_closes:
+            # $addToSet of the same part is a no-op, so a retry adds nothing.
+            await self.db.paper_trading_trades.update_one(
+                {"session_id": commit.session_id, "trade_id": part["id"]},
+                {"$addToSet": {"partial_closes": part}},
             )
         snapshot = account_doc(commit)
         try:

@@ -197,6 +197,8 @@ class StartSessionInput:
     interval: str
     engine_settings: dict | None = None
     analysis_settings: dict | None = None
+    # How long a multi-symbol session waits for a silent stream before trading on without it.
+    barrier_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,7 @@ class SessionState:
     # Per stream_key: the newest open time already read from market_data to fill a gap.
     read_through: dict[str, int] | None = None
     lagging: tuple[str, ...] = ()  # symbols the multi-symbol barrier stopped waiting for
+    barrier_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -365,6 +368,7 @@ class SessionCommit:
     account: dict
     opened: tuple[dict, ...] = ()
     closed: tuple[dict, ...] = ()
+    partial_closes: tuple[dict, ...] = ()  # Trade.to_dict() of parts closed from a position that stays open
     analysis_key: str | None = None
     status: str = SESSION_RUNNING
     # The candle's (or manual order's) symbol; ``sequence`` numbers commits for unique event keys.

@@ -74,9 +74,9 @@ with workflow.unsafe.imports_passed_through():
 READ_TIMEOUT = timedelta(seconds=30)
 ANALYSIS_TIMEOUT = timedelta(minutes=2)
 COMMIT_TIMEOUT = timedelta(seconds=30)
-# How long a multi-symbol session waits for a silent stream's candle before it reads market_data
-# and, failing that, trades on without it.
-BARRIER_TIMEOUT = timedelta(seconds=60)
+# The range of StartSessionInput.barrier_timeout_s: how long a multi-symbol session waits for a
+# silent stream's candle before it reads market_data and, failing that, trades on without it.
+BARRIER_TIMEOUT_RANGE_S = (1.0, 3600.0)
 # Where the gap-fill activity says its candles come from (see MarketReadActivities).
 FILLED_SOURCE = "market_data"
 # Runs started before the (open time, symbol) queue took candles in arrival order; their
@@ -110,6 +110,7 @@ class TradingSessionWorkflow:
         # them into the queue (handlers may run before the main loop has picked this run's path).
         self._arrivals: deque[CandleClosed] = deque(state.queue)
         self._sorted = True
+        self._barrier_timeout_s = state.barrier_timeout_s
         self._processed = state.candles_processed
         self._duplicates = state.duplicates_dropped
         self._filled = state.gap_candles_filled
@@ -139,10 +140,9 @@ class TradingSessionWorkflow:
         while True:
             self._absorb()
             blocked = self._blocked_head()
+            timeout = self._barrier_timeout_s if blocked is not None else None
             try:
-                await workflow.wait_condition(
-                    partial(self._should_wake, blocked), timeout=BARRIER_TIMEOUT if blocked is not None else None
-                )
+                await workflow.wait_condition(partial(self._should_wake, blocked), timeout=timeout)
             except TimeoutError:
                 async with self._lock:
                     await self._unblock()
@@ -301,11 +301,16 @@ class TradingSessionWorkflow:
             self._metrics.record_trade(trade.net_pnl)
         opened_symbols = {f.symbol for f in result.fills if f.opens}
         opened = tuple(p.to_dict() for s, p in self._engine.positions.items() if s in opened_symbols)
-        closed = tuple(t.to_dict() for t in result.trades)
+        positions = self._engine.positions
+        # A reduce-only order closes part of a position: the trade ID stays open with the rest.
+        partial = tuple(t.to_dict() for t in result.trades
+                        if t.symbol in positions and positions[t.symbol].trade_id == t.id)
+        closed = tuple(t.to_dict() for t in result.trades
+                       if not (t.symbol in positions and positions[t.symbol].trade_id == t.id))
         self._trades_closed += len(closed)
         commit = SessionCommit(
             session_id=workflow.info().workflow_id, user_id=self._user_id, time=self._engine.now,
-            account=self._engine.account().to_dict(), opened=opened, closed=closed,
+            account=self._engine.account().to_dict(), opened=opened, closed=closed, partial_closes=partial,
             analysis_key=analysis_key, status=self._status, symbol=symbol, sequence=self._commits + 1,
             generation=self._generation, metrics=self._metrics.snapshot(), day_closed=day_closed,
         )
@@ -337,6 +342,7 @@ class TradingSessionWorkflow:
                 self._read_through.clear()
                 self._anchor.clear()
             await self._follow(request.source, tuple(request.symbols), request.interval)
+            self._barrier_timeout_s = request.barrier_timeout_s
             self._engine = self._rebuilt_engine(engine_settings)
             self._set_analysis(analysis)
             self._engine.entries_enabled = True
@@ -354,17 +360,23 @@ class TradingSessionWorkflow:
             raise ValueError("source must name the feed, e.g. 'binance'")
         check_symbols(request.symbols)
         check_interval(request.interval)
+        low, high = BARRIER_TIMEOUT_RANGE_S
+        wait = request.barrier_timeout_s
+        if not low <= wait <= high:  # NaN fails too
+            raise ValueError(f"barrier_timeout_s must be between {low:g} and {high:g} s, got {wait}")
         if self._status == SESSION_RUNNING:
             raise ValueError("the session is running already; stop it first")
         if self._status != SESSION_NEW and request.source != self._source:
             raise ValueError(f"changing the feed source from {self._source!r} needs a reset")
-        self._check_leaving(request.symbols, request.interval)
+        self._check_leaving(request.symbols)
         settings = merged_engine_settings(self._engine.settings, request.engine_settings)
         merged_analysis_settings(self._analysis, request.analysis_settings)
         self._rebuilt_engine(settings)
 
-    def _check_leaving(self, symbols: tuple[str, ...], interval: str) -> None:
-        leaving = {s for s in self._symbols if s not in symbols or interval != self._interval}
+    def _check_leaving(self, symbols: tuple[str, ...]) -> None:
+        # Another interval keeps a symbol followed (its exits are managed on the new timeframe);
+        # dropping a symbol would leave its position or order without candles.
+        leaving = {s for s in self._symbols if s not in symbols}
         busy = sorted(leaving & ({*self._engine.positions} | {o.symbol for o in self._engine.orders.values()}))
         if busy:
             raise ValueError(f"cannot stop following {busy} while positions or orders are open there")
@@ -408,7 +420,7 @@ class TradingSessionWorkflow:
         symbols = check_symbols(request.symbols)
         if self._status == SESSION_NEW:
             raise ValueError("the session has not been started: give the symbols to start")
-        self._check_leaving(symbols, self._interval)
+        self._check_leaving(symbols)
 
     @workflow.update
     async def set_signal_interval(self, request: SignalIntervalInput) -> SessionStatus:
@@ -669,7 +681,7 @@ class TradingSessionWorkflow:
             duplicates_dropped=self._duplicates, gap_candles_filled=self._filled, candles_ignored=self._ignored,
             candles_rejected=self._rejected, trades_closed=self._trades_closed, commits=self._commits,
             generation=self._generation, metrics=self._metrics.to_state(), read_through=dict(self._read_through),
-            lagging=tuple(sorted(self._queue.lagging)),
+            lagging=tuple(sorted(self._queue.lagging)), barrier_timeout_s=self._barrier_timeout_s,
         )
 
     def _publish_search_attributes(self) -> None:

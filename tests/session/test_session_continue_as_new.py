@@ -75,6 +75,11 @@ async def test_continue_as_new_carries_state_and_queue(eager_can_client, mongo_c
     for key in ("final_equity", "total_return", "trades", "win_rate", "profit_factor", "sharpe", "sortino",
                 "max_drawdown", "exposure", "average_trade", "days"):
         assert metrics[key] == pytest.approx(backtest.metrics[key], rel=1e-9, abs=1e-12), key
+    # One performance_metrics row per finished UTC day of market time (the last day is still open).
+    days = await db.performance_metrics.find({"session_id": session_workflow_id(user)}).sort("date", 1).to_list()
+    assert len(days) == metrics["days"] - 1 >= 1
+    assert all(a["end_equity"] == b["start_equity"] for a, b in zip(days, days[1:], strict=False))
+    assert sum(d["trades"] for d in days) <= len(backtest.trades)
     account = await db.paper_trading_accounts.find_one({"session_id": session_workflow_id(user)})
     assert account["metrics"] == metrics and account["win_rate"] == metrics["win_rate"]
     assert account["total_trades"] == len(backtest.trades) and account["time"] == status.market_time
