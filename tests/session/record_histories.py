@@ -1,10 +1,15 @@
 """Record the trading-session histories that ``test_session_replay.py`` replays.
 
 Runs one scenario on a throwaway Temporal dev server (continue-as-new suggested every 200 history
-events) and SecantusDB: start, real ETHBTC candles through several continue-as-new, a settings
-update, a resting order and its cancel, a stop, closes and a manual market order while stopped. Every run's
-history is written gzipped to ``tests/session/histories/``. Re-record after an intended change
-to the workflow's commands (and say so in the commit); an unintended one is what replay catches.
+events) and SecantusDB: a two-symbol start, real ETHBTC and LTCBTC candles through several
+continue-as-new, a settings update, a resting order and its cancel, a market order, a signal-interval
+change and back, a symbol change, a stop, a reduce-only part, closes and a reset followed by a new
+start. Every run's history is written gzipped to ``tests/session/histories/{VERSION}-session-run-NN``.
+
+Histories of earlier versions stay: they are runs of older workflow code that today's code must
+still replay (``workflow.patched`` branches). When a change to the workflow's commands is intended,
+gate it with ``workflow.patched``, bump VERSION and record (and say so in the commit); an unintended
+change is what replay catches.
 
     .venv/bin/python tests/session/record_histories.py
 """
@@ -21,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TRADED = 80
+VERSION = "v2"
 
 
 async def record() -> list[Path]:
@@ -39,14 +45,16 @@ async def record() -> list[Path]:
         CancelOrderInput,
         CloseTradeInput,
         ManualOrderInput,
+        SignalIntervalInput,
         StartSessionInput,
         UpdateSettingsInput,
+        UpdateSymbolsInput,
     )
     from workflows.trading_session import TradingSessionWorkflow
 
-    candles = load_candles(CANDLES / "ETHBTC-5m-2018-01.csv.gz")
     warmup = warmup_candles(AnalysisSettings.from_dict(ANALYSIS))
-    data = candles[: warmup + TRADED]
+    eth = load_candles(CANDLES / "ETHBTC-5m-2018-01.csv.gz")[: warmup + TRADED]
+    ltc = load_candles(CANDLES / "LTCBTC-5m-2018-01.csv.gz")[: warmup + TRADED]
     with tempfile.TemporaryDirectory() as tmp:
         temporal = TemporalServer(Path(tmp) / "temporal", extra_args=[
             "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=200"])
@@ -60,41 +68,50 @@ async def record() -> list[Path]:
             db = mongo_client["record"]
             await ensure_schema(db)
             rig = SessionRig(client, db, f"record-{uuid.uuid4().hex[:8]}-")
-            await rig.store(data, "5m")
+            await rig.store(eth, "5m")
+            await rig.store(ltc, "5m")
             async with rig.worker():
                 handle, _ = await rig.start("recorder", StartSessionInput(
-                    "test", ("ETHBTC",), "5m", {"slippage_bps": 1.0}, ANALYSIS))
+                    "test", ("ETHBTC", "LTCBTC"), "5m", {"slippage_bps": 1.0}, ANALYSIS))
                 first_run = (await handle.describe()).run_id
                 latest = client.get_workflow_handle(handle.id)  # whichever run is current
-                await feed(latest, data[warmup: warmup + 40], "5m")
-                await wait_processed(latest, "ETHBTC", "5m", data[warmup + 39].open_time)
+                await feed(latest, eth[warmup: warmup + 40], "5m")
+                await feed(latest, ltc[warmup: warmup + 40], "5m")
+                await wait_processed(latest, "LTCBTC", "5m", ltc[warmup + 39].open_time)
                 await latest.execute_update(TradingSessionWorkflow.update_settings,
                                             UpdateSettingsInput(engine_settings={"take_profit_pct": 3.0}))
-                price = data[warmup + 39].close
+                price = eth[warmup + 39].close
                 order = await latest.execute_update(TradingSessionWorkflow.place_order, ManualOrderInput(
                     "ETHBTC", "long", "limit", 2.0, limit_price=price * 0.5))
                 assert order.order is not None
                 await latest.execute_update(TradingSessionWorkflow.cancel_order,
                                             CancelOrderInput(order.order["id"]))
-                await feed(latest, data[warmup + 40:], "5m")
-                await wait_processed(latest, "ETHBTC", "5m", data[-1].open_time)
-                await latest.execute_update(TradingSessionWorkflow.stop)
+                await latest.execute_update(TradingSessionWorkflow.set_signal_interval, SignalIntervalInput("1h"))
+                await latest.execute_update(TradingSessionWorkflow.set_signal_interval, SignalIntervalInput("5m"))
+                await feed(latest, eth[warmup + 40:], "5m")
+                await feed(latest, ltc[warmup + 40:], "5m")
+                await wait_processed(latest, "LTCBTC", "5m", ltc[-1].open_time)
+                await wait_processed(latest, "ETHBTC", "5m", eth[-1].open_time)
                 for position in await latest.query(TradingSessionWorkflow.open_trades):  # opened by signals
                     await latest.execute_update(TradingSessionWorkflow.close_trade,
                                                 CloseTradeInput(position["trade_id"]))
+                await latest.execute_update(TradingSessionWorkflow.update_symbols, UpdateSymbolsInput(("ETHBTC",)))
                 await latest.execute_update(TradingSessionWorkflow.place_order, ManualOrderInput(
-                    "ETHBTC", "short", "market", 1.0))
-                [position] = await latest.query(TradingSessionWorkflow.open_trades)
-                await latest.execute_update(TradingSessionWorkflow.close_trade, CloseTradeInput(position["trade_id"]))
+                    "ETHBTC", "short", "market", 2.0))
+                await latest.execute_update(TradingSessionWorkflow.stop)
+                await latest.execute_update(TradingSessionWorkflow.place_order, ManualOrderInput(
+                    "ETHBTC", "short", "market", 0.5, reduce_only=True))
+                await latest.execute_update(TradingSessionWorkflow.reset)
+                await latest.execute_update(TradingSessionWorkflow.start, StartSessionInput("test", ("ETHBTC",), "5m"))
                 await latest.terminate("recorded")
             HISTORIES.mkdir(exist_ok=True)
-            for old in HISTORIES.glob("*.json.gz"):
+            for old in HISTORIES.glob(f"{VERSION}-*.json.gz"):
                 old.unlink()
             written: list[Path] = []
             run_id: str | None = first_run
             while run_id:
                 history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-                path = HISTORIES / f"session-run-{len(written):02d}.json.gz"
+                path = HISTORIES / f"{VERSION}-session-run-{len(written):02d}.json.gz"
                 path.write_bytes(gzip.compress(history.to_json().encode(), mtime=0))
                 written.append(path)
                 last = history.events[-1]

@@ -1,36 +1,58 @@
 """Recorded session histories (``record_histories.py``) replay against today's workflow code with
-no non-determinism error: start, candles across continue-as-new, a settings update, a resting
-order and its cancel, a market order and its close, a stop."""
+no non-determinism error. ``v1`` runs predate the (open time, symbol) queue and the stopped-session
+order policy (they replay on the ``workflow.patched`` branches); ``v2`` runs cover two symbols,
+continue-as-new, settings, symbol and interval changes, orders, a cancel, closes, a stop, a
+reduce-only part and a reset."""
 
 from __future__ import annotations
 
 import gzip
+import json
+from itertools import groupby
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workflows.trading_session import TradingSessionWorkflow
+from workflows.trading_session import PATCH_CANDLE_BARRIER, PATCH_STOPPED_BLOCKS_ENTRIES, TradingSessionWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json.gz"))
+VERSIONS = {v: list(paths) for v, paths in groupby(HISTORIES, key=lambda p: p.name.split("-")[0])}
 
 
 def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json("session:recorder:paper", gzip.decompress(path.read_bytes()).decode())
 
 
-def test_recorded_histories_cover_continue_as_new_and_every_kind_of_update():
-    histories = [load(p) for p in HISTORIES]
-    assert len(histories) >= 3, "record with tests/session/record_histories.py"
-    kinds = [e.event_type for h in histories for e in h.events]
-    assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW) == len(histories) - 1
-    updates = [
+def updates(histories: list[WorkflowHistory]) -> set[str]:
+    return {
         e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
         for h in histories for e in h.events
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
-    ]
-    assert {"start", "update_settings", "place_order", "cancel_order", "close_trade", "stop"} <= set(updates)
+    }
+
+
+def patches(histories: list[WorkflowHistory]) -> set[str]:
+    return {
+        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for h in histories for e in h.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    }
+
+
+def test_recorded_histories_cover_continue_as_new_and_every_kind_of_update():
+    assert set(VERSIONS) >= {"v1", "v2"}, "record with tests/session/record_histories.py"
+    for version, paths in VERSIONS.items():
+        histories = [load(p) for p in paths]
+        assert len(histories) >= 3, version
+        kinds = [e.event_type for h in histories for e in h.events]
+        assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW) == len(histories) - 1, version
+    v1, v2 = ([load(p) for p in VERSIONS[v]] for v in ("v1", "v2"))
+    assert {"start", "update_settings", "place_order", "cancel_order", "close_trade", "stop"} <= updates(v1)
+    assert updates(v2) >= updates(v1) | {"update_symbols", "set_signal_interval", "reset"}
+    assert not patches(v1)
+    assert {PATCH_CANDLE_BARRIER, PATCH_STOPPED_BLOCKS_ENTRIES} <= patches(v2)
 
 
 async def test_recorded_histories_replay_without_nondeterminism():
