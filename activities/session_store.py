@@ -94,6 +94,10 @@ def trade_events(commit: SessionCommit) -> list[dict[str, Any]]:
                          symbol=t["symbol"], user_id=commit.user_id)
         for t in commit.partial_closes
     ]
+    if commit.signal:
+        docs.append(events.event_doc(events.AI_SIGNAL_RECEIVED, f"{commit.session_id}:{commit.signal['analysis_key']}",
+                                     {"session_id": commit.session_id, "source": "technical", **commit.signal},
+                                     symbol=commit.signal["symbol"], user_id=commit.user_id))
     if commit.opened or commit.closed or commit.partial_closes:
         # Several commits can share a market time (two symbols, manual orders between candles).
         position_key = f"{commit.session_id}:{commit.time}:{commit.sequence}"
@@ -175,10 +179,17 @@ class SessionStoreActivities:
                 "user_id": record.user_id, "status": record.status, "source": record.source,
                 "symbols": list(record.symbols), "interval": record.interval,
                 "engine_settings": record.engine_settings, "analysis_settings": record.analysis_settings,
-                "analysis_settings_hash": record.analysis_settings_hash, "updated_at": datetime.now(UTC),
+                "analysis_settings_hash": record.analysis_settings_hash, "version": record.version,
+                "generation": record.generation, "updated_at": datetime.now(UTC),
             }},
             upsert=True,
         )
+        if record.version is not None:
+            status = {"session_id": record.session_id, "status": record.status, "symbols": list(record.symbols),
+                      "interval": record.interval, "generation": record.generation,
+                      "entries_enabled": record.entries_enabled}
+            await events.publish(self.db, [events.event_doc(
+                events.BOT_STATUS_UPDATE, f"{record.session_id}:{record.version}", status, user_id=record.user_id)])
 
     @activity.defn
     async def latest_price(self, request: LatestPriceInput) -> LatestPrice:

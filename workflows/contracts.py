@@ -289,6 +289,7 @@ class SessionState:
     read_through: dict[str, int] | None = None
     lagging: tuple[str, ...] = ()  # symbols the multi-symbol barrier stopped waiting for
     barrier_timeout_s: float = 60.0
+    settings_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -377,6 +378,8 @@ class SessionCommit:
     generation: int = 0
     metrics: dict | None = None  # RunningMetrics.snapshot() after this step
     day_closed: dict | None = None  # DayClosed.to_dict() when this step crossed 00:00 UTC
+    # The consensus that decided this candle (long/short only), published as AISignalReceived.
+    signal: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -405,3 +408,7 @@ class SessionSettingsRecord:
     engine_settings: dict
     analysis_settings: dict
     analysis_settings_hash: str
+    # Numbers the records of one session, so each publishes its own BotStatusUpdate event.
+    version: int | None = None
+    generation: int = 0
+    entries_enabled: bool = True

@@ -111,6 +111,7 @@ class TradingSessionWorkflow:
         self._arrivals: deque[CandleClosed] = deque(state.queue)
         self._sorted = True
         self._barrier_timeout_s = state.barrier_timeout_s
+        self._settings_version = state.settings_version
         self._processed = state.candles_processed
         self._duplicates = state.duplicates_dropped
         self._filled = state.gap_candles_filled
@@ -292,11 +293,16 @@ class TradingSessionWorkflow:
         self._queue.traded(closed)
         self._processed += 1
         day_closed = self._metrics.record_step(self._engine.now, self._engine.equity(), bool(self._engine.positions))
+        decided = None
+        if signal is not None and signal.direction is not Direction.NEUTRAL:
+            decided = {"symbol": closed.symbol, "interval": closed.interval, "open_time": closed.open_time,
+                       "direction": signal.direction.value, "confidence": signal.confidence,
+                       "reason": signal.reason, "analysis_key": analysis.analysis_key}
         await self._commit(result, analysis.analysis_key, closed.symbol,
-                           day_closed.to_dict() if day_closed else None)
+                           day_closed.to_dict() if day_closed else None, decided)
 
     async def _commit(self, result: StepResult, analysis_key: str | None, symbol: str | None,
-                      day_closed: dict | None = None) -> None:
+                      day_closed: dict | None = None, signal: dict | None = None) -> None:
         for trade in result.trades:
             self._metrics.record_trade(trade.net_pnl)
         opened_symbols = {f.symbol for f in result.fills if f.opens}
@@ -313,6 +319,7 @@ class TradingSessionWorkflow:
             account=self._engine.account().to_dict(), opened=opened, closed=closed, partial_closes=partial,
             analysis_key=analysis_key, status=self._status, symbol=symbol, sequence=self._commits + 1,
             generation=self._generation, metrics=self._metrics.snapshot(), day_closed=day_closed,
+            signal=signal,
         )
         await workflow.execute_local_activity_method(
             SessionStoreActivities.commit_session_step, commit, start_to_close_timeout=COMMIT_TIMEOUT
@@ -503,11 +510,13 @@ class TradingSessionWorkflow:
 
     async def _save_settings(self) -> None:
         """Record the settings for the dashboard; callers hold the lock, so records land in order."""
+        self._settings_version += 1
         record = SessionSettingsRecord(
             session_id=workflow.info().workflow_id, user_id=self._user_id, status=self._status,
             source=self._source, symbols=self._symbols, interval=self._interval,
             engine_settings=self._engine.settings.to_dict(), analysis_settings=self._analysis.to_dict(),
-            analysis_settings_hash=self._analysis.settings_hash(),
+            analysis_settings_hash=self._analysis.settings_hash(), version=self._settings_version,
+            generation=self._generation, entries_enabled=self._engine.entries_enabled,
         )
         await workflow.execute_local_activity_method(
             SessionStoreActivities.save_session_settings, record, start_to_close_timeout=COMMIT_TIMEOUT
@@ -682,6 +691,7 @@ class TradingSessionWorkflow:
             candles_rejected=self._rejected, trades_closed=self._trades_closed, commits=self._commits,
             generation=self._generation, metrics=self._metrics.to_state(), read_through=dict(self._read_through),
             lagging=tuple(sorted(self._queue.lagging)), barrier_timeout_s=self._barrier_timeout_s,
+            settings_version=self._settings_version,
         )
 
     def _publish_search_attributes(self) -> None:

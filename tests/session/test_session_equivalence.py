@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from activities.events import TRADE_EXECUTED
+from trading.analysis import AnalysisSettings, compute_signal_series
 from trading.engine import Engine
 from workflows.contracts import StartSessionInput, session_workflow_id
 from workflows.trading_session import TradingSessionWorkflow
@@ -16,6 +17,11 @@ from .conftest import ANALYSIS, feed, new_user, session_backtest, wait_processed
 
 TRADED = 360
 ENGINE = {"slippage_bps": 2.0}
+
+
+def backtest_signals(data, anchor: int):
+    series = [c for c in data if c.open_time >= anchor]
+    return compute_signal_series(series, AnalysisSettings.from_dict(ANALYSIS)).signals()
 
 
 def canonical(trades: list[dict]) -> str:
@@ -69,6 +75,11 @@ async def test_session_equals_backtest_through_duplicates_gaps_and_late_candles(
     assert await rig.db.ai_analysis_results.count_documents({"symbol": "BTCUSDT"}) == TRADED
     events = await rig.db.events.count_documents({"type": TRADE_EXECUTED, "user_id": user})
     assert events == len(rows) + len(closed_rows)
+    # Each long/short consensus the session traded on is published once as AISignalReceived.
+    signals = await rig.db.events.find({"type": "AISignalReceived", "user_id": user}).to_list()
+    directional = [s for s in backtest_signals(data, anchor) if s is not None and s.direction.value != "neutral"
+                   and s.open_time >= traded[0].open_time]
+    assert sorted(e["data"]["open_time"] for e in signals) == [s.open_time for s in directional]
     history = await rig.db.portfolio_history.count_documents({"session_id": session_id})
     assert history == TRADED
     account = await rig.db.paper_trading_accounts.find_one({"session_id": session_id})
