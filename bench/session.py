@@ -1,0 +1,712 @@
+"""Decision lag of concurrent paper-trading sessions on the embedded stack (issue 6).
+
+Per session count N, a fresh stack in a temp dir, each piece its own process as under ``durabot up``:
+Temporal dev server (SQLite, WAL), SecantusDB, the sim exchange (``durabot sim exchange``) replaying
+data/candles/ALTBTC-1m-2017-11.csv.gz (real 1-minute candles, tiling off, starting 520 candles in:
+the file's longest gap-free stretch, 430 candles) at a paced speed, and ``--workers`` product
+workers (``durabot worker``, unchanged, ``DURABOT_*`` settings; the first one starts the feed on
+ALTBTC@1m). N sessions of distinct users with the same settings (so the analysis of a candle is
+computed once and shared) are started by update-with-start of ``TradingSessionWorkflow.start``;
+once all are subscribed and ``--warmup-s`` more have passed, the next ``--candles`` are measured.
+Defaults: N = 50 and 200 at speed 20 (a candle every 3 s, 30 candles; 50 twice), N = 1000 at speed 1.5
+(a candle every 40 s, 6 candles): at speed 20, 1,000 sessions would need ~333 commits/s, several times
+what this box manages, so that run would only measure the backlog; at 1.5 it measures the burst.
+
+Decision lag of (session, candle) = committed - candle close, both wall time:
+- close: the sim's clock mapping. At a multiplier speed the sim sends the event of virtual time v
+  at wall O + v / (1000 * speed); this process samples /sim/state (virtual_now_ms) every 0.2 s and
+  O is the least (wall after the sample - virtual_now / (1000 * speed)) over all samples, i.e. the
+  scheduled close of the real series, whether or not the sim's sends were held up by a slow reader.
+- committed: ``portfolio_history.committed_at`` (written by ``commit_session_step``) when the
+  documents carry it; otherwise ``paper_trading_accounts.updated_at``, which each commit overwrites,
+  polled every 0.25 s (a commit overwritten before the next poll is unobserved, and counted).
+A (session, candle) with no commit by the end of the drain counts as an infinite lag, so p99 reads
+"n/a" rather than flattering a run that fell behind.
+
+Backlog: the median lag of the first and of the last third of the measured candles, and the
+``queued`` field of the status query of ``--query-sample`` sessions, sampled every 2 s.
+Where time goes: CPU seconds of each process over the measured window (from /proc), and from the
+Temporal histories of three sessions (first, middle and last in the feed's signal order) per candle:
+close -> stored (``market_data.stored_at``), stored -> signalled, signalled -> analysis activity
+started / completed, completed -> commit marker (the local activity's workflow task completed).
+
+    .venv/bin/python bench/session.py [--sessions 50,200,1000] [--candles 30] [--speed 20]
+        [--repeats 2,1,1] [--workers 1] [--warmup-s 8] [--budget-s 900] [--keep-dir]
+    (--speed, --candles, --repeats and --workers take one value, or one per session count)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+BIN = Path(sys.executable).parent
+
+import httpx  # noqa: E402
+from pymongo import AsyncMongoClient  # noqa: E402
+from pymongo.asynchronous.database import AsyncDatabase  # noqa: E402
+from temporalio.api.enums.v1 import EventType  # noqa: E402
+from temporalio.client import (  # noqa: E402
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
+from temporalio.service import RPCError  # noqa: E402
+
+from bench.feed import Service, Stack, free_port, percentile, wait_for  # noqa: E402
+from workflows.contracts import (  # noqa: E402
+    SIGNAL_CANDLE_CLOSED,
+    TASK_QUEUE_TRADING,
+    StartSessionInput,
+    feed_workflow_id,
+    session_workflow_id,
+    task_queue_name,
+)
+from workflows.trading_session import TradingSessionWorkflow  # noqa: E402
+
+SYMBOL, INTERVAL, STEP_MS = "ALTBTC", "1m", 60_000
+DATA_FILE = REPO / "data" / "candles" / "ALTBTC-1m-2017-11.csv.gz"
+START_OFFSET = 520  # candles 513..951 of the file have no gap: sessions never fill holes here
+GAP_FREE_CANDLES = 430
+ANALYSIS = {"min_agree": 2}  # trades now and then, so commits also write trades and events
+STARTS_IN_FLIGHT = 16
+START_ATTEMPTS = 4
+# From here on the default speed is one a 2-core box can sustain, so the run measures the burst after
+# each close rather than an ever-growing backlog (which N = 200 at speed 20 already shows).
+LARGE_N = 500
+CLOCK_POLL_S, COMMIT_POLL_S, QUERY_POLL_S = 0.2, 0.25, 2.0
+SUBSCRIPTION_REFRESH_S = 2.0  # activities/market_feed.py re-reads feed_subscriptions this often
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---- stack ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunIds:
+    tag: str
+    database: str
+    prefix: str
+    source: str
+
+    @classmethod
+    def new(cls, tag: str) -> RunIds:
+        unique = uuid.uuid4().hex[:8]
+        return cls(tag, f"bench_{tag}_{unique}", f"bench-{tag}-{unique}-", f"bench-{tag}-{unique}")
+
+
+async def start_sim(stack: Stack, speed: float) -> tuple[Service, str]:
+    port = free_port()
+    sim = stack.spawn("sim", [
+        str(BIN / "durabot"), "sim", "exchange", "--port", str(port), "--speed", f"{speed:g}",
+        "--symbol", SYMBOL, "--data-dir", str(REPO / "data"), "--state-dir", str(stack.root / "sim" / "state"),
+        "--no-tiling", "--start-offset-candles", str(START_OFFSET)])
+    rest = f"http://127.0.0.1:{port}"
+
+    async def pinging() -> bool:
+        async with httpx.AsyncClient(timeout=2) as http:
+            return (await http.get(f"{rest}/api/v3/ping")).status_code == 200
+
+    await wait_for(pinging, 60, "the sim exchange", sim)
+    return sim, rest
+
+
+def start_worker(stack: Stack, index: int, run: RunIds, sim_rest: str) -> Service:
+    settings = {
+        "VAR_DIR": str(stack.root / f"worker{index}" / "var"), "TEMPORAL_ADDRESS": stack.temporal_address,
+        "MONGO_URI": stack.mongo_uri, "MONGO_DATABASE": run.database, "TASK_QUEUE_PREFIX": run.prefix,
+        "EXCHANGE_REST_URL": sim_rest, "EXCHANGE_FUTURES_URL": sim_rest,
+        "EXCHANGE_WS_URL": sim_rest.replace("http://", "ws://"), "FEED_SOURCE": run.source,
+        "FEED_STREAMS": f"{SYMBOL}@{INTERVAL}", "FEED_AUTOSTART": "true" if index == 0 else "false",
+        "FEED_BACKFILL_CANDLES": "1000", "LOG_LEVEL": "WARNING",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DURABOT_")}
+    env.update({f"DURABOT_{k}": v for k, v in settings.items()})
+    return stack.spawn(f"worker{index}", [str(BIN / "durabot"), "worker"], env=env)
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def cpu_snapshot(stack: Stack) -> dict[str, float]:
+    snap = {s.name: cpu_seconds(s.proc.pid) for s in stack.services}
+    snap["bench"] = time.process_time()
+    return snap
+
+
+# ---- samplers ------------------------------------------------------------------------------------
+
+@dataclass
+class Samples:
+    """What the background pollers saw while a run was going on."""
+
+    clock: list[tuple[float, float, int]] = field(default_factory=list)  # (wall before, wall after, virtual now)
+    observed: dict[tuple[str, int], float] = field(default_factory=dict)  # (session, close time) -> commit wall
+    queued: list[tuple[float, list[int]]] = field(default_factory=list)  # (wall, queued per sampled session)
+    commits: list[tuple[float, int]] = field(default_factory=list)  # (wall, portfolio_history documents)
+
+
+async def poll_clock(rest: str, out: Samples) -> None:
+    async with httpx.AsyncClient(base_url=rest, timeout=5) as http:
+        while True:
+            before = time.time()
+            try:
+                state = (await http.get("/sim/state")).json()
+                out.clock.append((before, time.time(), int(state["virtual_now_ms"])))
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(CLOCK_POLL_S)
+
+
+async def poll_commits(db: AsyncDatabase, out: Samples) -> None:
+    since: datetime | None = None
+    while True:
+        query = {} if since is None else {"updated_at": {"$gte": since}}
+        async for doc in db.paper_trading_accounts.find(query, {"session_id": 1, "time": 1, "updated_at": 1}):
+            out.observed.setdefault((doc["session_id"], int(doc["time"])), doc["updated_at"].timestamp())
+            since = doc["updated_at"] if since is None else max(since, doc["updated_at"])
+        out.commits.append((time.time(), await db.portfolio_history.estimated_document_count()))
+        await asyncio.sleep(COMMIT_POLL_S)
+
+
+async def poll_queued(handles: Sequence[WorkflowHandle], out: Samples) -> None:
+    while True:
+        statuses = await asyncio.gather(*(h.query(TradingSessionWorkflow.status) for h in handles),
+                                        return_exceptions=True)
+        out.queued.append((time.time(), [s.queued for s in statuses if not isinstance(s, BaseException)]))
+        await asyncio.sleep(QUERY_POLL_S)
+
+
+def clock_offset(samples: Sequence[tuple[float, float, int]], speed: float) -> tuple[float, float]:
+    """(O, width): the sim sends virtual time v at wall O + v / (1000 * speed). O is the tightest
+    upper bound (the sim is never early); width is its distance to the tightest lower bound, taken
+    from the next kline event each sample had not seen yet: the mapping's precision while the sim
+    kept its schedule (negative when a slow reader held the sim back at some point)."""
+    scale = 1000.0 * speed
+    upper = min(after - v / scale for _, after, v in samples)
+    lower = max(before - next_kline_event(v) / scale for before, _, v in samples)
+    return upper, upper - lower
+
+
+def next_kline_event(virtual_ms: int) -> int:
+    """Kline events (a close, then the next open) fall on minute boundaries; the first one after v."""
+    return virtual_ms - virtual_ms % STEP_MS + STEP_MS
+
+
+# ---- one run -------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    sessions: int
+    speed: float
+    workers: int
+    starts_per_s: float = 0.0
+    commit_source: str = ""
+    candles: list[int] = field(default_factory=list)  # close times measured
+    lags: dict[int, list[float]] = field(default_factory=dict)  # close time -> lag per committed session
+    missing: int = 0  # (session, candle) with no commit by the end of the drain
+    unobserved: int = 0  # committed, but the commit time was overwritten before a poll saw it
+    commits_per_s: float = 0.0
+    queued_first: float = 0.0
+    queued_last: float = 0.0
+    queued_max: int = 0
+    clock_width_s: float = 0.0
+    close_to_stored_s: list[float] = field(default_factory=list)
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    window_s: float = 0.0
+    breakdown: dict[str, dict[str, float]] = field(default_factory=dict)
+    wall_s: float = 0.0
+    note: str = ""
+
+    @property
+    def period_s(self) -> float:
+        return STEP_MS / 1000.0 / self.speed
+
+    @property
+    def samples(self) -> list[float]:
+        """Every (session, candle) lag, an unfinished commit as +inf; unobserved ones left out."""
+        return [x for lags in self.lags.values() for x in lags] + [float("inf")] * self.missing
+
+    def bursts(self) -> list[float]:
+        """Per candle every session committed: first commit -> last commit, the time one close's work takes."""
+        return [max(lags) - min(lags) for lags in self.lags.values() if lags and len(lags) == self.sessions]
+
+    def third_medians(self) -> tuple[float, float]:
+        third = max(1, len(self.candles) // 3)
+        first = [x for c in self.candles[:third] for x in self.lags.get(c, [])]
+        last = [x for c in self.candles[-third:] for x in self.lags.get(c, [])]
+        return (statistics.median(first) if first else float("nan"), statistics.median(last) if last else float("nan"))
+
+
+async def start_sessions(client: Client, run: RunIds, count: int,
+                         deadline: float) -> tuple[list[WorkflowHandle], float]:
+    gate = asyncio.Semaphore(STARTS_IN_FLIGHT)
+    request = StartSessionInput(source=run.source, symbols=(SYMBOL,), interval=INTERVAL, analysis_settings=ANALYSIS)
+    queue = task_queue_name(TASK_QUEUE_TRADING, run.prefix)
+
+    async def start(i: int) -> WorkflowHandle | None:
+        async with gate:
+            if time.monotonic() > deadline:
+                return None
+            workflow_id = session_workflow_id(f"{run.tag}u{i:05d}")
+            for attempt in range(START_ATTEMPTS):
+                operation = WithStartWorkflowOperation(
+                    TradingSessionWorkflow.run, None, id=workflow_id, task_queue=queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+                try:
+                    await client.execute_update_with_start_workflow(
+                        TradingSessionWorkflow.start, request, start_workflow_operation=operation)
+                    return await operation.workflow_handle()
+                except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+                    current = asyncio.current_task()
+                    if current is not None and current.cancelling():
+                        raise  # the SDK reports our own cancellation (Ctrl-C) as this error too
+                    # Under load an update can time out, or meet a workflow task that failed and is
+                    # being retried; the start is idempotent (USE_EXISTING), so ask again.
+                    if attempt + 1 == START_ATTEMPTS:
+                        failures.append(f"{workflow_id}: {exc}")
+                        return None
+                    await asyncio.sleep(2.0 * (attempt + 1))
+            return None
+
+    failures: list[str] = []
+    began = time.monotonic()
+    started = [h for h in await asyncio.gather(*(start(i) for i in range(count))) if h is not None]
+    for failure in failures[:3]:
+        print(f"  session start failed: {failure}", file=sys.stderr, flush=True)
+    return started, len(started) / max(time.monotonic() - began, 1e-9)
+
+
+async def session_run(root: Path, sessions: int, speed: float, workers: int, candles: int, warmup_s: float,
+                      query_sample: int, deadline: float) -> Run:
+    began = time.monotonic()
+    result = Run(sessions, speed, workers)
+    run = RunIds.new(f"s{sessions}")
+    stack = Stack(root / f"{run.tag}-{run.prefix[-9:-1]}")
+    stack.root.mkdir(parents=True)
+    samples = Samples()
+    pollers: list[asyncio.Task] = []
+    mongo: AsyncMongoClient | None = None
+    client: Client | None = None
+    try:
+        await stack.start_servers()
+        client = await Client.connect(stack.temporal_address)
+        mongo = AsyncMongoClient(stack.mongo_uri, tz_aware=True)
+        db = mongo[run.database]
+        sim, rest = await start_sim(stack, speed)
+        pollers.append(asyncio.create_task(poll_clock(rest, samples)))
+        procs = [start_worker(stack, i, run, rest) for i in range(workers)]
+
+        async def backfilled() -> bool:
+            return await db.market_data.count_documents({"symbol": SYMBOL, "interval": INTERVAL}) >= START_OFFSET // 2
+
+        await wait_for(backfilled, 90, "the feed's first-sight backfill", procs[0])
+        pollers.append(asyncio.create_task(poll_commits(db, samples)))
+        handles, result.starts_per_s = await start_sessions(client, run, sessions, deadline)
+        if len(handles) < sessions:
+            result.note = (f"only {len(handles)} of {sessions} sessions started (time budget, or starts that kept "
+                           "failing: see stderr)")
+            return result
+        subscribed = await db.feed_subscriptions.count_documents({"source": run.source})
+        if subscribed != sessions:
+            raise RuntimeError(f"{subscribed} feed subscriptions stored, expected {sessions}")
+        step = max(1, sessions // query_sample) if query_sample else 0
+        if step:
+            pollers.append(asyncio.create_task(poll_queued(handles[::step][:query_sample], samples)))
+        # The feed picks the last subscriptions up within its refresh period; then skip warm-up candles.
+        measure_from = time.time() + SUBSCRIPTION_REFRESH_S + 0.5 + warmup_s
+        window_end = measure_from + candles * result.period_s
+        if window_end - time.time() > deadline - time.monotonic():
+            result.note = "the time budget ends inside the measured window"
+        cpu_before = cpu_snapshot(stack)
+        while time.time() < window_end + 0.5:
+            for proc in stack.services:
+                proc.check_alive()
+            await asyncio.sleep(0.5)
+        cpu_after = cpu_snapshot(stack)
+        result.window_s = window_end - measure_from
+        result.cpu_s = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
+
+        offset, result.clock_width_s = clock_offset(samples.clock, speed)
+        scale = 1000.0 * speed
+        first_close = next_close_at_or_after((measure_from - offset) * scale)
+        result.candles = [first_close + i * STEP_MS for i in range(candles)]
+        close_wall = {c: offset + c / scale for c in result.candles}
+        ids = [h.id for h in handles]
+        # Drain: until every session committed the last measured candle, or ten periods (at least 30 s).
+        drain_until = min(time.monotonic() + max(30.0, 10 * result.period_s), deadline + 60)
+        last = result.candles[-1]
+        while time.monotonic() < drain_until:
+            if await db.portfolio_history.count_documents({"time": last}) >= sessions:
+                break
+            await asyncio.sleep(1.0)
+        for task in pollers:
+            task.cancel()
+        await asyncio.gather(*pollers, return_exceptions=True)
+        pollers.clear()
+        await collect_lags(db, result, ids, close_wall, samples)
+        result.commits_per_s = commit_rate(samples.commits, measure_from, window_end)
+        queued = [(t, max(q)) for t, q in samples.queued if q and measure_from <= t <= window_end]
+        if queued:
+            third = max(1, len(queued) // 3)
+            result.queued_first = statistics.mean(q for _, q in queued[:third])
+            result.queued_last = statistics.mean(q for _, q in queued[-third:])
+            result.queued_max = max(q for _, q in queued)
+        stored = {d["open_time"] + STEP_MS: d["stored_at"].timestamp() async for d in db.market_data.find(
+            {"symbol": SYMBOL, "interval": INTERVAL, "open_time": {"$in": [c - STEP_MS for c in result.candles]}},
+            {"open_time": 1, "stored_at": 1})}
+        result.close_to_stored_s = [stored[c] - close_wall[c] for c in result.candles if c in stored]
+        order = [d["workflow_id"] async for d in db.feed_subscriptions.find({"source": run.source}, {"workflow_id": 1})]
+        picks = {"first": order[0], "middle": order[len(order) // 2], "last": order[-1]} if order else {}
+        for label, workflow_id in picks.items():
+            result.breakdown[label] = await history_breakdown(client.get_workflow_handle(workflow_id),
+                                                              close_wall, stored)
+        result.note = "; ".join(filter(None, [result.note, failed_activations(stack)]))
+        return result
+    except Exception:
+        for service in stack.services:
+            if service.name.startswith("worker"):
+                tail = service.log.read_text(errors="replace").splitlines()[-25:]
+                print(f"--- last lines of {service.log}:", *tail, sep="\n", file=sys.stderr, flush=True)
+        raise
+    finally:
+        for task in pollers:
+            task.cancel()
+        await asyncio.gather(*pollers, return_exceptions=True)
+        if client is not None:
+            try:
+                await client.get_workflow_handle(feed_workflow_id(run.source)).terminate("bench run over")
+            except Exception:  # noqa: BLE001 - a feed that never started or already ended is fine
+                pass
+        if mongo is not None:
+            await mongo.close()
+        stack.stop_all()
+        result.wall_s = time.monotonic() - began
+
+
+def failed_activations(stack: Stack) -> str:
+    """Workflow tasks that failed in the product workers: a run with any is suspect (e.g. workflow
+    code edited on disk while the worker ran, which the sandbox re-imports for new runs)."""
+    counts = {s.name: s.log.read_text(errors="replace").count("Failed activation") for s in stack.services
+              if s.name.startswith("worker")}
+    failed = {name: n for name, n in counts.items() if n}
+    return f"failed workflow activations (see the worker logs): {failed}" if failed else ""
+
+
+def next_close_at_or_after(virtual_ms: float) -> int:
+    """The close time (open + 1 minute, as in trading.candle) of the first candle closing at or after v."""
+    return -(-int(virtual_ms) // STEP_MS) * STEP_MS
+
+
+async def collect_lags(db: AsyncDatabase, result: Run, session_ids: list[str], close_wall: dict[int, float],
+                       samples: Samples) -> None:
+    committed: dict[tuple[str, int], float | None] = {}
+    async for doc in db.portfolio_history.find({"time": {"$in": result.candles}},
+                                               {"session_id": 1, "time": 1, "committed_at": 1}):
+        at = doc.get("committed_at")
+        committed[(doc["session_id"], int(doc["time"]))] = at.timestamp() if at is not None else None
+    has_committed_at = any(v is not None for v in committed.values())
+    result.commit_source = ("portfolio_history.committed_at" if has_committed_at else
+                            f"paper_trading_accounts.updated_at polled every {COMMIT_POLL_S} s")
+    for close in result.candles:
+        lags: list[float] = []
+        for session_id in session_ids:
+            key = (session_id, close)
+            if key not in committed:
+                result.missing += 1
+                continue
+            at = committed[key] if has_committed_at else samples.observed.get(key)
+            if at is None:
+                result.unobserved += 1
+            else:
+                lags.append(at - close_wall[close])
+        result.lags[close] = lags
+
+
+def commit_rate(counts: list[tuple[float, int]], start: float, end: float) -> float:
+    inside = [(t, n) for t, n in counts if start <= t <= end]
+    if len(inside) < 2:
+        return float("nan")
+    (t0, n0), (t1, n1) = inside[0], inside[-1]
+    return (n1 - n0) / max(t1 - t0, 1e-9)
+
+
+async def history_breakdown(handle: WorkflowHandle, close_wall: dict[int, float],
+                            stored: dict[int, float]) -> dict[str, float]:
+    """Median seconds per stage over the measured candles, from one session's Temporal history."""
+    signalled: dict[int, float] = {}
+    analysis: dict[int, dict[str, float]] = {}
+    scheduled: dict[int, int] = {}  # scheduled event id -> close time
+    awaiting_commit: list[int] = []
+    committed: dict[int, float] = {}
+    history = await handle.fetch_history()
+    for event in history.events:
+        at = event.event_time.ToDatetime().timestamp()
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signal = event.workflow_execution_signaled_event_attributes
+            if signal.signal_name == SIGNAL_CANDLE_CLOSED:
+                signalled.setdefault(int(json.loads(signal.input.payloads[0].data)["close_time"]), at)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            task = event.activity_task_scheduled_event_attributes
+            if task.activity_type.name == "analyze_candle":
+                close = int(json.loads(task.input.payloads[0].data)["open_time"]) + STEP_MS
+                scheduled[event.event_id] = close
+                analysis[close] = {"scheduled": at}
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            close_or_none = scheduled.get(event.activity_task_started_event_attributes.scheduled_event_id)
+            if close_or_none is not None:
+                analysis[close_or_none]["started"] = at
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            close_or_none = scheduled.get(event.activity_task_completed_event_attributes.scheduled_event_id)
+            if close_or_none is not None:
+                analysis[close_or_none]["completed"] = at
+                awaiting_commit.append(close_or_none)
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and awaiting_commit:
+            # The commit is the session's only local activity and follows its candle's analysis.
+            committed[awaiting_commit.pop(0)] = at
+    stages: dict[str, list[float]] = {name: [] for name in (
+        "close->stored", "stored->signalled", "signalled->analysis started", "analysis run",
+        "analysis done->commit recorded", "close->commit recorded")}
+    for close, wall in close_wall.items():
+        a = analysis.get(close, {})
+        if close in stored:
+            stages["close->stored"].append(stored[close] - wall)
+            if close in signalled:
+                stages["stored->signalled"].append(signalled[close] - stored[close])
+        if close in signalled and "started" in a:
+            stages["signalled->analysis started"].append(a["started"] - signalled[close])
+        if "started" in a and "completed" in a:
+            stages["analysis run"].append(a["completed"] - a["started"])
+        if "completed" in a and close in committed:
+            stages["analysis done->commit recorded"].append(committed[close] - a["completed"])
+        if close in committed:
+            stages["close->commit recorded"].append(committed[close] - wall)
+    return {name: statistics.median(values) for name, values in stages.items() if values}
+
+
+# ---- report --------------------------------------------------------------------------------------
+
+def secs(value: float) -> str:
+    return "   n/a" if value != value or value == float("inf") else f"{value:6.2f}"
+
+
+def summary(runs: list[Run]) -> dict:
+    """Medians over the repeats of one session count."""
+    done = [r for r in runs if r.candles]
+    if not done:
+        return {"sessions": runs[0].sessions, "note": "; ".join(r.note for r in runs if r.note) or "no data"}
+
+    def med(values: list[float]) -> float:
+        finite = [v for v in values if v == v]
+        return statistics.median(finite) if finite else float("nan")
+
+    def pct(r: Run, q: float) -> float:
+        return percentile(r.samples, q) if r.samples else float("nan")
+
+    def pct_committed(r: Run, q: float) -> float:
+        done_lags = [x for lags in r.lags.values() for x in lags]
+        return percentile(done_lags, q) if done_lags else float("nan")
+
+    firsts, lasts = zip(*(r.third_medians() for r in done), strict=True)
+    return {
+        "sessions": done[0].sessions, "speed": done[0].speed, "period_s": done[0].period_s,
+        "workers": done[0].workers, "repeats": len(done), "candles": len(done[0].candles),
+        "p50_s": med([pct(r, 50) for r in done]), "p99_s": med([pct(r, 99) for r in done]),
+        "max_s": med([max(r.samples) for r in done]),
+        # Over the commits that did happen: what a session that kept up saw (optimistic when missing > 0).
+        "committed_p50_s": med([pct_committed(r, 50) for r in done]),
+        "committed_p99_s": med([pct_committed(r, 99) for r in done]),
+        "missing": sum(r.missing for r in done), "unobserved": sum(r.unobserved for r in done),
+        "samples": sum(len(r.samples) for r in done),
+        "commits_per_s": med([r.commits_per_s for r in done]),
+        "burst_s": med([statistics.median(r.bursts()) for r in done if r.bursts()]),
+        "needed_per_s": done[0].sessions / done[0].period_s,
+        "lag_first_third_s": med(list(firsts)), "lag_last_third_s": med(list(lasts)),
+        "queued_first": med([r.queued_first for r in done]), "queued_last": med([r.queued_last for r in done]),
+        "queued_max": max(r.queued_max for r in done),
+        "close_to_stored_p50_s": med([statistics.median(r.close_to_stored_s) for r in done if r.close_to_stored_s]),
+        "starts_per_s": med([r.starts_per_s for r in done]), "wall_s": med([r.wall_s for r in done]),
+        "clock_width_s": max(r.clock_width_s for r in done), "commit_source": done[0].commit_source,
+        "cpu_share": {k: round(v / done[0].window_s, 2) for k, v in sorted(done[0].cpu_s.items())},
+        "breakdown": done[0].breakdown, "notes": [r.note for r in runs if r.note],
+    }
+
+
+def grows(s: dict) -> str:
+    first, last = s["lag_first_third_s"], s["lag_last_third_s"]
+    growing = s["missing"] > 0 or (last == last and first == first and last > first + s["period_s"]) or (
+        s["queued_last"] > s["queued_first"] + 1)
+    return "yes" if growing else "no"
+
+
+def report(summaries: list[dict], args: argparse.Namespace, total_s: float) -> None:
+    print("\nDurabot session bench: decision lag = candle close (sim clock mapping) -> commit, wall time")
+    print(f"machine: {os.cpu_count()} cores (shared; load average now {', '.join(f'{x:.2f}' for x in os.getloadavg())})"
+          f", {platform.platform()}, Python {platform.python_version()}")
+    print(f"data: {DATA_FILE.relative_to(REPO)} (real 1m candles), sim tiling off, replay from candle {START_OFFSET} "
+          f"(gap-free for {GAP_FREE_CANDLES} candles), stream {SYMBOL}@{INTERVAL}; sessions: distinct users, "
+          f"same settings ({ANALYSIS}), paper mode")
+    print("     N  speed  period  wrk  rep  candles  samples  missing     p50 s   p99 s   max s  commits/s  "
+          "needed/s  lag 1st/last third s  queued 1st/last/max  backlog grows  wall s")
+    for s in summaries:
+        if "p50_s" not in s:
+            print(f"  {s['sessions']:5d}  {s['note']}")
+            continue
+        print(f"  {s['sessions']:5d}  {s['speed']:5g}  {s['period_s']:4.1f} s  {s['workers']:3d}  {s['repeats']:3d}  "
+              f"{s['candles']:7d}  {s['samples']:7d}  {s['missing']:7d}    {secs(s['p50_s'])}  {secs(s['p99_s'])}  "
+              f"{secs(s['max_s'])}  {s['commits_per_s']:9.1f}  {s['needed_per_s']:8.1f}  "
+              f"{secs(s['lag_first_third_s'])} / {secs(s['lag_last_third_s'])}    "
+              f"{s['queued_first']:5.1f} / {s['queued_last']:5.1f} / {s['queued_max']:3d}  {grows(s):>13}  "
+              f"{s['wall_s']:6.0f}")
+    for s in summaries:
+        if "p50_s" not in s:
+            continue
+        print(f"  N={s['sessions']}: close->stored p50 {secs(s['close_to_stored_p50_s'])} s; "
+              f"starts {s['starts_per_s']:.1f}/s; clock mapping width {s['clock_width_s']:.2f} s; "
+              f"commit time from {s['commit_source']}"
+              + (f"; {s['unobserved']} commits unobserved" if s["unobserved"] else ""))
+        print(f"    CPU cores used in the window: {', '.join(f'{k} {v:.2f}' for k, v in s['cpu_share'].items())}")
+        if s["burst_s"] == s["burst_s"]:
+            print(f"    one close's {s['sessions']} commits spread over {s['burst_s']:.2f} s (median first -> last "
+                  f"commit): {s['sessions'] / max(s['burst_s'], 1e-9):.1f} commits/s while busy")
+        if s["missing"]:
+            print(f"    {s['missing']} commits missing after the drain; over the commits made: p50 "
+                  f"{secs(s['committed_p50_s'])} s, p99 {secs(s['committed_p99_s'])} s")
+        for note in s["notes"]:
+            print(f"    note: {note}")
+        for label, stages in s["breakdown"].items():
+            print(f"    {label:6s} session (signal order), medians s: "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
+    print("  p = nearest rank over every (session, candle); a commit missing after the drain counts as infinite "
+          "(p99 n/a); values are medians over repeats")
+    print("  backlog grows = missing commits, or last-third median lag > first-third + one period, or sampled "
+          "queued rising; commits/s = portfolio_history growth in the window; needed/s = N / period")
+    print(f"total wall time {total_s:.0f} s")
+    print("JSON " + json.dumps(strict_json({"bench": "session", "args": vars(args), "results": summaries}),
+                               default=str))
+
+
+def strict_json(value: object) -> object:
+    """NaN and infinity (no data, or a commit that never came) as null, which JSON parsers accept."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def ints(text: str) -> list[int]:
+        return [int(p) for p in text.split(",") if p]
+
+    def floats(text: str) -> list[float]:
+        return [float(p) for p in text.split(",") if p]
+
+    parser.add_argument("--sessions", type=ints, default=[50, 200, 1000], help="session counts (comma list)")
+    parser.add_argument("--candles", type=ints, help="measured candles per run (default 30; 6 from N = 500)")
+    parser.add_argument("--speed", type=floats,
+                        help="sim speed, a 1m candle every 60/speed s (default 20; 1.5 from N = 500)")
+    parser.add_argument("--repeats", type=ints, help="runs per session count, medians (default 2 to N = 50, then 1)")
+    parser.add_argument("--workers", type=ints, default=[1], help="`durabot worker` processes, one or one per count")
+    parser.add_argument("--warmup-s", type=float, default=8.0,
+                        help="wait after the last subscription before the first measured close")
+    parser.add_argument("--query-sample", type=int, default=10, help="sessions whose `queued` is sampled")
+    parser.add_argument("--budget-s", type=float, default=900.0, help="stop starting new runs after this")
+    parser.add_argument("--keep-dir", action="store_true", help="keep the temp dir (logs) after the run")
+    args = parser.parse_args(argv)
+    count = len(args.sessions)
+    big = [n >= LARGE_N for n in args.sessions]
+    args.speed = args.speed or [1.5 if b else 20.0 for b in big]
+    args.candles = args.candles or [6 if b else 30 for b in big]
+    args.repeats = args.repeats or [2 if n <= 50 else 1 for n in args.sessions]
+    for name in ("speed", "candles", "repeats", "workers"):
+        values = getattr(args, name)
+        if len(values) == 1:
+            setattr(args, name, values * count)
+        elif len(values) != count:
+            parser.error(f"--{name} needs one value or one per session count ({count})")
+    if not args.sessions or min(args.sessions) < 1 or min(args.speed) <= 0 or min(args.repeats) < 1 or min(
+            args.workers) < 1:
+        parser.error("session counts, speeds, repeats and workers must be positive")
+    if min(args.candles) < 3 or args.warmup_s < 0 or args.query_sample < 0 or args.budget_s <= 0:
+        parser.error("--candles >= 3, --warmup-s >= 0, --query-sample >= 0, --budget-s > 0")
+    if max(args.candles) > GAP_FREE_CANDLES // 2:
+        parser.error(f"--candles must stay within {GAP_FREE_CANDLES // 2} (the gap-free stretch, "
+                     "less the candles that close while sessions start)")
+    return args
+
+
+async def bench(args: argparse.Namespace, root: Path) -> None:
+    began = time.monotonic()
+    deadline = began + args.budget_s
+    summaries = []
+    for sessions, speed, candles, repeats, workers in zip(args.sessions, args.speed, args.candles, args.repeats,
+                                                          args.workers, strict=True):
+        runs: list[Run] = []
+        for i in range(repeats):
+            if time.monotonic() + 30 > deadline:
+                runs.append(Run(sessions, speed, workers, note="skipped: time budget reached"))
+                break
+            try:
+                runs.append(await session_run(root, sessions, speed, workers, candles, args.warmup_s,
+                                              args.query_sample, deadline))
+            except Exception as exc:  # noqa: BLE001 - one failed run is reported; the others still count
+                traceback.print_exc()
+                runs.append(Run(sessions, speed, workers, note=f"failed: {type(exc).__name__}: {exc}"[:300]))
+            r = runs[-1]
+            p = (f"p50 {secs(percentile(r.samples, 50))} s, p99 {secs(percentile(r.samples, 99))} s"
+                 if r.samples else r.note)
+            print(f"  N={sessions} run {i + 1}: {p}, missing {r.missing}, {r.commits_per_s:.1f} commits/s, "
+                  f"wall {r.wall_s:.0f} s" + (f" ({r.note})" if r.note and r.samples else ""), flush=True)
+        summaries.append(summary(runs))
+    report(summaries, args, time.monotonic() - began)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="durabot-bench-session-"))
+    status = 0
+    try:
+        asyncio.run(bench(args, root))
+    except BaseException:  # noqa: BLE001 - reported, then the hard exit below
+        traceback.print_exc()
+        status = 1
+    finally:
+        if not args.keep_dir:
+            shutil.rmtree(root, ignore_errors=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A short-lived process holding a Temporal client can hang at interpreter exit (sdk-python#300).
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    main()
