@@ -102,7 +102,7 @@ def trade_events(commit: SessionCommit) -> list[dict[str, Any]]:
         # Several commits can share a market time (two symbols, manual orders between candles).
         position_key = f"{commit.session_id}:{commit.time}:{commit.sequence}"
         docs.append(events.event_doc(events.POSITION_UPDATE, position_key,
-                                     {"session_id": commit.session_id, "account": commit.account},
+                                     {"session_id": commit.session_id, "time": commit.time, "account": commit.account},
                                      user_id=commit.user_id))
     return docs
 

@@ -6,7 +6,8 @@ Client → server: ``{"type": "Subscribe"|"Unsubscribe", "channels": [...], "sym
 ``{"type": "Ping"}``, ``{"type": "Pong"}``, ``{"type": "Auth", "token": ...}`` (or ``/ws?token=``) for
 the account channels, answered ``Authenticated``; a bad or expired token closes the connection with 4001
 (see gateway/auth/websocket.py). A new connection gets the public channels for every symbol until it
-subscribes otherwise.
+subscribes otherwise. ``Subscribe`` may carry ``since``, the ``cursor`` of the last event frame a
+previous connection received: the events it missed are sent first, then ``Replayed``, then live ones.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from starlette.websockets import WebSocketState
 
 from activities.events import ACCOUNT_TYPES, PUBLIC_TYPES
 from gateway.auth.websocket import CLOSE_INVALID_TOKEN, WebSocketAuthDep, WebSocketAuthError
-from gateway.ws_hub import Subscriber
+from gateway.ws_hub import EventHub, ReplayError, Subscriber
 
 router = APIRouter()
 
@@ -30,6 +31,9 @@ PONG_TIMEOUT_S = 10.0
 CLOSE_PONG_TIMEOUT = 4008
 CLOSE_TOO_SLOW = 4013
 MAX_SYMBOLS = 200
+ALL_SYMBOLS = "*"
+# Below PONG_TIMEOUT_S: the receive loop sends a replay, so a Pong waits at most this long to be read.
+REPLAY_TIMEOUT_S = 5.0
 
 
 def error(message: str, code: str, details: Any = None) -> dict[str, Any]:
@@ -42,8 +46,10 @@ def apply_subscription(sub: Subscriber, message: dict[str, Any], authenticated: 
     symbols = message.get("symbols", [])
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         return error("channels must be a list of strings", "invalid_message")
-    if not isinstance(symbols, list) or not all(isinstance(s, str) and s.isalnum() for s in symbols):
-        return error("symbols must be a list of alphanumeric strings", "invalid_message")
+    if not isinstance(symbols, list) or not all(isinstance(s, str) and (s.isalnum() or s == ALL_SYMBOLS)
+                                                for s in symbols):
+        return error("symbols must be a list of alphanumeric strings (or \"*\" for every symbol)",
+                     "invalid_message")
     if len(symbols) > MAX_SYMBOLS:
         return error(f"at most {MAX_SYMBOLS} symbols per connection", "invalid_message")
     unknown = sorted(set(channels) - PUBLIC_TYPES - ACCOUNT_TYPES)
@@ -53,18 +59,53 @@ def apply_subscription(sub: Subscriber, message: dict[str, Any], authenticated: 
     private = sorted(set(channels) & ACCOUNT_TYPES)
     if private and not authenticated:
         return error(f"channel(s) {', '.join(private)} need an authenticated connection", "auth_required")
+    named = {s.upper() for s in symbols if s != ALL_SYMBOLS}
     if message["type"] == "Subscribe":
         sub.channels |= set(channels)
-        sub.symbols |= {s.upper() for s in symbols}
+        if ALL_SYMBOLS in symbols:
+            sub.symbols = None
+        elif named:
+            # Naming symbols narrows a connection that followed every symbol to just those.
+            sub.symbols = named if sub.symbols is None else sub.symbols | named
     else:
+        if ALL_SYMBOLS in symbols or (named and sub.symbols is None):
+            return error("this connection follows every symbol: Subscribe to a list of symbols instead",
+                         "invalid_message")
         sub.channels -= set(channels)
-        sub.symbols -= {s.upper() for s in symbols}
+        if sub.symbols is not None:
+            # An empty set stays empty (no symbol's events), it never falls back to every symbol.
+            sub.symbols -= named
     return None
+
+
+def subscription(sub: Subscriber) -> dict[str, Any]:
+    return {"channels": sorted(sub.channels), "symbols": sorted(sub.symbols or ()),
+            "all_symbols": sub.symbols is None}
+
+
+async def send_replay(ws: WebSocket, hub: EventHub, sub: Subscriber, cursor: object) -> None:
+    """Send what the connection missed since ``cursor``, then let the live events it queued meanwhile go."""
+    sub.live.clear()
+    sent = 0
+    try:
+        async with asyncio.timeout(REPLAY_TIMEOUT_S), contextlib.aclosing(hub.replay(sub, cursor)) as frames:
+            async for frame in frames:
+                await ws.send_json(frame)
+                sent += 1
+    except ReplayError as exc:
+        await ws.send_json(error(exc.message, exc.code, {"replayed": sent}))
+    except TimeoutError:
+        await ws.send_json(error(f"replay took over {REPLAY_TIMEOUT_S:.0f} s; reload state over REST",
+                                 "replay_truncated", {"replayed": sent}))
+    else:
+        await ws.send_json({"type": "Replayed", "data": {"events": sent}})
+    finally:
+        sub.live.set()
 
 
 @router.websocket("/ws")
 async def websocket_events(ws: WebSocket, auth: WebSocketAuthDep) -> None:
-    hub = ws.app.state.durabot.hub
+    hub: EventHub = ws.app.state.durabot.hub
     await ws.accept()
     if auth.rejection is not None:
         await ws.close(auth.rejection.code, auth.rejection.reason)
@@ -78,6 +119,7 @@ async def websocket_events(ws: WebSocket, auth: WebSocketAuthDep) -> None:
     async def pump() -> None:
         while True:
             message = await sub.queue.get()
+            await sub.live.wait()
             await ws.send_json(message)
             if sub.overflowed and sub.queue.empty():
                 await ws.send_json(error("client too slow: events were dropped; reconnect", "too_slow"))
@@ -117,8 +159,9 @@ async def websocket_events(ws: WebSocket, auth: WebSocketAuthDep) -> None:
                 await ws.send_json({"type": "Authenticated", "data": {"user_id": sub.user_id}})
             elif kind in ("Subscribe", "Unsubscribe"):
                 problem = apply_subscription(sub, message, authenticated=sub.user_id is not None)
-                await ws.send_json(problem or {"type": f"{kind}d", "data": {
-                    "channels": sorted(sub.channels), "symbols": sorted(sub.symbols)}})
+                await ws.send_json(problem or {"type": f"{kind}d", "data": subscription(sub)})
+                if problem is None and kind == "Subscribe" and message.get("since") is not None:
+                    await send_replay(ws, hub, sub, message["since"])
             else:
                 await ws.send_json(error(f"unknown message type {kind!r}", "invalid_message"))
 
