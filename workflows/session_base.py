@@ -50,6 +50,9 @@ FILLED_SOURCE = "market_data"
 PATCH_CANDLE_BARRIER = "candle-barrier-queue"
 # Runs started before it accepted manual entries while stopped.
 PATCH_STOPPED_BLOCKS_ENTRIES = "stopped-blocks-manual-entries"
+# Runs started before it ran the candle analysis as a regular activity: a task-queue round trip
+# and three history events per session and candle, where a local activity needs one marker.
+PATCH_LOCAL_ANALYSIS = "analysis-as-local-activity"
 
 
 
@@ -75,6 +78,7 @@ class SessionBase:
         # them into the queue (handlers may run before the main loop has picked this run's path).
         self._arrivals: deque[CandleClosed] = deque(state.queue)
         self._sorted = True
+        self._local_analysis = True
         self._barrier_timeout_s = state.barrier_timeout_s
         self._settings_version = state.settings_version
         self._processed = state.candles_processed

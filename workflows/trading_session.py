@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         ANALYSIS_TIMEOUT,
         FILLED_SOURCE,
         PATCH_CANDLE_BARRIER,
+        PATCH_LOCAL_ANALYSIS,
         PATCH_STOPPED_BLOCKS_ENTRIES,
         READ_TIMEOUT,
     )
@@ -42,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.session_orders import ManualOrders
     from workflows.session_queue import DUPLICATE, IGNORED
 
-__all__ = ["PATCH_CANDLE_BARRIER", "PATCH_STOPPED_BLOCKS_ENTRIES", "TradingSessionWorkflow"]
+__all__ = ["PATCH_CANDLE_BARRIER", "PATCH_LOCAL_ANALYSIS", "PATCH_STOPPED_BLOCKS_ENTRIES", "TradingSessionWorkflow"]
 
 
 @workflow.defn
@@ -55,6 +56,7 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
     @workflow.run
     async def run(self, state: SessionState | None) -> None:
         self._sorted = workflow.patched(PATCH_CANDLE_BARRIER)
+        self._local_analysis = workflow.patched(PATCH_LOCAL_ANALYSIS)
         self._publish_search_attributes()
         while True:
             self._absorb()
@@ -189,12 +191,15 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
             workflow.logger.warning("bad candle %s@%s dropped: %s", closed.symbol, closed.open_time, problem)
             self._rejected += 1
             return
-        analysis = await workflow.execute_activity_method(
-            SessionAnalysisActivities.analyze_candle,
-            AnalyzeCandleInput(closed.symbol, closed.interval, closed.open_time, self._analysis.to_dict(),
-                               self._anchor.get(key)),
-            start_to_close_timeout=ANALYSIS_TIMEOUT,
-        )
+        request = AnalyzeCandleInput(closed.symbol, closed.interval, closed.open_time, self._analysis.to_dict(),
+                                     self._anchor.get(key))
+        if self._local_analysis:
+            # The analysis is shared and mostly a cached read: no reason to queue it.
+            analysis = await workflow.execute_local_activity_method(
+                SessionAnalysisActivities.analyze_candle, request, start_to_close_timeout=ANALYSIS_TIMEOUT)
+        else:
+            analysis = await workflow.execute_activity_method(
+                SessionAnalysisActivities.analyze_candle, request, start_to_close_timeout=ANALYSIS_TIMEOUT)
         self._anchor[key] = analysis.anchor
         signal = None
         if analysis.signal is not None:

@@ -2,7 +2,8 @@
 no non-determinism error. ``v1`` runs predate the (open time, symbol) queue and the stopped-session
 order policy (they replay on the ``workflow.patched`` branches); ``v2`` runs cover two symbols,
 continue-as-new, settings, symbol and interval changes, orders, a cancel, closes, a stop, a
-reduce-only part and a reset."""
+reduce-only part and a reset, with the analysis as a regular activity; ``v3`` runs the same
+scenario with the analysis as a local activity."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workflows.trading_session import PATCH_CANDLE_BARRIER, PATCH_STOPPED_BLOCKS_ENTRIES, TradingSessionWorkflow
+from workflows.trading_session import (
+    PATCH_CANDLE_BARRIER,
+    PATCH_LOCAL_ANALYSIS,
+    PATCH_STOPPED_BLOCKS_ENTRIES,
+    TradingSessionWorkflow,
+)
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json.gz"))
 VERSIONS = {v: list(paths) for v, paths in groupby(HISTORIES, key=lambda p: p.name.split("-")[0])}
@@ -42,17 +48,19 @@ def patches(histories: list[WorkflowHistory]) -> set[str]:
 
 
 def test_recorded_histories_cover_continue_as_new_and_every_kind_of_update():
-    assert set(VERSIONS) >= {"v1", "v2"}, "record with tests/session/record_histories.py"
+    assert set(VERSIONS) >= {"v1", "v2", "v3"}, "record with tests/session/record_histories.py"
     for version, paths in VERSIONS.items():
         histories = [load(p) for p in paths]
         assert len(histories) >= 3, version
         kinds = [e.event_type for h in histories for e in h.events]
         assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW) == len(histories) - 1, version
-    v1, v2 = ([load(p) for p in VERSIONS[v]] for v in ("v1", "v2"))
+    v1, v2, v3 = ([load(p) for p in VERSIONS[v]] for v in ("v1", "v2", "v3"))
     assert {"start", "update_settings", "place_order", "cancel_order", "close_trade", "stop"} <= updates(v1)
     assert updates(v2) >= updates(v1) | {"update_symbols", "set_signal_interval", "reset"}
     assert not patches(v1)
     assert {PATCH_CANDLE_BARRIER, PATCH_STOPPED_BLOCKS_ENTRIES} <= patches(v2)
+    assert PATCH_LOCAL_ANALYSIS not in patches(v2)
+    assert updates(v3) == updates(v2) and PATCH_LOCAL_ANALYSIS in patches(v3)
 
 
 async def test_recorded_histories_replay_without_nondeterminism():
