@@ -17,7 +17,7 @@ from durabot.logs import request_id_var
 from durabot.settings import Settings, get_settings
 from gateway.auth.services import AuthServices
 from gateway.deps import AppState
-from gateway.routers import auth, health, market, ws
+from gateway.routers import auth, backtests, health, market, paper_trading, ws
 from gateway.routers import settings as settings_router
 from gateway.ws_hub import EventHub
 
@@ -82,4 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     app.include_router(auth.router)
     app.include_router(settings_router.router)
+    app.include_router(paper_trading.router)
+    app.include_router(backtests.router)
     return app

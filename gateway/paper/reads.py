@@ -1,0 +1,82 @@
+"""MongoDB reads of one paper session, always scoped by the caller's session ID."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from trading.analysis_settings import AnalysisSettings
+from trading.settings import EngineSettings
+
+STRATEGY_KEYS = ("enabled", "min_agree", "weights", "min_vote_weight")
+INDICATOR_KEYS = ("rsi", "macd", "bollinger", "volume", "stochastic", "atr_length")
+ANALYSIS_FIELDS = {"_id": 0, "analysis_key": 1, "symbol": 1, "interval": 1, "open_time": 1, "warming_up": 1,
+                   "direction": 1, "confidence": 1, "reason": 1, "verdicts": 1}
+
+
+async def settings_record(db: AsyncDatabase, session_id: str) -> dict[str, Any]:
+    """The session's settings as last saved; defaults while it has saved none."""
+    doc = await db.paper_trading_settings.find_one({"session_id": session_id}, {"_id": 0})
+    if doc is None:
+        return {"status": "new", "version": None, "source": "", "symbols": [], "interval": "",
+                "engine_settings": EngineSettings().to_dict(), "analysis_settings": AnalysisSettings().to_dict(),
+                "analysis_settings_hash": AnalysisSettings().settings_hash(), "generation": 0}
+    return doc
+
+
+def strategy_part(analysis: dict[str, Any]) -> dict[str, Any]:
+    return {k: analysis.get(k) for k in STRATEGY_KEYS}
+
+
+def indicator_part(analysis: dict[str, Any]) -> dict[str, Any]:
+    return {k: analysis.get(k) for k in INDICATOR_KEYS}
+
+
+def analysis_changes(current: dict[str, Any], strategy: dict[str, Any] | None,
+                     indicators: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The analysis settings to send: strategy fields as given, each indicator's parameters merged
+    into its current ones (the session replaces top-level fields whole)."""
+    changes: dict[str, Any] = dict(strategy or {})
+    for key, value in (indicators or {}).items():
+        changes[key] = {**(current.get(key) or {}), **value} if isinstance(value, dict) else value
+    return changes or None
+
+
+async def closed_trades(db: AsyncDatabase, session_id: str, limit: int, offset: int,
+                        generation: int | None = None) -> list[dict[str, Any]]:
+    query: dict[str, Any] = {"session_id": session_id, "status": "closed"}
+    if generation is not None:
+        query["generation"] = generation
+    cursor = db.paper_trading_trades.find(query, {"_id": 0}).sort([("exit_time", -1), ("trade_id", -1)])
+    return await cursor.skip(offset).limit(limit).to_list()
+
+
+async def closed_trade(db: AsyncDatabase, session_id: str, trade_id: int) -> dict[str, Any] | None:
+    return await db.paper_trading_trades.find_one(
+        {"session_id": session_id, "trade_id": trade_id, "status": "closed"}, {"_id": 0})
+
+
+async def analyses(db: AsyncDatabase, symbols: list[str], interval: str, settings_hash: str, limit: int,
+                   before: int | None) -> list[dict[str, Any]]:
+    """Stored analyses (signals) of the session's streams under its settings, newest first."""
+    if not symbols or not interval:
+        return []
+    query: dict[str, Any] = {"symbol": {"$in": symbols}, "interval": interval, "settings_hash": settings_hash,
+                             "warming_up": False}
+    if before is not None:
+        query["open_time"] = {"$lt": before}
+    cursor = db.ai_analysis_results.find(query, ANALYSIS_FIELDS).sort([("open_time", -1), ("symbol", 1)])
+    return await cursor.limit(limit).to_list()
+
+
+async def latest_analyses(db: AsyncDatabase, symbols: list[str], interval: str,
+                          settings_hash: str) -> list[dict[str, Any]]:
+    found = []
+    for symbol in symbols:
+        doc = await db.ai_analysis_results.find_one(
+            {"symbol": symbol, "interval": interval, "settings_hash": settings_hash}, ANALYSIS_FIELDS,
+            sort=[("open_time", -1)])
+        if doc is not None:
+            found.append(doc)
+    return found

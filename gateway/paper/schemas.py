@@ -1,0 +1,329 @@
+"""API shapes of /api/paper-trading and /api/backtests (pydantic), separate from what is stored.
+
+Inputs forbid unknown fields and non-finite numbers; ranges are the domain's own (``EngineSettings``,
+``AnalysisSettings``), checked by the session's validators, so a rule lives in one place and a
+rejected value comes back as a 422 naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,20}$", examples=["BTCUSDT"])]
+Interval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d"]
+Tier = Literal["GREEN", "YELLOW", "RED"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RejectionDetail(BaseModel):
+    field: str | None = Field(description="the request field the reason is about, when known")
+    reason: str
+
+
+class RejectedOut(BaseModel):
+    """Every 422 of these routes: the field and the reason (a rejected update or invalid input)."""
+
+    detail: RejectionDetail
+    errors: list[dict[str, Any]] | None = Field(None, description="each invalid field, for input errors")
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+# -- settings --------------------------------------------------------------------------------------
+class RiskSettingsIn(StrictModel):
+    risk_per_trade_pct: Finite | None = None
+    max_stop_distance_pct: Finite | None = None
+    max_portfolio_risk_pct: Finite | None = None
+    max_daily_loss_pct: Finite | None = None
+    max_consecutive_losses: int | None = None
+    cooldown_minutes: Finite | None = None
+    max_correlation: Finite | None = None
+    correlation_window: int | None = None
+    min_correlation_returns: int | None = None
+    enabled: list[str] | None = Field(None, max_length=16)
+
+
+class BasicSettingsIn(StrictModel):
+    """Engine settings to change; omitted fields keep their value (``risk`` merges field by field)."""
+
+    market: Literal["futures", "spot"] | None = None
+    leverage: int | None = None
+    starting_balance: Finite | None = Field(None, description="applies from the next reset (or before a start)")
+    taker_fee: Finite | None = None
+    maker_fee: Finite | None = None
+    slippage_bps: Finite | None = None
+    stop_loss_pct: Finite | None = None
+    take_profit_pct: Finite | None = None
+    trailing_stop_pct: Finite | None = None
+    position_sizing: Literal["risk", "fixed_quantity", "fixed_notional"] | None = None
+    fixed_quantity: Finite | None = None
+    fixed_notional: Finite | None = None
+    min_confidence: Finite | None = None
+    close_on_opposite_signal: bool | None = None
+    funding_mode: Literal["series", "constant", "off"] | None = None
+    funding_rate: Finite | None = None
+    partial_fill_min_ratio: Finite | None = None
+    seed: int | None = None
+    risk: RiskSettingsIn | None = None
+
+
+class StrategySettingsIn(StrictModel):
+    """Which strategies vote and how many must agree."""
+
+    enabled: list[str] | None = Field(None, max_length=16)
+    min_agree: int | None = None
+    weights: dict[str, Finite] | None = None
+    min_vote_weight: Finite | None = None
+
+
+class RsiIn(StrictModel):
+    length: int | None = None
+    oversold: Finite | None = None
+    overbought: Finite | None = None
+
+
+class MacdIn(StrictModel):
+    fast: int | None = None
+    slow: int | None = None
+    signal: int | None = None
+
+
+class BollingerIn(StrictModel):
+    length: int | None = None
+    std: Finite | None = None
+
+
+class VolumeIn(StrictModel):
+    length: int | None = None
+    min_ratio: Finite | None = None
+
+
+class StochasticIn(StrictModel):
+    k: int | None = None
+    d: int | None = None
+    smooth_k: int | None = None
+    oversold: Finite | None = None
+    overbought: Finite | None = None
+
+
+class IndicatorSettingsIn(StrictModel):
+    """Indicator parameters of the strategies; omitted ones keep their value."""
+
+    rsi: RsiIn | None = None
+    macd: MacdIn | None = None
+    bollinger: BollingerIn | None = None
+    volume: VolumeIn | None = None
+    stochastic: StochasticIn | None = None
+    atr_length: int | None = None
+
+
+class SettingsIn(StrictModel):
+    basic: BasicSettingsIn | None = None
+    strategy: StrategySettingsIn | None = None
+    indicators: IndicatorSettingsIn | None = None
+
+
+class SettingsOut(BaseModel):
+    status: str
+    version: int | None = Field(None, description="counts every settings change of the session")
+    basic: dict[str, Any]
+    strategy: dict[str, Any]
+    indicators: dict[str, Any]
+
+
+class SectionOut(BaseModel):
+    status: str
+    version: int | None = None
+    settings: dict[str, Any]
+
+
+# -- session ---------------------------------------------------------------------------------------
+class StartIn(StrictModel):
+    symbols: list[Symbol] | None = Field(None, min_length=1, max_length=20,
+                                         description="default: the first stream the feed always follows")
+    interval: Interval | None = None
+    basic: BasicSettingsIn | None = None
+    strategy: StrategySettingsIn | None = None
+    indicators: IndicatorSettingsIn | None = None
+
+
+class SymbolsIn(StrictModel):
+    symbols: list[Symbol] = Field(min_length=1, max_length=20)
+
+
+class SymbolsOut(BaseModel):
+    status: str
+    source: str
+    symbols: list[str]
+    interval: str
+
+
+class SignalIntervalIn(StrictModel):
+    interval: Interval
+
+
+class StatusOut(BaseModel):
+    session_id: str
+    status: Literal["new", "running", "stopped"]
+    exists: bool = Field(description="false until the first write created the session")
+    source: str
+    symbols: list[str]
+    interval: str
+    market_time: int
+    last_open_time: dict[str, int]
+    queued: int
+    candles_processed: int
+    duplicates_dropped: int
+    gap_candles_filled: int
+    candles_ignored: int
+    candles_rejected: int
+    trades_closed: int
+    entries_enabled: bool
+    equity: float
+    generation: int
+    metrics: dict[str, Any] | None
+    lagging: list[str]
+
+
+class AccountOut(BaseModel):
+    cash: float
+    equity: float
+    unrealised: float
+    margin_in_use: float
+    available: float
+    fees_paid: float
+    funding_paid: float
+    open_positions: int
+    pending_orders: int
+
+
+class PortfolioOut(BaseModel):
+    session_id: str
+    status: str
+    account: AccountOut
+    positions: list[dict[str, Any]]
+
+
+class ManualOrderIn(StrictModel):
+    symbol: Symbol
+    side: Literal["long", "short"]
+    order_type: Literal["market", "limit", "stop_limit"] = "market"
+    quantity: float = Field(gt=0, allow_inf_nan=False)
+    limit_price: float | None = Field(None, gt=0, allow_inf_nan=False)
+    stop_price: float | None = Field(None, gt=0, allow_inf_nan=False)
+    reduce_only: bool = False
+    stop_loss: float | None = Field(None, gt=0, allow_inf_nan=False)
+    take_profit: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+class OrderResultOut(BaseModel):
+    order: dict[str, Any] | None = Field(description="the resting order (limit / stop_limit)")
+    fills: list[dict[str, Any]]
+    trades: list[dict[str, Any]] = Field(description="trades a reduce-only order closed")
+
+
+class ClosedTradeOut(BaseModel):
+    trade_id: int
+    generation: int
+    symbol: str
+    trade: dict[str, Any] = Field(description="the Engine's trade record")
+    partial_closes: list[dict[str, Any]]
+
+
+class ResetOut(BaseModel):
+    cancelled_orders: list[dict[str, Any]]
+    closed_trades: list[dict[str, Any]]
+    status: StatusOut
+
+
+class AnalysisOut(BaseModel):
+    analysis_key: str
+    symbol: str
+    interval: str
+    open_time: int
+    warming_up: bool
+    direction: str | None
+    confidence: float | None
+    reason: str | None
+    verdicts: list[dict[str, Any]]
+
+
+class TriggerOut(BaseModel):
+    analyses: list[AnalysisOut]
+
+
+class SignalPage(BaseModel):
+    items: list[AnalysisOut]
+    next_before: int | None = Field(description="pass as `before` for the next (older) page")
+
+
+class TradeAnalysisOut(BaseModel):
+    trade_id: int
+    generation: int
+    review: dict[str, Any] = Field(description="the rule-based review (trading.trade_review)")
+
+
+class SuggestionOut(BaseModel):
+    rule: str
+    parameter: str
+    current: Any
+    proposed: Any
+    reason: str
+    tier: Tier
+
+
+class SuggestionSetOut(BaseModel):
+    session_id: str
+    generation: int
+    market_time: int
+    trades_considered: int
+    metrics: dict[str, Any] | None
+    suggestions: list[SuggestionOut]
+
+
+# -- backtests -------------------------------------------------------------------------------------
+class MarketDataIn(StrictModel):
+    symbol: Symbol
+    interval: Interval
+    start: int = Field(ge=0, le=2**53)
+    end: int = Field(ge=0, le=2**53)
+
+
+class AnalysisSettingsIn(StrategySettingsIn, IndicatorSettingsIn):
+    pass
+
+
+class BacktestIn(StrictModel):
+    dataset: str | None = Field(None, max_length=200, description="a file under data/candles",
+                                examples=["BTCUSDT-5m-2023-01.csv.gz"])
+    market_data: MarketDataIn | None = None
+    engine_settings: BasicSettingsIn | None = None
+    analysis_settings: AnalysisSettingsIn | None = None
+    warmup_from: int | None = Field(None, ge=0, le=2**53)
+    trade_from: int | None = Field(None, ge=0, le=2**53)
+    trade_to: int | None = Field(None, ge=0, le=2**53)
+
+
+class BacktestOut(BaseModel):
+    backtest_id: str
+    status: str
+    phase: str | None = None
+    progress: float = 0.0
+    error: str | None = None
+    request: dict[str, Any] | None = None
+    created_at: Any = None
+    finished_at: Any = None
+    summary: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None
+    trades: list[dict[str, Any]] | None = None
+    equity_curve: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None

@@ -1,0 +1,159 @@
+"""Fixtures of the paper-trading API tests: a gateway on a real socket and an in-process trading
+worker on a unique task-queue prefix (real Temporal + SecantusDB), users, and candles fed to a
+session by signal, as the market feed would."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.binance.key_vault import new_master_key_text
+from activities.market_store import store_candles
+from durabot.datafiles import load_candles
+from trading.candle import Candle
+from worker.registry import WorkerContext, activities_for, workflows_for
+from workflows.contracts import (
+    SIGNAL_CANDLE_CLOSED,
+    TASK_QUEUE_TRADING,
+    CandleClosed,
+    session_workflow_id,
+    task_queue_name,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CANDLES = REPO / "data" / "candles"
+PASSWORD = "correct horse battery staple"
+SYMBOL = "ETHBTC"
+DATASET = "ETHBTC-5m-2018-01.csv.gz"
+
+
+@pytest.fixture(scope="session")
+def jwt_private_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.fixture
+def paper_settings(settings, jwt_private_pem):
+    return settings.model_copy(update={
+        "jwt_private_key": SecretStr(jwt_private_pem), "master_key": SecretStr(new_master_key_text()),
+        "login_attempts_per_ip": 1000, "task_queue_prefix": f"papi-{uuid.uuid4().hex[:10]}-",
+        "data_dir": REPO / "data",
+    })
+
+
+@pytest.fixture
+async def trading_worker(paper_settings, temporal_client: Client, mongo_client) -> AsyncIterator[Worker]:
+    db = mongo_client[paper_settings.mongo_database]
+    ctx = WorkerContext(settings=paper_settings, db=db, temporal=temporal_client)
+    worker = Worker(temporal_client, task_queue=task_queue_name(TASK_QUEUE_TRADING, paper_settings.task_queue_prefix),
+                    workflows=workflows_for(TASK_QUEUE_TRADING), activities=activities_for(TASK_QUEUE_TRADING, ctx),
+                    identity="paper-api-test", graceful_shutdown_timeout=timedelta(seconds=0))
+    async with worker:
+        yield worker
+
+
+@pytest.fixture
+async def gateway(paper_settings, run_gateway, trading_worker) -> AsyncIterator[Any]:
+    async with run_gateway(paper_settings) as gw:
+        yield gw
+
+
+@dataclass
+class Account:
+    user_id: str
+    email: str
+    access: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+    @property
+    def session_id(self) -> str:
+        return session_workflow_id(self.user_id)
+
+
+SignUp = Callable[[], Awaitable[Account]]
+
+
+@pytest.fixture
+def sign_up(gateway) -> SignUp:
+    async def sign_up() -> Account:
+        email = f"u{uuid.uuid4().hex[:10]}@example.com"
+        reply = await gateway.http.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+        assert reply.status_code == 201, reply.text
+        tokens = await gateway.http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+        assert tokens.status_code == 200, tokens.text
+        return Account(reply.json()["user_id"], email, tokens.json()["access_token"])
+
+    return sign_up
+
+
+def candles(count: int, start: int = 0) -> list[Candle]:
+    return load_candles(CANDLES / DATASET)[start:start + count]
+
+
+async def store(gateway, fed: Sequence[Candle]) -> None:
+    await store_candles(gateway.db, fed, "5m", "test")
+
+
+async def feed(gateway, temporal_client: Client, account: Account, fed: Sequence[Candle],
+               within_s: float = 120) -> dict[str, Any]:
+    """Store candles, signal them to the account's session, wait until it processed the last one."""
+    await store(gateway, fed)
+    handle = temporal_client.get_workflow_handle(account.session_id)
+    for c in fed:
+        await handle.signal(SIGNAL_CANDLE_CLOSED, CandleClosed("test", c.symbol, "5m", c.open_time, c.close_time,
+                                                               c.open, c.high, c.low, c.close, c.volume))
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        status = (await gateway.http.get("/api/paper-trading/status", headers=account.headers)).json()
+        if status["last_open_time"].get(f"{SYMBOL}@5m") == fed[-1].open_time and status["queued"] == 0:
+            return status
+        assert asyncio.get_running_loop().time() < deadline, f"session stuck at {status}"
+        await asyncio.sleep(0.2)
+
+
+async def fuzz(gateway, account: Account, tmp_path: Path, phases: str) -> str:
+    """Run schemathesis over /api/paper-trading and /api/backtests as ``account``; return the JUnit
+    report. Fails on any 5xx, undeclared status or wrong content type."""
+    report = tmp_path / "schemathesis.xml"
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "schemathesis"),
+        "run", f"{gateway.settings.gateway_url}/openapi.json",
+        "--include-path-regex", "^/api/(paper-trading|backtests)",
+        "--checks", "not_a_server_error,status_code_conformance,content_type_conformance",
+        "--max-examples", "20", "--seed", "1", "--workers", "2", "--phases", phases,
+        "--no-color", "--suppress-health-check", "all",
+        "-H", f"Authorization: Bearer {account.access}",
+        "--report", "junit", "--report-junit-path", str(report),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,  # schemathesis keeps its example database in the working directory
+    )
+    output, _ = await proc.communicate()
+    text = output.decode(errors="replace")
+    assert proc.returncode == 0, text[-6000:]
+    return report.read_text()
+
+
+async def live_session(gateway, temporal_client: Client, account: Account) -> None:
+    """A started session that has traded 20 candles, so fuzzed writes reach a live session."""
+    started = await gateway.http.post("/api/paper-trading/start", headers=account.headers,
+                                      json={"symbols": [SYMBOL], "interval": "5m"})
+    assert started.status_code == 200, started.text
+    await feed(gateway, temporal_client, account, candles(20))
