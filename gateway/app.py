@@ -17,8 +17,9 @@ from durabot.logs import request_id_var
 from durabot.settings import Settings, get_settings
 from gateway.auth.services import AuthServices
 from gateway.deps import AppState
-from gateway.routers import auth, backtests, health, market, paper_trading, ws
+from gateway.routers import auth, backtests, health, market, paper_trading, system, ws
 from gateway.routers import settings as settings_router
+from gateway.static import mount_dashboard
 from gateway.ws_hub import EventHub
 
 log = logging.getLogger("durabot.gateway")
@@ -84,4 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(settings_router.router)
     app.include_router(paper_trading.router)
     app.include_router(backtests.router)
+    app.include_router(system.router)
+    mount_dashboard(app)
     return app

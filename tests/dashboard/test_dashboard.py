@@ -1,0 +1,226 @@
+"""The dashboard end to end: Debian's Chromium, driven by Playwright, against the real gateway serving
+the built webapp, with a trading worker on real Temporal + SecantusDB and candles fed to the session by
+signal, as the market feed would.
+
+One person's session: register and log in, start a session, see a trade appear live (placed by another
+client, so only the /ws push can show it), close it, submit a rejected setting and read the API's
+message, then a valid one, run a backtest and read its report. No console error is allowed except the
+one 422 the rejected setting provokes. Every page is captured at 1280 and 390 px wide and must not
+scroll sideways at 390 px.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+from playwright.async_api import ConsoleMessage, Page, expect
+
+from activities.market_store import store_candles
+from durabot.datafiles import load_candles
+from trading.analysis import AnalysisSettings, warmup_candles
+from workflows.contracts import SIGNAL_CANDLE_CLOSED, CandleClosed, session_workflow_id
+
+from .conftest import REPO
+
+SYMBOL = "ETHBTC"
+DATASET = "ETHBTC-5m-2018-01.csv.gz"
+PASSWORD = "correct horse battery staple"
+PAGES = {"overview": "/", "chart": "/chart", "positions": "/positions", "signals": "/signals", "orders": "/orders",
+         "backtests": "/backtests", "settings": "/settings"}
+WIDTHS = {1280: 900, 390: 844}
+REJECTED_URL = "/api/paper-trading/basic-settings"
+
+
+class Console:
+    """Console errors and uncaught exceptions of a page."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[tuple[str, str]] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append((f"uncaught: {exc}", "")))
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append((message.text, message.location.get("url", "")))
+
+    def unexpected(self) -> list[tuple[str, str]]:
+        # The browser logs every 4xx response; the one 422 of the rejected setting is the test's own doing.
+        expected = [e for e in self.errors if "status of 422" in e[0] and e[1].endswith(REJECTED_URL)]
+        assert len(expected) <= 1, expected
+        return [e for e in self.errors if e not in expected]
+
+
+async def feed(gateway, temporal_client, user_id: str, token: str, count: int) -> None:
+    """Store candles and signal them to the user's session; wait until it processed the last one."""
+    fed = load_candles(REPO / "data" / "candles" / DATASET)[:count]
+    await store_candles(gateway.db, fed, "5m", "test")
+    handle = temporal_client.get_workflow_handle(session_workflow_id(user_id))
+    for c in fed:
+        await handle.signal(SIGNAL_CANDLE_CLOSED, CandleClosed("test", c.symbol, "5m", c.open_time, c.close_time,
+                                                               c.open, c.high, c.low, c.close, c.volume))
+    deadline = asyncio.get_running_loop().time() + 120
+    headers = {"Authorization": f"Bearer {token}"}
+    while True:
+        status = (await gateway.http.get("/api/paper-trading/status", headers=headers)).json()
+        if status["last_open_time"].get(f"{SYMBOL}@5m") == fed[-1].open_time and status["queued"] == 0:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"session stuck at {status}"
+        await asyncio.sleep(0.2)
+
+
+async def screenshots(page: Page, base: str, artifacts: Path, name: str) -> None:
+    for width, height in WIDTHS.items():
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.wait_for_timeout(250)  # charts resize on the next frame
+        await page.screenshot(path=str(artifacts / f"{name}-{width}.png"), full_page=True)
+        if width == 390:
+            overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at 390px"
+    await page.set_viewport_size({"width": 1280, "height": 900})
+
+
+async def nav(page: Page, title: str) -> None:
+    await page.get_by_role("navigation", name="Pages").get_by_role("link", name=title, exact=True).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(title)
+
+
+async def test_dashboard_end_to_end(gateway, browser, temporal_client, artifacts):
+    base = gateway.settings.gateway_url
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = await context.new_page()
+    console = Console(page)
+
+    # Register, then land logged in on the overview.
+    await page.goto(base + "/")
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    await screenshots(page, base, artifacts, "login")
+    email = f"u{uuid.uuid4().hex[:10]}@example.com"
+    await page.get_by_role("button", name="No account? Register").click()
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Register", exact=True).click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+    await expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "open")
+    banner = page.get_by_test_id("sim-banner")
+    await expect(banner).to_contain_text("replay speed ×60")
+    await expect(banner).to_contain_text("market time 20")
+    token = await page.evaluate("JSON.parse(localStorage.getItem('durabot.tokens')).access_token")
+    headers = {"Authorization": f"Bearer {token}"}
+    me = (await gateway.http.get("/api/auth/me", headers=headers)).json()
+
+    # Start a session from the overview.
+    await page.get_by_label("Symbols").fill(SYMBOL)
+    await page.get_by_label("Interval").select_option("5m")
+    await page.get_by_role("button", name="Start session").click()
+    await expect(page.get_by_test_id("engine-status")).to_contain_text("running")
+    link = page.get_by_test_id("temporal-link")
+    session_id = session_workflow_id(me["user_id"])
+    assert (await link.get_attribute("href")).endswith(f"/namespaces/default/workflows/{quote(session_id, safe='')}")
+    await feed(gateway, temporal_client, me["user_id"], token, warmup_candles(AnalysisSettings.from_dict({})) + 10)
+    await expect(page.get_by_test_id("engine-status")).to_contain_text("running")
+
+    # A trade placed by another client appears live on the positions page.
+    await nav(page, "Positions")
+    await expect(page.get_by_test_id("no-open-positions")).to_be_visible()
+    for stale in (await gateway.http.get("/api/paper-trading/trades/open", headers=headers)).json():
+        await gateway.http.post(f"/api/paper-trading/trades/{stale['trade_id']}/close", headers=headers)
+    placed = await gateway.http.post("/api/paper-trading/orders", headers=headers,
+                                     json={"symbol": SYMBOL, "side": "long", "order_type": "market", "quantity": 1.0})
+    assert placed.status_code == 200, placed.text
+    (position,) = (await gateway.http.get("/api/paper-trading/trades/open", headers=headers)).json()
+    row = page.get_by_test_id(f"open-{position['trade_id']}")
+    await expect(row).to_be_visible(timeout=15_000)
+    await expect(row).to_contain_text(SYMBOL)
+    await screenshots(page, base, artifacts, "positions-open")
+
+    # Close it from the page: it leaves the open table and shows among the closed trades.
+    await row.get_by_role("button", name=f"Close position {position['trade_id']}").click()
+    await expect(row).to_have_count(0)
+    closed_row = page.get_by_test_id(f"closed-{position['trade_id']}")
+    await expect(closed_row).to_contain_text("manual")
+    async with page.expect_download() as download_info:
+        await page.get_by_role("button", name="Export CSV").click()
+    csv_text = (await asyncio.to_thread(Path(await (await download_info.value).path()).read_bytes)).decode()
+    assert csv_text.startswith("id,symbol,side") and f"\r\n{position['trade_id']},{SYMBOL},long," in csv_text
+
+    # A rejected setting shows the API's message; a valid one saves.
+    await nav(page, "Settings")
+    leverage = page.get_by_test_id("settings-basic").get_by_label("leverage", exact=True)
+    await expect(leverage).to_have_value("10")
+    await leverage.fill("0")
+    await page.get_by_role("button", name="Save basic settings").click()
+    alert = page.get_by_test_id("settings-basic").get_by_role("alert")
+    await expect(alert).to_contain_text("leverage:")
+    await expect(leverage).to_have_attribute("aria-invalid", "true")
+    basic = (await gateway.http.get("/api/paper-trading/basic-settings", headers=headers)).json()
+    assert basic["settings"]["leverage"] == 10, "a rejected setting was applied"
+    await leverage.fill("5")
+    await page.get_by_role("button", name="Save basic settings").click()
+    await expect(page.get_by_test_id("settings-basic").get_by_role("status")).to_have_text("Saved.")
+    await expect(alert).to_have_count(0)
+    basic = (await gateway.http.get("/api/paper-trading/basic-settings", headers=headers)).json()
+    assert basic["settings"]["leverage"] == 5
+
+    # A backtest on stored data, and its report.
+    await nav(page, "Backtests")
+    form = page.get_by_role("form", name="Run a backtest")
+    await form.get_by_label("Dataset").fill(DATASET)
+    await form.get_by_label("Trade until").fill("2018-01-11 18:00")
+    await form.get_by_role("button", name="Run backtest").click()
+    status = page.get_by_test_id("backtest-status")
+    await expect(status).to_contain_text(re.compile("completed|failed"), timeout=90_000)
+    report = page.get_by_role("region", name=re.compile("^Backtest "))
+    assert "completed" in await status.text_content(), await report.text_content()
+    await expect(page.get_by_test_id("backtest-metrics")).to_contain_text("win rate")
+    await expect(page.get_by_role("img", name="Backtest equity curve")).to_be_visible()
+    await expect(page.get_by_test_id("backtest-trades")).to_be_visible()
+    await screenshots(page, base, artifacts, "backtest-report")
+
+    # Every page, reached by keyboard from the nav, at both widths.
+    await page.goto(base + "/")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Overview")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    for name, path in PAGES.items():
+        await page.goto(base + path)  # a deep link: the gateway falls back to index.html
+        await expect(page.get_by_test_id("connection-state")).to_have_attribute("data-state", "open")
+        await page.wait_for_load_state("networkidle")
+        await screenshots(page, base, artifacts, name)
+    await nav(page, "Overview")
+    await page.get_by_role("link", name="Chart", exact=True).focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Chart")
+
+    await context.close()
+    assert console.unexpected() == [], console.errors
+    assert len(console.errors) == 1, "the rejected setting's 422 was not seen"
+
+
+async def test_static_serving_does_not_shadow_the_api(webapp_dist, settings, run_gateway, get_free_port):
+    # A local sim that is not running: the system endpoint must say so rather than fail.
+    port = get_free_port()
+    settings = settings.model_copy(update={
+        "sim_exchange_port": port, "exchange_rest_url": f"http://127.0.0.1:{port}",
+        "exchange_futures_url": f"http://127.0.0.1:{port}", "exchange_ws_url": f"ws://127.0.0.1:{port}"})
+    async with run_gateway(settings) as gw:
+        index = await gw.http.get("/")
+        assert index.status_code == 200 and '<div id="root">' in index.text
+        deep = await gw.http.get("/positions")
+        assert deep.status_code == 200 and deep.text == index.text and deep.headers["cache-control"] == "no-cache"
+        asset = next((webapp_dist / "assets").glob("*.js")).name
+        served = await gw.http.get(f"/assets/{asset}")
+        assert served.status_code == 200 and "immutable" in served.headers["cache-control"]
+        assert (await gw.http.get("/api/nope")).json() == {"detail": "Not Found"}
+        assert (await gw.http.get("/api/nope")).status_code == 404
+        assert (await gw.http.delete("/api/health")).status_code == 405
+        assert (await gw.http.post("/positions")).status_code == 404
+        assert (await gw.http.get("/openapi.json")).json()["info"]["title"] == "Durabot API"
+        assert (await gw.http.get("/docs")).status_code == 200
+        assert (await gw.http.get("/../../etc/passwd")).text == index.text
+        system = (await gw.http.get("/api/system")).json()
+        assert system["exchange"] == "sim" and system["sim"] == {"reachable": False, "speed": None,
+                                                                  "market_time": None}

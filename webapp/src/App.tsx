@@ -1,0 +1,67 @@
+import { useEffect, useState } from 'react';
+import { getTokens, http, onTokens, setTokens, type Tokens } from './api/client';
+import { ConnectionBadge, LiveProvider } from './components/live';
+import { SimBanner, SystemProvider } from './components/system';
+import { Link, navigate, usePath } from './lib/router';
+import { Backtests } from './pages/Backtests';
+import { Chart } from './pages/Chart';
+import { Login } from './pages/Login';
+import { Orders } from './pages/Orders';
+import { Overview } from './pages/Overview';
+import { Positions } from './pages/Positions';
+import { Settings } from './pages/Settings';
+import { Signals } from './pages/Signals';
+
+export const PAGES = [
+  { path: '/', title: 'Overview', page: Overview },
+  { path: '/chart', title: 'Chart', page: Chart },
+  { path: '/positions', title: 'Positions', page: Positions },
+  { path: '/signals', title: 'Signals', page: Signals },
+  { path: '/orders', title: 'Orders', page: Orders },
+  { path: '/backtests', title: 'Backtests', page: Backtests },
+  { path: '/settings', title: 'Settings', page: Settings },
+] as const;
+
+function Shell({ tokens }: { tokens: Tokens }) {
+  const path = usePath();
+  const current = PAGES.find((p) => p.path === path) ?? PAGES[0];
+  const Page = current.page;
+  useEffect(() => {
+    document.title = `${current.title} · Durabot`;
+  }, [current.title]);
+
+  const logout = async () => {
+    await http.POST('/api/auth/logout').catch(() => undefined);
+    setTokens(null);
+    navigate('/');
+  };
+
+  return (
+    <LiveProvider token={tokens.access_token}>
+      <a className="skip" href="#main">Skip to content</a>
+      <header className="top">
+        <span className="brand">Durabot</span>
+        <nav aria-label="Pages">
+          {PAGES.map((p) => (
+            <Link key={p.path} href={p.path} aria-current={p.path === current.path ? 'page' : undefined}>
+              {p.title}
+            </Link>
+          ))}
+        </nav>
+        <ConnectionBadge />
+        <button className="link" onClick={() => void logout()}>Log out</button>
+      </header>
+      <SimBanner />
+      <main id="main" tabIndex={-1}>
+        <h1>{current.title}</h1>
+        <Page />
+      </main>
+    </LiveProvider>
+  );
+}
+
+export default function App() {
+  const [tokens, setState] = useState<Tokens | null>(getTokens());
+  useEffect(() => onTokens(setState), []);
+  return <SystemProvider>{tokens ? <Shell tokens={tokens} /> : <Login />}</SystemProvider>;
+}

@@ -1,0 +1,40 @@
+import type { ReactNode } from 'react';
+import { formatPnl, tone } from '../lib/format';
+
+export function Pnl({ value, digits = 2 }: { value: number | null | undefined; digits?: number }) {
+  const text = formatPnl(value, digits);
+  // Colour by what is shown: a loss that rounds to 0.00 is not painted red.
+  const shown = /^[+−]/.test(text) ? tone(value) : 'flat';
+  return <span className={`pnl ${shown}`}>{text}</span>;
+}
+
+export function Card({ title, children, actions }: { title: string; children: ReactNode; actions?: ReactNode }) {
+  const id = `card-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
+  return (
+    <section className="card" aria-labelledby={id}>
+      <header className="card-head">
+        <h2 id={id}>{title}</h2>
+        {actions}
+      </header>
+      {children}
+    </section>
+  );
+}
+
+export function Stat({ label, children, testId }: { label: string; children: ReactNode; testId?: string }) {
+  return (
+    <div className="stat" data-testid={testId}>
+      <div className="stat-label">{label}</div>
+      <div className="stat-value">{children}</div>
+    </div>
+  );
+}
+
+export function ErrorNote({ message }: { message: string | null | undefined }) {
+  if (!message) return null;
+  return (
+    <p className="error" role="alert">
+      {message}
+    </p>
+  );
+}

@@ -1,0 +1,41 @@
+// Number and time formatting shared by every page, so PnL reads the same everywhere.
+
+export type Tone = 'up' | 'down' | 'flat';
+
+export function tone(value: number | null | undefined): Tone {
+  if (value == null || !Number.isFinite(value) || value === 0) return 'flat';
+  return value > 0 ? 'up' : 'down';
+}
+
+export function formatNumber(value: number | null | undefined, digits = 2): string {
+  if (value == null || !Number.isFinite(value)) return '—';
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** A price: enough significant digits for small quotes such as ETHBTC (0.09…). */
+export function formatPrice(value: number | null | undefined): string {
+  if (value == null || !Number.isFinite(value)) return '—';
+  const abs = Math.abs(value);
+  const digits = abs >= 1000 ? 2 : abs >= 1 ? 4 : abs === 0 ? 2 : Math.min(8, 4 - Math.floor(Math.log10(abs)));
+  return formatNumber(value, digits);
+}
+
+/** Signed PnL, so a gain is never mistaken for a balance: "+12.30", "−4.00", "0.00". */
+export function formatPnl(value: number | null | undefined, digits = 2): string {
+  if (value == null || !Number.isFinite(value)) return '—';
+  const text = formatNumber(Math.abs(value), digits);
+  if (Number(text.replace(/,/g, '')) === 0) return formatNumber(0, digits);
+  return (value > 0 ? '+' : '−') + text;
+}
+
+/** A ratio as a percentage: 0.125 -> "12.5%". */
+export function formatPct(ratio: number | null | undefined, digits = 1): string {
+  if (ratio == null || !Number.isFinite(ratio)) return '—';
+  return `${(ratio * 100).toFixed(digits)}%`;
+}
+
+/** Market time (ms, UTC) as "2018-01-03 14:05 UTC". */
+export function formatTime(ms: number | null | undefined): string {
+  if (ms == null || !Number.isFinite(ms) || ms <= 0) return '—';
+  return new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+}

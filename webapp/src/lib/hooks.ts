@@ -1,0 +1,52 @@
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { errorText } from '../api/client';
+
+export interface Loaded<T> {
+  data: T | undefined;
+  error: string | null;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Loads on mount and on ``reload()``; a late answer of an older load never overwrites a newer one. */
+export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[] = []): Loaded<T> {
+  const [data, setData] = useState<T>();
+  const [error, setError] = useState<string | null>(null);
+  const [loading, setLoading] = useState(true);
+  const generation = useRef(0);
+  const loader = useRef(load);
+  loader.current = load;
+
+  const reload = useCallback(() => {
+    const mine = ++generation.current;
+    setLoading(true);
+    loader.current().then(
+      (value) => {
+        if (mine !== generation.current) return;
+        setData(value);
+        setError(null);
+        setLoading(false);
+      },
+      (err: unknown) => {
+        if (mine !== generation.current) return;
+        setError(errorText(err));
+        setLoading(false);
+      },
+    );
+  }, []);
+
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  useEffect(reload, deps);
+  return { data, error, loading, reload };
+}
+
+/** Re-runs ``fn`` every ``ms`` while mounted. */
+export function useInterval(fn: () => void, ms: number | null): void {
+  const saved = useRef(fn);
+  saved.current = fn;
+  useEffect(() => {
+    if (ms == null) return;
+    const id = setInterval(() => saved.current(), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+}

@@ -1,0 +1,116 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import {
+  CandlestickSeries, LineSeries, LineStyle, createChart, createSeriesMarkers, type SeriesMarker, type UTCTimestamp,
+} from 'lightweight-charts';
+import { call, http } from '../api/client';
+import { CHART_THEME } from '../components/LineChart';
+import { useLiveEvents } from '../components/live';
+import { Card, ErrorNote } from '../components/ui';
+import { snapToBar, toLine } from '../lib/chartData';
+import { useLoad } from '../lib/hooks';
+
+const TIMEFRAMES = ['1m', '5m', '15m', '1h', '4h', '1d'] as const;
+const INDICATORS = ['bollinger', 'rsi', 'macd', 'stochastic', 'atr', 'volume'] as const;
+// Bollinger bands share the price scale; the others each get a pane of their own.
+const GROUPS: Record<string, string[]> = {
+  bollinger: ['bb_lower', 'bb_mid', 'bb_upper'], rsi: ['rsi'], macd: ['macd', 'macd_signal'],
+  stochastic: ['stoch_k', 'stoch_d'], atr: ['atr'], volume: ['volume_sma'],
+};
+const COLORS = ['#f5a623', '#7ed321', '#bd10e0', '#50e3c2'];
+
+type Row = Record<string, unknown>;
+
+export function Chart() {
+  const status = useLoad(() => call(() => http.GET('/api/paper-trading/status')));
+  const [symbol, setSymbol] = useState('');
+  const [timeframe, setTimeframe] = useState<(typeof TIMEFRAMES)[number]>('5m');
+  const [chosen, setChosen] = useState<string[]>(['bollinger', 'rsi']);
+  const shown = symbol || status.data?.symbols[0] || '';
+  const chart = useLoad(
+    () => (shown ? call(() => http.GET('/api/chart/{symbol}/{timeframe}', {
+      params: { path: { symbol: shown, timeframe }, query: { indicators: chosen.join(',') || 'rsi', limit: 300 } },
+    })) : Promise.resolve(null)),
+    [shown, timeframe, chosen.join(',')],
+  );
+  const open = useLoad(() => call(() => http.GET('/api/paper-trading/trades/open')));
+  const closed = useLoad(() => call(() => http.GET('/api/paper-trading/trades/closed', { params: { query: { limit: 200 } } })));
+  useLiveEvents(['ChartUpdate'], (e) => e.symbol === shown && chart.reload());
+  useLiveEvents(['TradeExecuted'], () => {
+    open.reload();
+    closed.reload();
+  });
+
+  const box = useRef<HTMLDivElement>(null);
+  const positions = useMemo(() => (open.data ?? []).filter((p) => p.symbol === shown), [open.data, shown]);
+  const trades = useMemo(() => (closed.data ?? []).map((r) => r.trade as Row).filter((t) => t.symbol === shown), [closed.data, shown]);
+
+  useEffect(() => {
+    const data = chart.data;
+    if (!box.current || !data || !data.candles.length) return;
+    const c = createChart(box.current, CHART_THEME);
+    const candles = c.addSeries(CandlestickSeries, { upColor: '#26a69a', downColor: '#ef5350', wickUpColor: '#26a69a', wickDownColor: '#ef5350', borderVisible: false });
+    const bars = data.candles.map((k) => ({ time: Math.floor(k.open_time / 1000) as UTCTimestamp, open: k.open, high: k.high, low: k.low, close: k.close }));
+    candles.setData(bars);
+    const times = data.candles.map((k) => data.candles.length && Math.floor(k.open_time / 1000));
+    let pane = 0;
+    for (const name of chosen) {
+      const columns = GROUPS[name] ?? [];
+      if (name !== 'bollinger') pane += 1;
+      columns.forEach((col, i) => {
+        const values = data.indicators[col];
+        if (!values) return;
+        const points = data.candles.map((k, j) => ({ time: k.open_time, value: values[j] ?? NaN }));
+        const line = c.addSeries(LineSeries, { color: COLORS[i % COLORS.length], lineWidth: 1, title: col, priceLineVisible: false, lastValueVisible: false },
+          name === 'bollinger' ? 0 : pane);
+        line.setData(toLine(points).map((p) => ({ time: p.time as UTCTimestamp, value: p.value })));
+      });
+    }
+    const markers: SeriesMarker<UTCTimestamp>[] = [];
+    const mark = (ms: unknown, side: unknown, exit: boolean, text: string) => {
+      const at = snapToBar(times, Number(ms));
+      if (at == null) return;
+      const long = side === 'long';
+      const up = exit ? !long : long;
+      markers.push({ time: at as UTCTimestamp, position: up ? 'belowBar' : 'aboveBar', color: exit ? '#c9d4e0' : long ? '#26a69a' : '#ef5350', shape: up ? 'arrowUp' : 'arrowDown', text });
+    };
+    for (const t of trades) {
+      mark(t.entry_time, t.side, false, `#${String(t.id)}`);
+      mark(t.exit_time, t.side, true, `×${String(t.id)}`);
+    }
+    for (const p of positions) {
+      mark(p.entry_time, p.side, false, `#${String(p.trade_id)}`);
+      if (typeof p.stop_loss === 'number') candles.createPriceLine({ price: p.stop_loss, color: '#ef5350', lineStyle: LineStyle.Dashed, lineWidth: 1, axisLabelVisible: true, title: `SL #${String(p.trade_id)}` });
+      if (typeof p.take_profit === 'number') candles.createPriceLine({ price: p.take_profit, color: '#26a69a', lineStyle: LineStyle.Dashed, lineWidth: 1, axisLabelVisible: true, title: `TP #${String(p.trade_id)}` });
+    }
+    markers.sort((a, b) => a.time - b.time);
+    createSeriesMarkers(candles, markers);
+    c.timeScale().fitContent();
+    return () => c.remove();
+  }, [chart.data, chosen, positions, trades]);
+
+  const toggle = (name: string) => setChosen(chosen.includes(name) ? chosen.filter((n) => n !== name) : [...chosen, name]);
+
+  return (
+    <Card title="Live chart">
+      <div className="filters">
+        <label>Symbol<input value={shown} onChange={(e) => setSymbol(e.target.value.toUpperCase())} /></label>
+        <label>
+          Timeframe
+          <select value={timeframe} onChange={(e) => setTimeframe(e.target.value as (typeof TIMEFRAMES)[number])}>
+            {TIMEFRAMES.map((t) => <option key={t}>{t}</option>)}
+          </select>
+        </label>
+        <fieldset className="checks">
+          <legend>Indicators</legend>
+          {INDICATORS.map((name) => (
+            <label key={name} className="check"><input type="checkbox" checked={chosen.includes(name)} onChange={() => toggle(name)} />{name}</label>
+          ))}
+        </fieldset>
+      </div>
+      <ErrorNote message={chart.error} />
+      {!shown ? <p className="muted">Start a session or type a symbol.</p> : null}
+      {shown && chart.data && !chart.data.candles.length ? <p className="muted">No candles stored for {shown} yet.</p> : null}
+      <div className="chart tall" ref={box} role="img" aria-label={`${shown} ${timeframe} candles`} data-testid="candle-chart" />
+    </Card>
+  );
+}

@@ -1,0 +1,185 @@
+import { useMemo, useState } from 'react';
+import { call, errorText, http } from '../api/client';
+import { useLive, useLiveEvents } from '../components/live';
+import { Card, ErrorNote, Pnl } from '../components/ui';
+import { downloadCsv, toCsv, type Column } from '../lib/csv';
+import { formatNumber, formatPrice, formatTime } from '../lib/format';
+import { useLoad } from '../lib/hooks';
+import { unrealised } from '../lib/metrics';
+
+type Row = Record<string, unknown>;
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+export interface ClosedFilter {
+  symbol: string;
+  side: '' | 'long' | 'short';
+  result: '' | 'win' | 'loss';
+}
+
+export function filterClosed(rows: Row[], f: ClosedFilter): Row[] {
+  return rows.filter((t) => {
+    if (f.symbol && t.symbol !== f.symbol) return false;
+    if (f.side && t.side !== f.side) return false;
+    const pnl = num(t.net_pnl) ?? 0;
+    if (f.result === 'win' && !(pnl > 0)) return false;
+    if (f.result === 'loss' && !(pnl <= 0)) return false;
+    return true;
+  });
+}
+
+export const CLOSED_COLUMNS: Column<Row>[] = [
+  { header: 'id', value: (t) => t.id as number },
+  { header: 'symbol', value: (t) => t.symbol as string },
+  { header: 'side', value: (t) => t.side as string },
+  { header: 'quantity', value: (t) => t.quantity as number },
+  { header: 'entry_time', value: (t) => new Date(Number(t.entry_time)).toISOString() },
+  { header: 'entry_price', value: (t) => t.entry_price as number },
+  { header: 'exit_time', value: (t) => new Date(Number(t.exit_time)).toISOString() },
+  { header: 'exit_price', value: (t) => t.exit_price as number },
+  { header: 'fees', value: (t) => (num(t.entry_fee) ?? 0) + (num(t.exit_fee) ?? 0) },
+  { header: 'net_pnl', value: (t) => t.net_pnl as number },
+  { header: 'close_reason', value: (t) => t.close_reason as string },
+];
+
+function OpenPositions() {
+  const open = useLoad(() => call(() => http.GET('/api/paper-trading/trades/open')));
+  const { prices } = useLive();
+  const [error, setError] = useState<string | null>(null);
+  const [closing, setClosing] = useState<number | null>(null);
+  useLiveEvents(['TradeExecuted', 'PositionUpdate'], open.reload);
+
+  const close = async (id: number) => {
+    setClosing(id);
+    setError(null);
+    try {
+      await call(() => http.POST('/api/paper-trading/trades/{trade_id}/close', { params: { path: { trade_id: id } } }));
+      open.reload();
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setClosing(null);
+    }
+  };
+
+  const rows = open.data ?? [];
+  return (
+    <Card title="Open positions">
+      <ErrorNote message={error ?? open.error} />
+      {rows.length === 0 ? (
+        <p className="muted" data-testid="no-open-positions">No open positions.</p>
+      ) : (
+        <div className="table-wrap">
+          <table data-testid="open-positions">
+            <thead>
+              <tr>
+                <th>#</th><th>Symbol</th><th>Side</th><th>Qty</th><th>Entry</th><th>Price</th><th>SL / TP</th><th>PnL</th><th />
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((p) => {
+                const id = Number(p.trade_id);
+                const price = prices[String(p.symbol)] ?? null;
+                const pnl = price != null ? unrealised(String(p.side), Number(p.quantity), Number(p.entry_price), price) : num(p.unrealised);
+                return (
+                  <tr key={id} data-testid={`open-${id}`}>
+                    <td>{id}</td>
+                    <td>{String(p.symbol)}</td>
+                    <td className={String(p.side)}>{String(p.side)}</td>
+                    <td>{formatNumber(num(p.quantity), 4)}</td>
+                    <td>{formatPrice(num(p.entry_price))}</td>
+                    <td>{formatPrice(price)}</td>
+                    <td>{formatPrice(num(p.stop_loss))} / {formatPrice(num(p.take_profit))}</td>
+                    <td><Pnl value={pnl} digits={6} /></td>
+                    <td>
+                      <button className="danger small" disabled={closing === id} onClick={() => void close(id)}
+                        aria-label={`Close position ${id}`}>
+                        Close
+                      </button>
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Card>
+  );
+}
+
+function ClosedTrades() {
+  const closed = useLoad(() => call(() => http.GET('/api/paper-trading/trades/closed', { params: { query: { limit: 500 } } })));
+  const [filter, setFilter] = useState<ClosedFilter>({ symbol: '', side: '', result: '' });
+  useLiveEvents(['TradeExecuted'], closed.reload);
+  const all = useMemo(() => (closed.data ?? []).map((r) => r.trade as Row), [closed.data]);
+  const symbols = useMemo(() => [...new Set(all.map((t) => String(t.symbol)))].sort(), [all]);
+  const rows = filterClosed(all, filter);
+
+  return (
+    <Card
+      title="Closed trades"
+      actions={
+        <button disabled={!rows.length} onClick={() => downloadCsv('closed-trades.csv', toCsv(rows, CLOSED_COLUMNS))}>
+          Export CSV
+        </button>
+      }
+    >
+      <div className="filters" role="group" aria-label="Filter closed trades">
+        <label>
+          Symbol
+          <select value={filter.symbol} onChange={(e) => setFilter({ ...filter, symbol: e.target.value })}>
+            <option value="">all</option>
+            {symbols.map((s) => <option key={s}>{s}</option>)}
+          </select>
+        </label>
+        <label>
+          Side
+          <select value={filter.side} onChange={(e) => setFilter({ ...filter, side: e.target.value as ClosedFilter['side'] })}>
+            <option value="">all</option><option>long</option><option>short</option>
+          </select>
+        </label>
+        <label>
+          Result
+          <select value={filter.result} onChange={(e) => setFilter({ ...filter, result: e.target.value as ClosedFilter['result'] })}>
+            <option value="">all</option><option value="win">wins</option><option value="loss">losses</option>
+          </select>
+        </label>
+      </div>
+      <ErrorNote message={closed.error} />
+      {rows.length === 0 ? (
+        <p className="muted">No closed trades.</p>
+      ) : (
+        <div className="table-wrap">
+          <table data-testid="closed-trades">
+            <thead>
+              <tr><th>#</th><th>Symbol</th><th>Side</th><th>Entry</th><th>Exit</th><th>Closed</th><th>Reason</th><th>Net PnL</th></tr>
+            </thead>
+            <tbody>
+              {rows.map((t) => (
+                <tr key={String(t.id)} data-testid={`closed-${String(t.id)}`}>
+                  <td>{String(t.id)}</td>
+                  <td>{String(t.symbol)}</td>
+                  <td className={String(t.side)}>{String(t.side)}</td>
+                  <td>{formatPrice(num(t.entry_price))}</td>
+                  <td>{formatPrice(num(t.exit_price))}</td>
+                  <td>{formatTime(num(t.exit_time))}</td>
+                  <td>{String(t.close_reason ?? '')}</td>
+                  <td><Pnl value={num(t.net_pnl)} digits={6} /></td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Card>
+  );
+}
+
+export function Positions() {
+  return (
+    <div className="grid">
+      <OpenPositions />
+      <ClosedTrades />
+    </div>
+  );
+}
