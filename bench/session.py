@@ -23,6 +23,15 @@ Decision lag of (session, candle) = committed - candle close, both wall time:
 A (session, candle) with no commit by the end of the drain counts as an infinite lag, so p99 reads
 "n/a" rather than flattering a run that fell behind.
 
+/ws lag (issue 7; on by default, ``--no-ws`` turns it off): the stack also runs the product gateway
+(``durabot gateway``), each session belongs to a user registered over REST (``POST /api/auth/register``
+and ``/login``; the bench raises the gateway's login rate limits, which would refuse a burst from one IP),
+its workflow ID is ``session:{user_id}:paper``, and one authenticated socket per user subscribes to
+``TradeExecuted``. The lag of a frame = its receipt here - the close of the candle its step traded
+(``market_time``: entry or exit time, which the engine sets to the candle's close), both wall time. A
+``TradeExecuted`` event stored for a measured candle that no socket received counts as infinite. All
+sessions share settings, so they trade on the same candles: each such candle is a burst of N events.
+
 Backlog: the median lag of the first and of the last third of the measured candles, and the
 ``queued`` field of the status query of ``--query-sample`` sessions, sampled every 2 s.
 Where time goes: CPU seconds of each process over the measured window (from /proc), and from the
@@ -59,6 +68,7 @@ sys.path.insert(0, str(REPO))
 BIN = Path(sys.executable).parent
 
 import httpx  # noqa: E402
+import websockets  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 from pymongo.asynchronous.database import AsyncDatabase  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
@@ -95,6 +105,8 @@ LARGE_N = 500
 CLOCK_POLL_S, COMMIT_POLL_S, QUERY_POLL_S = 0.2, 0.25, 2.0
 SUBSCRIPTION_REFRESH_S = 2.0  # activities/market_feed.py re-reads feed_subscriptions this often
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+SIGN_UPS_IN_FLIGHT = 4  # bcrypt (cost 12) runs in the gateway: more at once only queues there
+WS_PASSWORD = "bench passphrase, not secret"
 
 
 # ---- stack ---------------------------------------------------------------------------------------
@@ -140,6 +152,92 @@ def start_worker(stack: Stack, index: int, run: RunIds, sim_rest: str) -> Servic
     env = {k: v for k, v in os.environ.items() if not k.startswith("DURABOT_")}
     env.update({f"DURABOT_{k}": v for k, v in settings.items()})
     return stack.spawn(f"worker{index}", [str(BIN / "durabot"), "worker"], env=env)
+
+
+def start_gateway(stack: Stack, run: RunIds, sim_rest: str) -> tuple[Service, str]:
+    port = free_port()
+    settings = {
+        "VAR_DIR": str(stack.root / "gateway" / "var"), "TEMPORAL_ADDRESS": stack.temporal_address,
+        "MONGO_URI": stack.mongo_uri, "MONGO_DATABASE": run.database, "TASK_QUEUE_PREFIX": run.prefix,
+        "EXCHANGE_REST_URL": sim_rest, "EXCHANGE_FUTURES_URL": sim_rest,
+        "EXCHANGE_WS_URL": sim_rest.replace("http://", "ws://"), "FEED_SOURCE": run.source,
+        "FEED_STREAMS": f"{SYMBOL}@{INTERVAL}", "GATEWAY_PORT": str(port), "LOG_LEVEL": "WARNING",
+        # Every bench user logs in from 127.0.0.1 at once; the default 20 per 5 minutes would refuse them.
+        "LOGIN_ATTEMPTS_PER_IP": "1000000",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DURABOT_")}
+    env.update({f"DURABOT_{k}": v for k, v in settings.items()})
+    return stack.spawn("gateway", [str(BIN / "durabot"), "gateway"], env=env), f"http://127.0.0.1:{port}"
+
+
+async def sign_up_users(base: str, run: RunIds, count: int, deadline: float) -> list[tuple[str, str]]:
+    """(user_id, access token) of ``count`` users registered and logged in over REST."""
+    gate = asyncio.Semaphore(SIGN_UPS_IN_FLIGHT)
+
+    async def sign_up(http: httpx.AsyncClient, i: int) -> tuple[str, str]:
+        async with gate:
+            if time.monotonic() > deadline:
+                raise RuntimeError("time budget reached while registering users")
+            email = f"{run.tag}-{run.prefix[-9:-1]}-{i}@bench.example.com"
+            reply = await http.post("/api/auth/register", json={"email": email, "password": WS_PASSWORD})
+            reply.raise_for_status()
+            login = await http.post("/api/auth/login", json={"email": email, "password": WS_PASSWORD})
+            login.raise_for_status()
+            return reply.json()["user_id"], login.json()["access_token"]
+
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        return list(await asyncio.gather(*(sign_up(http, i) for i in range(count))))
+
+
+@dataclass
+class WsFrames:
+    """TradeExecuted frames the sockets received: (receipt wall time, market time, event key)."""
+
+    received: list[tuple[float, int, str]] = field(default_factory=list)
+    published: dict[str, float] = field(default_factory=dict)  # event key -> the frame's publish wall time
+    ready: int = 0
+
+
+async def listen(ws_url: str, token: str, out: WsFrames) -> None:
+    async with websockets.connect(f"{ws_url}/ws?token={token}", max_queue=None) as sock:
+        await sock.send(json.dumps({"type": "Subscribe", "channels": ["TradeExecuted"], "symbols": [SYMBOL]}))
+        async for raw in sock:
+            at = time.time()
+            frame = json.loads(raw)
+            if frame["type"] == "TradeExecuted":
+                out.received.append((at, int(frame["market_time"]), frame["event_key"]))
+                out.published[frame["event_key"]] = datetime.fromisoformat(frame["timestamp"]).timestamp()
+            elif frame["type"] == "Subscribed":
+                out.ready += 1
+            elif frame["type"] == "Ping":
+                await sock.send(json.dumps({"type": "Pong"}))
+            elif frame["type"] == "Error":
+                raise RuntimeError(f"/ws error: {frame['data']}")
+
+
+async def collect_ws_lags(db: AsyncDatabase, result: Run, session_ids: list[str], close_wall: dict[int, float],
+                          frames: WsFrames) -> None:
+    measured = set(result.candles)
+    stored = set()
+    async for doc in db.events.find({"type": "TradeExecuted", "data.session_id": {"$in": session_ids}},
+                                    {"event_key": 1, "data": 1}):
+        data = doc["data"]
+        # The same market time the gateway puts on the frame: entry time on open, exit time on a close.
+        at = data["position"]["entry_time"] if data["action"] == "open" else data["trade"]["exit_time"]
+        if at in measured:
+            stored.add(doc["event_key"])
+    got: dict[str, float] = {}
+    for at, market_time, key in frames.received:
+        if market_time in close_wall:
+            got.setdefault(key, at - close_wall[market_time])
+    result.ws_lags = list(got.values())
+    # Split each frame's lag at the event's insert (its `timestamp`): commit side, then gateway fan-out.
+    for at, market_time, key in frames.received:
+        if market_time in close_wall and key in frames.published:
+            result.ws_to_published.append(frames.published[key] - close_wall[market_time])
+            result.ws_published_to_received.append(at - frames.published[key])
+    result.ws_expected = len(stored)
+    result.ws_missing = len(stored - set(got))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -239,6 +337,16 @@ class Run:
     breakdown: dict[str, dict[str, float]] = field(default_factory=dict)
     wall_s: float = 0.0
     note: str = ""
+    ws_lags: list[float] = field(default_factory=list)  # close -> TradeExecuted received on /ws, per frame
+    ws_expected: int = 0  # TradeExecuted events stored for the measured candles
+    ws_missing: int = 0  # of those, received by no socket by the end of the drain
+    ws_to_published: list[float] = field(default_factory=list)  # close -> event inserted
+    ws_published_to_received: list[float] = field(default_factory=list)  # event inserted -> frame received
+    sign_up_s: float = 0.0
+
+    @property
+    def ws_samples(self) -> list[float]:
+        return self.ws_lags + [float("inf")] * self.ws_missing
 
     @property
     def period_s(self) -> float:
@@ -260,17 +368,17 @@ class Run:
         return (statistics.median(first) if first else float("nan"), statistics.median(last) if last else float("nan"))
 
 
-async def start_sessions(client: Client, run: RunIds, count: int,
+async def start_sessions(client: Client, run: RunIds, user_ids: Sequence[str],
                          deadline: float) -> tuple[list[WorkflowHandle], float]:
     gate = asyncio.Semaphore(STARTS_IN_FLIGHT)
     request = StartSessionInput(source=run.source, symbols=(SYMBOL,), interval=INTERVAL, analysis_settings=ANALYSIS)
     queue = task_queue_name(TASK_QUEUE_TRADING, run.prefix)
 
-    async def start(i: int) -> WorkflowHandle | None:
+    async def start(user_id: str) -> WorkflowHandle | None:
         async with gate:
             if time.monotonic() > deadline:
                 return None
-            workflow_id = session_workflow_id(f"{run.tag}u{i:05d}")
+            workflow_id = session_workflow_id(user_id)
             for attempt in range(START_ATTEMPTS):
                 operation = WithStartWorkflowOperation(
                     TradingSessionWorkflow.run, None, id=workflow_id, task_queue=queue,
@@ -293,14 +401,14 @@ async def start_sessions(client: Client, run: RunIds, count: int,
 
     failures: list[str] = []
     began = time.monotonic()
-    started = [h for h in await asyncio.gather(*(start(i) for i in range(count))) if h is not None]
+    started = [h for h in await asyncio.gather(*(start(u) for u in user_ids)) if h is not None]
     for failure in failures[:3]:
         print(f"  session start failed: {failure}", file=sys.stderr, flush=True)
     return started, len(started) / max(time.monotonic() - began, 1e-9)
 
 
 async def session_run(root: Path, sessions: int, speed: float, workers: int, candles: int, warmup_s: float,
-                      query_sample: int, deadline: float) -> Run:
+                      query_sample: int, deadline: float, ws: bool = True) -> Run:
     began = time.monotonic()
     result = Run(sessions, speed, workers)
     run = RunIds.new(f"s{sessions}")
@@ -310,6 +418,8 @@ async def session_run(root: Path, sessions: int, speed: float, workers: int, can
     pollers: list[asyncio.Task] = []
     mongo: AsyncMongoClient | None = None
     client: Client | None = None
+    frames = WsFrames()
+    sockets: list[asyncio.Task] = []
     try:
         await stack.start_servers()
         client = await Client.connect(stack.temporal_address)
@@ -318,13 +428,36 @@ async def session_run(root: Path, sessions: int, speed: float, workers: int, can
         sim, rest = await start_sim(stack, speed)
         pollers.append(asyncio.create_task(poll_clock(rest, samples)))
         procs = [start_worker(stack, i, run, rest) for i in range(workers)]
+        user_ids = [f"{run.tag}u{i:05d}" for i in range(sessions)]
+        if ws:
+            gateway, base = start_gateway(stack, run, rest)
+
+            async def gateway_up() -> bool:
+                async with httpx.AsyncClient(timeout=2) as http:
+                    return (await http.get(f"{base}/api/health")).status_code == 200
+
+            await wait_for(gateway_up, 90, "the gateway", gateway)
+            signing_up = time.monotonic()
+            users = await sign_up_users(base, run, sessions, deadline)
+            result.sign_up_s = time.monotonic() - signing_up
+            user_ids = [u for u, _ in users]
+            ws_url = base.replace("http://", "ws://")
+            sockets = [asyncio.create_task(listen(ws_url, token, frames)) for _, token in users]
+
+            async def sockets_ready() -> bool:
+                for task in sockets:
+                    if task.done():
+                        task.result()  # a socket that died says why
+                return frames.ready == len(sockets)
+
+            await wait_for(sockets_ready, 60, "the /ws subscriptions", gateway)
 
         async def backfilled() -> bool:
             return await db.market_data.count_documents({"symbol": SYMBOL, "interval": INTERVAL}) >= START_OFFSET // 2
 
         await wait_for(backfilled, 90, "the feed's first-sight backfill", procs[0])
         pollers.append(asyncio.create_task(poll_commits(db, samples)))
-        handles, result.starts_per_s = await start_sessions(client, run, sessions, deadline)
+        handles, result.starts_per_s = await start_sessions(client, run, user_ids, deadline)
         if len(handles) < sessions:
             result.note = (f"only {len(handles)} of {sessions} sessions started (time budget, or starts that kept "
                            "failing: see stderr)")
@@ -367,6 +500,10 @@ async def session_run(root: Path, sessions: int, speed: float, workers: int, can
         await asyncio.gather(*pollers, return_exceptions=True)
         pollers.clear()
         await collect_lags(db, result, ids, close_wall, samples)
+        if ws:
+            # Events are published at commit; give the last ones a moment to cross the gateway.
+            await asyncio.sleep(2.0)
+            await collect_ws_lags(db, result, ids, close_wall, frames)
         result.commits_per_s = commit_rate(samples.commits, measure_from, window_end)
         queued = [(t, max(q)) for t, q in samples.queued if q and measure_from <= t <= window_end]
         if queued:
@@ -392,9 +529,9 @@ async def session_run(root: Path, sessions: int, speed: float, workers: int, can
                 print(f"--- last lines of {service.log}:", *tail, sep="\n", file=sys.stderr, flush=True)
         raise
     finally:
-        for task in pollers:
+        for task in pollers + sockets:
             task.cancel()
-        await asyncio.gather(*pollers, return_exceptions=True)
+        await asyncio.gather(*pollers, *sockets, return_exceptions=True)
         if client is not None:
             try:
                 await client.get_workflow_handle(feed_workflow_id(run.source)).terminate("bench run over")
@@ -453,6 +590,11 @@ def commit_rate(counts: list[tuple[float, int]], start: float, end: float) -> fl
     return (n1 - n0) / max(t1 - t0, 1e-9)
 
 
+def stamp(value: dict) -> float:
+    """A protobuf-JSON timestamp ({seconds, nanos}) as epoch seconds."""
+    return int(value.get("seconds", 0)) + int(value.get("nanos", 0)) / 1e9
+
+
 async def history_breakdown(handle: WorkflowHandle, close_wall: dict[int, float],
                             stored: dict[int, float]) -> dict[str, float]:
     """Median seconds per stage over the measured candles, from one session's Temporal history."""
@@ -483,9 +625,21 @@ async def history_breakdown(handle: WorkflowHandle, close_wall: dict[int, float]
             if close_or_none is not None:
                 analysis[close_or_none]["completed"] = at
                 awaiting_commit.append(close_or_none)
-        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and awaiting_commit:
-            # The commit is the session's only local activity and follows its candle's analysis.
-            committed[awaiting_commit.pop(0)] = at
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name != "core_local_activity" or "data" not in marker.details:
+                continue  # a patch marker
+            data = json.loads(marker.details["data"].payloads[0].data)
+            if data.get("activity_type") == "analyze_candle":
+                # Sessions run the analysis as a local activity: its marker carries when it was
+                # scheduled and completed, and its result names the candle.
+                result = json.loads(marker.details["result"].payloads[0].data)
+                close = int(result["analysis_key"].split(":")[2]) + STEP_MS
+                analysis[close] = {"started": stamp(data["original_schedule_time"]),
+                                   "completed": stamp(data["complete_time"])}
+                awaiting_commit.append(close)
+            elif data.get("activity_type") == "commit_session_step" and awaiting_commit:
+                committed[awaiting_commit.pop(0)] = at
     stages: dict[str, list[float]] = {name: [] for name in (
         "close->stored", "stored->signalled", "signalled->analysis started", "analysis run",
         "analysis done->commit recorded", "close->commit recorded")}
@@ -551,6 +705,17 @@ def summary(runs: list[Run]) -> dict:
         "clock_width_s": max(r.clock_width_s for r in done), "commit_source": done[0].commit_source,
         "cpu_share": {k: round(v / done[0].window_s, 2) for k, v in sorted(done[0].cpu_s.items())},
         "breakdown": done[0].breakdown, "notes": [r.note for r in runs if r.note],
+        "ws_p50_s": med([percentile(r.ws_samples, 50) for r in done if r.ws_samples]),
+        "ws_p99_s": med([percentile(r.ws_samples, 99) for r in done if r.ws_samples]),
+        "ws_max_s": med([max(r.ws_samples) for r in done if r.ws_samples]),
+        "ws_frames": sum(len(r.ws_lags) for r in done), "ws_expected": sum(r.ws_expected for r in done),
+        "ws_missing": sum(r.ws_missing for r in done),
+        "sign_up_s": med([r.sign_up_s for r in done]),
+        "ws_close_to_published_p50_s": med([statistics.median(r.ws_to_published) for r in done if r.ws_to_published]),
+        "ws_published_to_received_p50_s": med([statistics.median(r.ws_published_to_received) for r in done
+                                               if r.ws_published_to_received]),
+        "ws_published_to_received_p99_s": med([percentile(r.ws_published_to_received, 99) for r in done
+                                               if r.ws_published_to_received]),
     }
 
 
@@ -596,6 +761,17 @@ def report(summaries: list[dict], args: argparse.Namespace, total_s: float) -> N
                   f"{secs(s['committed_p50_s'])} s, p99 {secs(s['committed_p99_s'])} s")
         for note in s["notes"]:
             print(f"    note: {note}")
+        if s["ws_expected"]:
+            print(f"    /ws: candle close -> TradeExecuted received: p50 {secs(s['ws_p50_s'])} s, p99 "
+                  f"{secs(s['ws_p99_s'])} s, max {secs(s['ws_max_s'])} s over {s['ws_frames']} frames "
+                  f"({s['ws_expected']} events stored for the measured candles, {s['ws_missing']} never received); "
+                  f"goal p99 < 0.25 s {'met' if s['ws_p99_s'] < 0.25 else 'not met'}; users signed up in "
+                  f"{s['sign_up_s']:.0f} s")
+            print(f"    /ws split at the event insert: close -> published p50 "
+                  f"{secs(s['ws_close_to_published_p50_s'])} s; published -> received p50 "
+                  f"{secs(s['ws_published_to_received_p50_s'])} s, p99 {secs(s['ws_published_to_received_p99_s'])} s")
+        elif s["sign_up_s"]:
+            print("    /ws: no trade in the measured candles, so no TradeExecuted to time (measure more --candles)")
         for label, stages in s["breakdown"].items():
             print(f"    {label:6s} session (signal order), medians s: "
                   + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
@@ -641,6 +817,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--query-sample", type=int, default=10, help="sessions whose `queued` is sampled")
     parser.add_argument("--budget-s", type=float, default=900.0, help="stop starting new runs after this")
     parser.add_argument("--keep-dir", action="store_true", help="keep the temp dir (logs) after the run")
+    parser.add_argument("--no-ws", dest="ws", action="store_false",
+                        help="no gateway, users or sockets: skip the close -> TradeExecuted on /ws figure")
     args = parser.parse_args(argv)
     count = len(args.sessions)
     big = [n >= LARGE_N for n in args.sessions]
@@ -677,15 +855,17 @@ async def bench(args: argparse.Namespace, root: Path) -> None:
                 break
             try:
                 runs.append(await session_run(root, sessions, speed, workers, candles, args.warmup_s,
-                                              args.query_sample, deadline))
+                                              args.query_sample, deadline, args.ws))
             except Exception as exc:  # noqa: BLE001 - one failed run is reported; the others still count
                 traceback.print_exc()
                 runs.append(Run(sessions, speed, workers, note=f"failed: {type(exc).__name__}: {exc}"[:300]))
             r = runs[-1]
             p = (f"p50 {secs(percentile(r.samples, 50))} s, p99 {secs(percentile(r.samples, 99))} s"
                  if r.samples else r.note)
+            w = (f"; /ws p50 {secs(percentile(r.ws_samples, 50))} s, p99 {secs(percentile(r.ws_samples, 99))} s "
+                 f"over {len(r.ws_samples)} TradeExecuted" if r.ws_samples else "")
             print(f"  N={sessions} run {i + 1}: {p}, missing {r.missing}, {r.commits_per_s:.1f} commits/s, "
-                  f"wall {r.wall_s:.0f} s" + (f" ({r.note})" if r.note and r.samples else ""), flush=True)
+                  f"wall {r.wall_s:.0f} s{w}" + (f" ({r.note})" if r.note and r.samples else ""), flush=True)
         summaries.append(summary(runs))
     report(summaries, args, time.monotonic() - began)
 

@@ -1,0 +1,258 @@
+"""Issue 7 end to end: the real `durabot up`, one user's default paper session on the real replay,
+and REST and `/ws` telling the same story of its trades and its account.
+
+The stack is `durabot up` as a subprocess (as in tests/foundation/test_up.py), on free ports and a
+fresh var dir, with the sim replaying at ``SIM_SPEED`` times real time (a 5-minute candle every
+0.1 s) so a few trades happen within a minute or two of market data.
+
+Settings: the product's default consensus (3 of 5 strategies) trades about once every 300 candles on
+the replayed BTCUSDT data, too rarely for a test of minutes, so the test sets ``min_agree`` 2 through
+``PUT /strategy-settings`` before the start (about one trade every 50 candles; stops, take profits and
+every other setting stay the defaults). ``POST /start`` goes without a body: symbols, interval and
+source are the defaults (the first stream of ``DURABOT_FEED_STREAMS``).
+
+Why the portfolio comparison holds: ``PositionUpdate`` is published only by steps that open or close
+something, so while a position is open the account moves (unrealised PnL, funding) with no event.
+Once the session is stopped and its positions are closed (by the test, over REST), nothing moves the
+account any more (no position, no funding, no entries), so the last ``PositionUpdate`` must equal
+what REST reports, and the status query's equity too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+SIM_SPEED = "3000"
+MIN_TRADES = 3
+TRADES_TIMEOUT_S = 150.0
+QUIET_S = 3.0
+ACCOUNT_CHANNELS = ["TradeExecuted", "PositionUpdate", "BotStatusUpdate"]
+
+pytestmark = pytest.mark.timeout(420)
+
+
+class Up:
+    """`durabot up` as a subprocess; its output goes to a file named in every failure."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.output = cwd / "up.out"
+        self.proc = subprocess.Popen([sys.executable, "-m", "durabot", "up"], env=env, cwd=cwd,
+                                     stdout=self.output.open("ab"), stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")[-4000:]
+
+    async def wait_healthy(self, http: httpx.AsyncClient, within_s: float = 150) -> None:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"up exited early:\n{self.log()}"
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/api/health")).status_code == 200 and b"Durabot is up" in \
+                        self.output.read_bytes():
+                    return
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"up not healthy in {within_s}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class AccountFeed:
+    """One authenticated /ws connection: every frame it receives, answering the server's Pings."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.frames: list[dict[str, Any]] = []
+        self.arrived = asyncio.Condition()
+
+    async def read(self) -> None:
+        async for raw in self.sock:
+            frame = json.loads(raw)
+            if frame["type"] == "Ping":
+                await self.sock.send(json.dumps({"type": "Pong"}))
+            async with self.arrived:
+                self.frames.append(frame)
+                self.arrived.notify_all()
+
+    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], within_s: float = 30) -> dict[str, Any]:
+        async with asyncio.timeout(within_s), self.arrived:
+            while True:
+                for frame in self.frames:
+                    if predicate(frame):
+                        return frame
+                await self.arrived.wait()
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f["type"] == kind]
+
+    def account_events(self) -> list[dict[str, Any]]:
+        # The connection keeps the public market channels too; those never stop.
+        return [f for f in self.frames if f["type"] in ACCOUNT_CHANNELS]
+
+
+def ws_trades(feed: AccountFeed) -> tuple[dict[int, dict], dict[int, dict], dict[int, list[dict]]]:
+    """(opened positions, closed trades, partial closes) by trade ID, as /ws told them."""
+    opened: dict[int, dict] = {}
+    closed: dict[int, dict] = {}
+    parts: dict[int, list[dict]] = {}
+    for frame in feed.events("TradeExecuted"):
+        data = frame["data"]
+        if data["action"] == "open":
+            assert data["position"]["trade_id"] not in opened, f"trade opened twice: {frame}"
+            opened[data["position"]["trade_id"]] = data["position"]
+        elif data["action"] == "close":
+            assert data["trade"]["id"] not in closed, f"trade closed twice: {frame}"
+            closed[data["trade"]["id"]] = data["trade"]
+        else:
+            parts.setdefault(data["trade"]["id"], []).append(data["trade"])
+    return opened, closed, parts
+
+
+async def poll(check: Callable[[], Any], within_s: float, what: str, up: Up, interval: float = 1.0) -> Any:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        assert up.proc.poll() is None, f"up exited:\n{up.log()}"
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {within_s}s waiting for {what}\n{up.log()}")
+
+
+@pytest.fixture
+def stack_env(tmp_path, run_env, get_free_port) -> tuple[dict[str, str], int]:
+    ports = {name: get_free_port() for name in
+             ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "MONGO_PORT", "GATEWAY_PORT", "SIM_EXCHANGE_PORT")}
+    sim = f"127.0.0.1:{ports['SIM_EXCHANGE_PORT']}"
+    env = run_env(DURABOT_VAR_DIR=str(tmp_path / "var"), **{f"DURABOT_{k}": str(v) for k, v in ports.items()},
+                  DURABOT_EXCHANGE_REST_URL=f"http://{sim}", DURABOT_EXCHANGE_FUTURES_URL=f"http://{sim}",
+                  DURABOT_EXCHANGE_WS_URL=f"ws://{sim}", DURABOT_SIM_SPEED=SIM_SPEED, DURABOT_LOG_LEVEL="WARNING")
+    return env, ports["GATEWAY_PORT"]
+
+
+async def sign_up(http: httpx.AsyncClient) -> tuple[str, str]:
+    email, password = f"e2e-{uuid.uuid4().hex[:8]}@example.com", "a long e2e passphrase"
+    registered = await http.post("/api/auth/register", json={"email": email, "password": password})
+    assert registered.status_code == 201, registered.text
+    login = await http.post("/api/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    return registered.json()["user_id"], login.json()["access_token"]
+
+
+async def test_default_paper_session_rest_and_ws_agree(tmp_path, stack_env):
+    env, gateway_port = stack_env
+    base = f"http://127.0.0.1:{gateway_port}"
+    up = Up(env, tmp_path)
+    reader: asyncio.Task | None = None
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            await up.wait_healthy(http)
+            user_id, token = await sign_up(http)
+            http.headers["Authorization"] = f"Bearer {token}"
+            session_id = f"session:{user_id}:paper"
+            changed = await http.put("/api/paper-trading/strategy-settings", json={"min_agree": 2})
+            assert changed.status_code == 200 and changed.json()["settings"]["min_agree"] == 2, changed.text
+
+            async with websockets.connect(f"ws://127.0.0.1:{gateway_port}/ws?token={token}") as sock:
+                feed = AccountFeed(sock)
+                reader = asyncio.create_task(feed.read())
+                await sock.send(json.dumps({"type": "Subscribe", "channels": ACCOUNT_CHANNELS}))
+                subscribed = await feed.wait_for(lambda f: f["type"] in ("Subscribed", "Error"))
+                assert subscribed["type"] == "Subscribed", subscribed
+
+                started = await http.post("/api/paper-trading/start")
+                assert started.status_code == 200, started.text
+                status = started.json()
+                assert (status["session_id"], status["status"], status["symbols"], status["interval"]) == (
+                    session_id, "running", ["BTCUSDT"], "5m"), status
+
+                async def enough_trades() -> list[dict] | None:
+                    rows = (await http.get("/api/paper-trading/trades/closed", params={"limit": 500})).json()
+                    return rows if len(rows) >= MIN_TRADES else None
+
+                await poll(enough_trades, TRADES_TIMEOUT_S, f"{MIN_TRADES} closed trades", up)
+                stopped = await http.post("/api/paper-trading/stop")
+                assert stopped.status_code == 200 and stopped.json()["status"] == "stopped", stopped.text
+                await feed.wait_for(lambda f: f["type"] == "BotStatusUpdate" and f["data"]["status"] == "stopped")
+
+                # Open positions agree before they are closed: what REST holds, /ws opened and not closed.
+                async def open_ids_agree() -> bool:
+                    rest = {p["trade_id"] for p in (await http.get("/api/paper-trading/trades/open")).json()}
+                    opened, closed, _ = ws_trades(feed)
+                    return rest == set(opened) - set(closed)
+
+                await poll(open_ids_agree, 30, "open positions on REST and /ws to agree", up, interval=0.5)
+
+                # Stopped sessions keep managing exits; close what is left so the account stops moving.
+                for position in (await http.get("/api/paper-trading/trades/open")).json():
+                    closing = await http.post(f"/api/paper-trading/trades/{position['trade_id']}/close")
+                    # 404: its stop or take profit closed it in between, which is as good.
+                    assert closing.status_code in (200, 404), closing.text
+
+                async def settled() -> dict | None:
+                    rest_open = (await http.get("/api/paper-trading/trades/open")).json()
+                    rows = (await http.get("/api/paper-trading/trades/closed", params={"limit": 500})).json()
+                    opened, closed, _ = ws_trades(feed)
+                    if rest_open or set(closed) != {r["trade_id"] for r in rows} or set(opened) != set(closed):
+                        return None
+                    count = len(feed.account_events())
+                    await asyncio.sleep(QUIET_S)
+                    return {"rows": rows} if len(feed.account_events()) == count else None
+
+                settled_state = await poll(settled, 60, "the stopped session to go quiet", up, interval=0.5)
+                rows = settled_state["rows"]
+                portfolio = (await http.get("/api/paper-trading/portfolio")).json()
+                final_status = (await http.get("/api/paper-trading/status")).json()
+                reader.cancel()
+    finally:
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, websockets.ConnectionClosed):
+                await reader
+        up.stop()
+
+    opened, closed, parts = ws_trades(feed)
+    assert len(rows) >= MIN_TRADES
+    rest_closed = {r["trade_id"]: r["trade"] for r in rows}
+    assert rest_closed == closed, "closed trades differ between REST and /ws"
+    assert all(r["symbol"] == "BTCUSDT" and r["trade"]["symbol"] == "BTCUSDT" for r in rows)
+    assert {r["trade_id"]: r["partial_closes"] for r in rows if r["partial_closes"]} == parts
+    for trade_id, position in opened.items():
+        trade = closed[trade_id]
+        assert (position["side"], position["entry_time"], position["entry_price"]) == (
+            trade["side"], trade["entry_time"], trade["entry_price"]), trade_id
+    for frame in feed.events("TradeExecuted"):
+        data = frame["data"]
+        key = f"{data['position']['trade_id']}:open" if data["action"] == "open" else (
+            f"{data['trade']['id']}:" + ("close" if data["action"] == "close" else "part:"))
+        assert frame["event_key"].startswith(f"TradeExecuted:{session_id}:{key}"), frame
+
+    updates = feed.events("PositionUpdate")
+    assert updates and all(u["data"]["session_id"] == session_id for u in updates)
+    assert portfolio["positions"] == [] and portfolio["status"] == "stopped"
+    assert portfolio["account"] == updates[-1]["data"]["account"], "REST portfolio != last PositionUpdate"
+    assert portfolio["account"]["open_positions"] == 0
+    assert final_status["equity"] == portfolio["account"]["equity"] == portfolio["account"]["cash"]
+    assert final_status["trades_closed"] == len(rows) and not final_status["entries_enabled"]
+    statuses = [f["data"]["status"] for f in feed.events("BotStatusUpdate")]
+    assert statuses[-1] == "stopped" and "running" in statuses, statuses
