@@ -53,6 +53,8 @@ SIGNAL_CONCURRENCY = 64
 FETCH_ATTEMPTS = 8
 CURSOR_FLUSH_S = 0.5
 MAX_REDELIVERY = 5000
+# Candles a catch-up delivers between cursor saves.
+CATCH_UP_FLUSH_EVERY = 100
 DAY_MS = 86_400_000
 
 
@@ -226,8 +228,13 @@ class FeedRun:
             # Stored but never delivered (the previous attempt died in between): deliver from the store.
             pending = await market_store.read_candles(self.db, state.symbol, state.interval,
                                                       start=state.cursor + 1, limit=MAX_REDELIVERY, newest=False)
-        for candle in pending:
+        for delivered, candle in enumerate(pending, 1):
             await self._deliver(state, candle)
+            # A long catch-up must prove it is alive and keep its place: a retried attempt starts
+            # from the last saved cursor, not from the start of the catch-up again.
+            activity.heartbeat()
+            if delivered % CATCH_UP_FLUSH_EVERY == 0:
+                await self._flush()
 
     async def _fetch(self, state: StreamState, last: int | None, until: int | None) -> list[Candle]:
         """REST klines after ``last``. Rate limits are waited out here, in this activity: the

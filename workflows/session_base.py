@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
         session_identity,
     )
 
-READ_TIMEOUT = timedelta(seconds=30)
+READ_TIMEOUT = timedelta(seconds=10)
 ANALYSIS_TIMEOUT = timedelta(minutes=2)
 COMMIT_TIMEOUT = timedelta(seconds=30)
 # The range of StartSessionInput.barrier_timeout_s: how long a multi-symbol session waits for a
