@@ -220,7 +220,11 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
         if signal is not None and signal.direction is not Direction.NEUTRAL:
             decided = {"symbol": closed.symbol, "interval": closed.interval, "open_time": closed.open_time,
                        "direction": signal.direction.value, "confidence": signal.confidence,
-                       "reason": signal.reason, "analysis_key": analysis.analysis_key}
+                       "reason": signal.reason, "analysis_key": analysis.analysis_key,
+                       # What the session made of it: the risk checks of an attempted entry and
+                       # why it did not trade (None: it traded, or nothing was attempted).
+                       "risk": [r.to_dict() for r in result.risk], "rejection": result.rejection,
+                       "opened": any(f.opens for f in result.fills)}
         await self._commit(result, analysis.analysis_key, closed.symbol,
                            day_closed.to_dict() if day_closed else None, decided)
 
