@@ -80,3 +80,31 @@ async def latest_analyses(db: AsyncDatabase, symbols: list[str], interval: str,
         if doc is not None:
             found.append(doc)
     return found
+
+
+async def decisions(db: AsyncDatabase, user_id: str, limit: int) -> list[dict[str, Any]]:
+    """The user's recent ``AISignalReceived`` events (what the session made of each signal), newest first."""
+    cursor = db.events.find({"user_id": user_id, "type": "AISignalReceived"}, {"_id": 0, "data": 1}).sort(
+        [("created_at", -1)])
+    return [d["data"] for d in await cursor.limit(limit).to_list()]
+
+
+def downsample(points: list[dict[str, Any]], most: int) -> list[dict[str, Any]]:
+    """At most ``most`` points spread evenly over ``points``, the first and the last always kept."""
+    if len(points) <= most:
+        return points
+    step = (len(points) - 1) / (most - 1)
+    return [points[round(i * step)] for i in range(most)]
+
+
+async def equity_history(db: AsyncDatabase, session_id: str, most: int, since: int | None,
+                         generation: int | None) -> list[dict[str, Any]]:
+    """The session's committed equity, oldest first, downsampled to at most ``most`` points."""
+    query: dict[str, Any] = {"session_id": session_id}
+    if since is not None:
+        query["time"] = {"$gte": since}
+    if generation is not None:
+        query["generation"] = generation
+    fields = {"_id": 0, "time": 1, "equity": 1, "cash": 1, "unrealised": 1, "generation": 1}
+    rows = await db.portfolio_history.find(query, fields).sort([("time", 1)]).to_list()
+    return downsample(rows, most)

@@ -265,6 +265,37 @@ class SignalPage(BaseModel):
     next_before: int | None = Field(description="pass as `before` for the next (older) page")
 
 
+class RiskCheckOut(BaseModel):
+    name: str
+    passed: bool
+    enabled: bool
+    reason: str
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class DecisionOut(BaseModel):
+    """A long/short consensus the session stepped on, and what it made of it (``AISignalReceived``)."""
+
+    symbol: str
+    interval: str
+    open_time: int
+    direction: str
+    confidence: float | None = None
+    reason: str | None = None
+    analysis_key: str
+    risk: list[RiskCheckOut] = Field(default_factory=list, description="the checks of the entry it attempted")
+    rejection: str | None = Field(None, description="why it did not trade; null when it traded or tried nothing")
+    opened: bool = False
+
+
+class EquityPointOut(BaseModel):
+    time: int = Field(description="market time (ms) of the committed step")
+    equity: float
+    cash: float | None = None
+    unrealised: float | None = None
+    generation: int = 0
+
+
 class TradeAnalysisOut(BaseModel):
     trade_id: int
     generation: int

@@ -25,6 +25,8 @@ from gateway.paper.schemas import (
     AnalysisOut,
     BasicSettingsIn,
     ClosedTradeOut,
+    DecisionOut,
+    EquityPointOut,
     ErrorOut,
     IndicatorSettingsIn,
     ManualOrderIn,
@@ -350,6 +352,25 @@ async def latest_signals(user: CurrentUser, db: DbDep) -> list[AnalysisOut]:
     record = await reads.settings_record(db, PaperSession.id_of(user.user_id))
     docs = await reads.latest_analyses(db, record["symbols"], record["interval"], record["analysis_settings_hash"])
     return [AnalysisOut.model_validate(d) for d in docs]
+
+
+@router.get("/decisions", response_model=list[DecisionOut], responses=READ)
+async def decisions(user: CurrentUser, db: DbDep, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[DecisionOut]:
+    """What the session made of its recent long/short signals, newest first: the risk checks of each
+    attempted entry, why it did not trade, whether it opened (the ``AISignalReceived`` events)."""
+    rows = await reads.decisions(db, user.user_id, limit)
+    return [DecisionOut.model_validate(r) for r in rows]
+
+
+@router.get("/equity-history", response_model=list[EquityPointOut], responses=READ)
+async def equity_history(user: CurrentUser, db: DbDep, limit: Annotated[int, Query(ge=2, le=1000)] = 1000,
+                         from_: Annotated[int | None, Query(alias="from", ge=0, le=MAX_ID,
+                                                            description="market time (ms), inclusive")] = None,
+                         generation: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> list[EquityPointOut]:
+    """The account's equity at each committed step, oldest first, evenly downsampled to ``limit`` points
+    (the first and last kept); ``generation`` picks one account (every reset starts one)."""
+    rows = await reads.equity_history(db, PaperSession.id_of(user.user_id), limit, from_, generation)
+    return [EquityPointOut.model_validate(r) for r in rows]
 
 
 def _analysis_out(row: dict[str, Any]) -> TradeAnalysisOut:

@@ -2,9 +2,12 @@
 the built webapp, with a trading worker on real Temporal + SecantusDB and candles fed to the session by
 signal, as the market feed would.
 
-One person's session: register and log in, start a session, see a trade appear live (placed by another
-client, so only the /ws push can show it), close it, submit a rejected setting and read the API's
-message, then a valid one, run a backtest and read its report. No console error is allowed except the
+One person's session: register and log in, start a session, read the risk checks of its decisions on
+the signals feed, see a trade appear live (placed by another client, so only the /ws push can show it)
+and its unrealised PnL follow each new candle's MarketData, find its entry marker and SL/TP lines on
+the chart, place and cancel a limit order, close the trade, read the equity curve of every committed
+step, submit a rejected setting and read the API's message, then a valid one, run a backtest and read
+its report. No console error is allowed except the
 one 422 the rejected setting provokes. Every page is captured at 1280 and 390 px wide and must not
 scroll sideways at 390 px.
 """
@@ -19,7 +22,8 @@ from urllib.parse import quote
 
 from playwright.async_api import ConsoleMessage, Page, expect
 
-from activities.market_store import store_candles
+from activities import events
+from activities.market_store import set_latest_price, store_candles
 from durabot.datafiles import load_candles
 from trading.analysis import AnalysisSettings, warmup_candles
 from workflows.contracts import SIGNAL_CANDLE_CLOSED, CandleClosed, session_workflow_id
@@ -54,9 +58,12 @@ class Console:
         return [e for e in self.errors if e not in expected]
 
 
-async def feed(gateway, temporal_client, user_id: str, token: str, count: int) -> None:
+CANDLES = load_candles(REPO / "data" / "candles" / DATASET)
+
+
+async def feed(gateway, temporal_client, user_id: str, token: str, count: int, start: int = 0) -> None:
     """Store candles and signal them to the user's session; wait until it processed the last one."""
-    fed = load_candles(REPO / "data" / "candles" / DATASET)[:count]
+    fed = CANDLES[start:start + count]
     await store_candles(gateway.db, fed, "5m", "test")
     handle = temporal_client.get_workflow_handle(session_workflow_id(user_id))
     for c in fed:
@@ -70,6 +77,37 @@ async def feed(gateway, temporal_client, user_id: str, token: str, count: int) -
             return
         assert asyncio.get_running_loop().time() < deadline, f"session stuck at {status}"
         await asyncio.sleep(0.2)
+
+
+async def market_data(gateway, index: int) -> float:
+    """Publish candle ``index``'s MarketData event as the market feed does after storing it; its close."""
+    c = CANDLES[index]
+    await events.publish(gateway.db, [events.event_doc(events.MARKET_DATA, f"test:{c.symbol}:5m:{c.open_time}", {
+        "symbol": c.symbol, "price": c.close, "time": c.close_time, "price_change_24h": 0.0,
+        "price_change_pct_24h": 0.0, "volume_24h": c.volume}, symbol=c.symbol)])
+    return c.close
+
+
+def js_number(value: float) -> str:
+    """How JavaScript prints a float (no trailing ``.0``), e.g. for a data attribute."""
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+async def equity_history(gateway, headers, steps: int) -> list[dict]:
+    """The session's equity history once its commit of the ``steps``-th step has landed."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        history = (await gateway.http.get("/api/paper-trading/equity-history", headers=headers)).json()
+        if len(history) >= steps or asyncio.get_running_loop().time() > deadline:
+            assert len(history) == steps, (len(history), steps)
+            return history
+        await asyncio.sleep(0.2)
+
+
+async def decisions_with_risk(gateway, headers) -> list[dict]:
+    reply = await gateway.http.get("/api/paper-trading/decisions", params={"limit": 50}, headers=headers)
+    assert reply.status_code == 200, reply.text
+    return [d for d in reply.json() if d["risk"]]
 
 
 async def screenshots(page: Page, base: str, artifacts: Path, name: str) -> None:
@@ -120,25 +158,97 @@ async def test_dashboard_end_to_end(gateway, browser, temporal_client, artifacts
     link = page.get_by_test_id("temporal-link")
     session_id = session_workflow_id(me["user_id"])
     assert (await link.get_attribute("href")).endswith(f"/namespaces/default/workflows/{quote(session_id, safe='')}")
-    await feed(gateway, temporal_client, me["user_id"], token, warmup_candles(AnalysisSettings.from_dict({})) + 10)
+    fed = warmup_candles(AnalysisSettings.from_dict({})) + 10
+    await feed(gateway, temporal_client, me["user_id"], token, fed)
+    # Trade on until the session has attempted an entry, so its risk checks were recorded.
+    while not await decisions_with_risk(gateway, headers):
+        assert fed < 600, "no entry attempted in 600 candles"
+        await feed(gateway, temporal_client, me["user_id"], token, 40, start=fed)
+        fed += 40
     await expect(page.get_by_test_id("engine-status")).to_contain_text("running")
+    # The overview's equity curve has a point per committed step (every processed candle).
+    history = await equity_history(gateway, headers, fed)
+    assert [p["time"] for p in history] == sorted({p["time"] for p in history}), "not one point per step, in order"
+    await page.reload()
+    curve = page.get_by_test_id("equity-curve")
+    await expect(curve).to_have_attribute("data-source", "steps")
+    await expect(curve).to_have_attribute("data-points", str(fed))
+    thinned = await gateway.http.get("/api/paper-trading/equity-history", params={"limit": 7}, headers=headers)
+    assert [p["time"] for p in thinned.json()][::6] == [history[0]["time"], history[-1]["time"]]
+
+    # The signals feed shows what the session made of a signal: each risk check and its reason.
+    (decision, *_) = await decisions_with_risk(gateway, headers)
+    await nav(page, "Signals")
+    card = page.locator(f'[data-testid="decision"][data-analysis-key="{decision["analysis_key"]}"]')
+    await expect(card.get_by_test_id("risk-check")).to_have_count(len(decision["risk"]))
+    await expect(card.get_by_test_id("risk-checks")).to_contain_text(decision["risk"][0]["reason"])
+    await screenshots(page, base, artifacts, "signals-risk")
 
     # A trade placed by another client appears live on the positions page.
     await nav(page, "Positions")
     await expect(page.get_by_test_id("no-open-positions")).to_be_visible()
     for stale in (await gateway.http.get("/api/paper-trading/trades/open", headers=headers)).json():
         await gateway.http.post(f"/api/paper-trading/trades/{stale['trade_id']}/close", headers=headers)
-    placed = await gateway.http.post("/api/paper-trading/orders", headers=headers,
-                                     json={"symbol": SYMBOL, "side": "long", "order_type": "market", "quantity": 1.0})
+    last = CANDLES[fed - 1].close
+    placed = await gateway.http.post("/api/paper-trading/orders", headers=headers, json={
+        "symbol": SYMBOL, "side": "long", "order_type": "market", "quantity": 1.0,
+        "stop_loss": round(last * 0.97, 6), "take_profit": round(last * 1.03, 6)})
     assert placed.status_code == 200, placed.text
     (position,) = (await gateway.http.get("/api/paper-trading/trades/open", headers=headers)).json()
-    row = page.get_by_test_id(f"open-{position['trade_id']}")
+    trade_id = position["trade_id"]
+    row = page.get_by_test_id(f"open-{trade_id}")
     await expect(row).to_be_visible(timeout=15_000)
     await expect(row).to_contain_text(SYMBOL)
+
+    # Each new candle's MarketData moves the price and the unrealised PnL: qty × (price − entry).
+    pnl = page.get_by_test_id(f"pnl-{trade_id}")
+    seen: list[str | None] = []
+    moved = next(i for i in range(fed + 1, len(CANDLES)) if CANDLES[i].close != CANDLES[fed].close)
+    for index in (fed, moved):
+        price = await market_data(gateway, index)
+        await expect(page.get_by_test_id(f"price-{trade_id}")).to_have_attribute("data-value", js_number(price))
+        expected = position["quantity"] * (price - position["entry_price"])
+        await expect(pnl).not_to_have_attribute("data-value", seen[-1] if seen else "")
+        value = float(await pnl.get_attribute("data-value"))
+        assert abs(value - expected) < 1e-12, (value, expected)
+        seen.append(await pnl.get_attribute("data-value"))
+    await expect(page.get_by_test_id(f"pnl-pct-{trade_id}")).to_contain_text("%")
     await screenshots(page, base, artifacts, "positions-open")
+    # After a reload the price comes from the stored latest price (GET /api/prices) before any event.
+    c = CANDLES[moved + 1]
+    await set_latest_price(gateway.db, gateway.settings.market_source, SYMBOL, c.close, c.close_time)
+    await page.reload()
+    await expect(page.get_by_test_id(f"price-{trade_id}")).to_have_attribute("data-value", js_number(c.close))
+
+    # The chart marks the entry and draws the position's stop loss and take profit.
+    await nav(page, "Chart")
+    chart = page.get_by_test_id("candle-chart")
+    await expect(chart).to_have_attribute("data-marker-texts", re.compile(rf"(^|,)#{trade_id}(,|$)"))
+    lines = await chart.get_attribute("data-price-lines")
+    sl, tp = js_number(position["stop_loss"]), js_number(position["take_profit"])
+    assert lines == f"SL #{trade_id}@{sl},TP #{trade_id}@{tp}", lines
+    await screenshots(page, base, artifacts, "chart-position")
+
+    # A limit order far below the market rests on the Orders page until it is cancelled there.
+    await nav(page, "Orders")
+    form = page.get_by_role("form", name="Place an order")
+    await form.get_by_label("Symbol").fill(SYMBOL)
+    await form.get_by_label("Type").select_option("limit")
+    await form.get_by_label("Quantity").fill("0.5")
+    await form.get_by_label("Limit price").fill(f"{last * 0.5:.6f}")
+    await form.get_by_role("button", name="Place order").click()
+    await expect(page.get_by_role("status").filter(has_text="placed")).to_be_visible()
+    (order,) = (await gateway.http.get("/api/paper-trading/pending-orders", headers=headers)).json()
+    pending = page.get_by_test_id(f"pending-{order['id']}")
+    await expect(pending).to_contain_text("limit")
+    await screenshots(page, base, artifacts, "orders-pending")
+    await pending.get_by_role("button", name=f"Cancel order {order['id']}").click()
+    await expect(pending).to_have_count(0)
+    assert (await gateway.http.get("/api/paper-trading/pending-orders", headers=headers)).json() == []
+    await nav(page, "Positions")
 
     # Close it from the page: it leaves the open table and shows among the closed trades.
-    await row.get_by_role("button", name=f"Close position {position['trade_id']}").click()
+    await row.get_by_role("button", name=f"Close position {trade_id}").click()
     await expect(row).to_have_count(0)
     closed_row = page.get_by_test_id(f"closed-{position['trade_id']}")
     await expect(closed_row).to_contain_text("manual")

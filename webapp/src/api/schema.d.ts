@@ -353,6 +353,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/paper-trading/decisions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Decisions
+         * @description What the session made of its recent long/short signals, newest first: the risk checks of each
+         *     attempted entry, why it did not trade, whether it opened (the ``AISignalReceived`` events).
+         */
+        get: operations["decisions_api_paper_trading_decisions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/paper-trading/equity-history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Equity History
+         * @description The account's equity at each committed step, oldest first, evenly downsampled to ``limit`` points
+         *     (the first and last kept); ``generation`` picks one account (every reset starts one).
+         */
+        get: operations["equity_history_api_paper_trading_equity_history_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/paper-trading/indicator-settings": {
         parameters: {
             query?: never;
@@ -1235,6 +1277,41 @@ export interface components {
             /** Trade Id */
             trade_id: number;
         };
+        /**
+         * DecisionOut
+         * @description A long/short consensus the session stepped on, and what it made of it (``AISignalReceived``).
+         */
+        DecisionOut: {
+            /** Analysis Key */
+            analysis_key: string;
+            /** Confidence */
+            confidence?: number | null;
+            /** Direction */
+            direction: string;
+            /** Interval */
+            interval: string;
+            /** Open Time */
+            open_time: number;
+            /**
+             * Opened
+             * @default false
+             */
+            opened: boolean;
+            /** Reason */
+            reason?: string | null;
+            /**
+             * Rejection
+             * @description why it did not trade; null when it traded or tried nothing
+             */
+            rejection?: string | null;
+            /**
+             * Risk
+             * @description the checks of the entry it attempted
+             */
+            risk?: components["schemas"]["RiskCheckOut"][];
+            /** Symbol */
+            symbol: string;
+        };
         /** DependencyHealth */
         DependencyHealth: {
             /** Detail */
@@ -1246,6 +1323,25 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "error";
+        };
+        /** EquityPointOut */
+        EquityPointOut: {
+            /** Cash */
+            cash?: number | null;
+            /** Equity */
+            equity: number;
+            /**
+             * Generation
+             * @default 0
+             */
+            generation: number;
+            /**
+             * Time
+             * @description market time (ms) of the committed step
+             */
+            time: number;
+            /** Unrealised */
+            unrealised?: number | null;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -1601,6 +1697,21 @@ export interface components {
                 [key: string]: unknown;
             }[];
             status: components["schemas"]["StatusOut"];
+        };
+        /** RiskCheckOut */
+        RiskCheckOut: {
+            /** Enabled */
+            enabled: boolean;
+            /** Name */
+            name: string;
+            /** Passed */
+            passed: boolean;
+            /** Reason */
+            reason: string;
+            /** Values */
+            values?: {
+                [key: string]: unknown;
+            };
         };
         /** RiskSettingsIn */
         RiskSettingsIn: {
@@ -2911,6 +3022,103 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The session could not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    decisions_api_paper_trading_decisions_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DecisionOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The session could not answer */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    equity_history_api_paper_trading_equity_history_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description market time (ms), inclusive */
+                from?: number | null;
+                generation?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EquityPointOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
             /** @description The session could not answer */
             503: {

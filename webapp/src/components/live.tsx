@@ -1,7 +1,8 @@
 // One /ws connection for the signed-in user, shared by every page: pages listen for the event types
 // they care about and reload their REST data, so the socket never has to carry whole tables.
-import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
+import { createContext, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { call, getTokens, http } from '../api/client';
+import { withQuote, type Quote } from '../lib/metrics';
 import { LiveSocket, type LiveEvent } from '../lib/socket';
 import type { ConnState } from '../lib/wsMachine';
 
@@ -13,10 +14,11 @@ interface Live {
   state: ConnState;
   attempt: number;
   prices: Readonly<Record<string, number>>;
+  quotes: Readonly<Record<string, Quote>>;
   listen: (fn: Listener) => () => void;
 }
 
-const LiveContext = createContext<Live>({ state: 'idle', attempt: 0, prices: {}, listen: () => () => undefined });
+const LiveContext = createContext<Live>({ state: 'idle', attempt: 0, prices: {}, quotes: {}, listen: () => () => undefined });
 
 export function useLive(): Live {
   return useContext(LiveContext);
@@ -34,12 +36,22 @@ export function useLiveEvents(types: readonly string[], fn: (event: LiveEvent) =
 export function LiveProvider({ token, children }: { token: string; children: ReactNode }) {
   const [state, setState] = useState<ConnState>('idle');
   const [attempt, setAttempt] = useState(0);
-  const [prices, setPrices] = useState<Record<string, number>>({});
+  const [quotes, setQuotes] = useState<Record<string, Quote>>({});
   const listeners = useRef(new Set<Listener>());
   const [listen] = useState(() => (fn: Listener) => {
     listeners.current.add(fn);
     return () => void listeners.current.delete(fn);
   });
+
+  // The latest stored price seeds each symbol; MarketData of each closed candle moves it on.
+  useEffect(() => {
+    let live = true;
+    void call(() => http.GET('/api/prices')).then(
+      (rows) => live && setQuotes((q) => rows.reduce((acc, r) => withQuote(acc, r.symbol, { price: r.price, time: r.time }), q)),
+      () => undefined,
+    );
+    return () => void (live = false);
+  }, [token]);
 
   useEffect(() => {
     const emit = (e: LiveEvent) => listeners.current.forEach((fn) => fn(e));
@@ -54,8 +66,8 @@ export function LiveProvider({ token, children }: { token: string; children: Rea
       clearTimer: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
       onEvent: (e) => {
         if (e.type === 'MarketData') {
-          const d = e.data as { symbol: string; price: number };
-          setPrices((p) => ({ ...p, [d.symbol]: d.price }));
+          const d = e.data as { symbol: string; price: number; time: number };
+          setQuotes((q) => withQuote(q, d.symbol, { price: d.price, time: d.time }));
         }
         emit(e);
       },
@@ -73,7 +85,8 @@ export function LiveProvider({ token, children }: { token: string; children: Rea
     return () => socket.stop();
   }, [token]);
 
-  return <LiveContext.Provider value={{ state, attempt, prices, listen }}>{children}</LiveContext.Provider>;
+  const prices = useMemo(() => Object.fromEntries(Object.entries(quotes).map(([s, q]) => [s, q.price])), [quotes]);
+  return <LiveContext.Provider value={{ state, attempt, prices, quotes, listen }}>{children}</LiveContext.Provider>;
 }
 
 const LABELS: Record<ConnState, string> = {

@@ -48,3 +48,31 @@ export function pnlOnDay(trades: readonly ClosedLike[], now: number): number {
 export function unrealised(side: string, quantity: number, entry: number, price: number): number {
   return (side === 'short' ? entry - price : price - entry) * quantity;
 }
+
+export interface LivePnl {
+  pnl: number;
+  pct: number | null; // of the margin, 0.1 = 10 %; null without a margin
+}
+
+/** A position's unrealised PnL at ``price``, and its share of the margin put up for it. */
+export function livePnl(
+  position: { side: string; quantity: number; entry_price: number; margin?: number | null },
+  price: number,
+): LivePnl | null {
+  const { side, quantity, entry_price: entry, margin } = position;
+  if (![quantity, entry, price].every(Number.isFinite)) return null;
+  const pnl = unrealised(side, quantity, entry, price);
+  return { pnl, pct: margin != null && Number.isFinite(margin) && margin > 0 ? pnl / margin : null };
+}
+
+export interface Quote {
+  price: number;
+  time: number; // ms, market time
+}
+
+/** The quotes after one arrives: a quote older than the one held never replaces it. */
+export function withQuote(quotes: Readonly<Record<string, Quote>>, symbol: string, next: Quote): Record<string, Quote> {
+  const held = quotes[symbol];
+  if (held && held.time > next.time) return quotes as Record<string, Quote>;
+  return { ...quotes, [symbol]: next };
+}

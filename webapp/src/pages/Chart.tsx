@@ -66,6 +66,7 @@ export function Chart() {
       });
     }
     const markers: SeriesMarker<UTCTimestamp>[] = [];
+    const lines: string[] = [];
     const mark = (ms: unknown, side: unknown, exit: boolean, text: string) => {
       const at = snapToBar(times, Number(ms));
       if (at == null) return;
@@ -79,13 +80,28 @@ export function Chart() {
     }
     for (const p of positions) {
       mark(p.entry_time, p.side, false, `#${String(p.trade_id)}`);
-      if (typeof p.stop_loss === 'number') candles.createPriceLine({ price: p.stop_loss, color: '#ef5350', lineStyle: LineStyle.Dashed, lineWidth: 1, axisLabelVisible: true, title: `SL #${String(p.trade_id)}` });
-      if (typeof p.take_profit === 'number') candles.createPriceLine({ price: p.take_profit, color: '#26a69a', lineStyle: LineStyle.Dashed, lineWidth: 1, axisLabelVisible: true, title: `TP #${String(p.trade_id)}` });
+      const line = (price: unknown, color: string, title: string) => {
+        if (typeof price !== 'number') return;
+        candles.createPriceLine({ price, color, lineStyle: LineStyle.Dashed, lineWidth: 1, axisLabelVisible: true, title });
+        lines.push(`${title}@${price}`);
+      };
+      line(p.stop_loss, '#ef5350', `SL #${String(p.trade_id)}`);
+      line(p.take_profit, '#26a69a', `TP #${String(p.trade_id)}`);
     }
     markers.sort((a, b) => a.time - b.time);
     createSeriesMarkers(candles, markers);
     c.timeScale().fitContent();
-    return () => c.remove();
+    // The chart is a canvas: what it drew is mirrored on the element for tests and assistive tools.
+    const el = box.current;
+    el.dataset.markers = String(markers.length);
+    el.dataset.markerTexts = markers.map((m) => m.text).join(',');
+    el.dataset.priceLines = lines.join(',');
+    return () => {
+      c.remove();
+      delete el.dataset.markers;
+      delete el.dataset.markerTexts;
+      delete el.dataset.priceLines;
+    };
   }, [chart.data, chosen, positions, trades]);
 
   const toggle = (name: string) => setChosen(chosen.includes(name) ? chosen.filter((n) => n !== name) : [...chosen, name]);

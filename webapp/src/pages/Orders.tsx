@@ -75,8 +75,8 @@ export function Orders() {
                 {rows.map((o) => {
                   const id = Number(o.id);
                   return (
-                    <tr key={id}>
-                      <td>{id}</td><td>{String(o.symbol)}</td><td>{String(o.side)}</td><td>{String(o.order_type)}</td>
+                    <tr key={id} data-testid={`pending-${id}`}>
+                      <td>{id}</td><td>{String(o.symbol)}</td><td>{String(o.side)}</td><td>{String(o.type ?? o.order_type)}</td>
                       <td>{formatNumber(Number(o.quantity), 4)}</td>
                       <td>{formatPrice(o.limit_price as number | null)}</td><td>{formatPrice(o.stop_price as number | null)}</td>
                       <td><button className="small" onClick={() => void cancel(id)} aria-label={`Cancel order ${id}`}>Cancel</button></td>

@@ -20,6 +20,12 @@ export function Overview() {
   const status = useLoad(() => call(() => http.GET('/api/paper-trading/status')));
   const portfolio = useLoad(() => call(() => http.GET('/api/paper-trading/portfolio')));
   const closed = useLoad(() => call(() => http.GET('/api/paper-trading/trades/closed', { params: { query: { limit: 500 } } })));
+  const generation = status.data?.generation;
+  // The current account's equity at every committed step (downsampled by the API), not just at closes.
+  const history = useLoad(
+    () => call(() => http.GET('/api/paper-trading/equity-history', { params: { query: { limit: 1000, generation } } })),
+    [generation],
+  );
   const [symbols, setSymbols] = useState('');
   const [interval, setInterval] = useState<Interval>('5m');
   const [error, setError] = useState<string | null>(null);
@@ -29,8 +35,11 @@ export function Overview() {
     status.reload();
     portfolio.reload();
     closed.reload();
+    history.reload();
   };
   useLiveEvents(['BotStatusUpdate', 'PositionUpdate', 'TradeExecuted'], reloadAll);
+  // Every processed candle commits a step, so the curve grows with the session's own streams.
+  useLiveEvents(['ChartUpdate'], (e) => (e.symbol == null || status.data?.symbols.includes(e.symbol)) && history.reload());
 
   const s = status.data;
   const account = portfolio.data?.account;
@@ -38,7 +47,9 @@ export function Overview() {
   const realised = trades.reduce((sum, t) => sum + t.net_pnl, 0);
   const metrics = (s?.metrics ?? {}) as Record<string, number | null | undefined>;
   const start = metrics.starting_balance ?? (account ? account.equity - account.unrealised - realised : 0);
-  const curve = useMemo(() => equityCurve(start, trades), [start, trades]);
+  const stepped = useMemo(() => (history.data ?? []).map((p) => ({ time: p.time, value: p.equity })), [history.data]);
+  const realisedCurve = useMemo(() => equityCurve(start, trades), [start, trades]);
+  const curve = stepped.length ? stepped : realisedCurve;
   const rate = metrics.win_rate ?? winRate(trades);
   const drawdown = metrics.max_drawdown ?? maxDrawdown(start, curve);
   const link = s ? temporalLink(system, s.session_id) : null;
@@ -115,7 +126,9 @@ export function Overview() {
           <Stat label="Max drawdown" testId="drawdown">{formatPct(drawdown)}</Stat>
           <Stat label="Closed trades">{trades.length}</Stat>
         </div>
-        <LineChart points={curve} label="Realised equity curve" />
+        <div data-testid="equity-curve" data-points={curve.length} data-source={stepped.length ? 'steps' : 'closes'}>
+          <LineChart points={curve} label="Equity curve" />
+        </div>
       </Card>
     </div>
   );

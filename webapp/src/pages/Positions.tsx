@@ -5,7 +5,7 @@ import { Card, ErrorNote, Pnl } from '../components/ui';
 import { downloadCsv, toCsv, type Column } from '../lib/csv';
 import { formatNumber, formatPrice, formatTime } from '../lib/format';
 import { useLoad } from '../lib/hooks';
-import { unrealised } from '../lib/metrics';
+import { livePnl } from '../lib/metrics';
 
 type Row = Record<string, unknown>;
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -72,14 +72,16 @@ function OpenPositions() {
           <table data-testid="open-positions">
             <thead>
               <tr>
-                <th>#</th><th>Symbol</th><th>Side</th><th>Qty</th><th>Entry</th><th>Price</th><th>SL / TP</th><th>PnL</th><th />
+                <th>#</th><th>Symbol</th><th>Side</th><th>Qty</th><th>Entry</th><th>Price</th><th>SL / TP</th><th>PnL</th><th>PnL %</th><th />
               </tr>
             </thead>
             <tbody>
               {rows.map((p) => {
                 const id = Number(p.trade_id);
                 const price = prices[String(p.symbol)] ?? null;
-                const pnl = price != null ? unrealised(String(p.side), Number(p.quantity), Number(p.entry_price), price) : num(p.unrealised);
+                const live = price != null
+                  ? livePnl({ side: String(p.side), quantity: Number(p.quantity), entry_price: Number(p.entry_price), margin: num(p.margin) }, price)
+                  : null;
                 return (
                   <tr key={id} data-testid={`open-${id}`}>
                     <td>{id}</td>
@@ -87,9 +89,10 @@ function OpenPositions() {
                     <td className={String(p.side)}>{String(p.side)}</td>
                     <td>{formatNumber(num(p.quantity), 4)}</td>
                     <td>{formatPrice(num(p.entry_price))}</td>
-                    <td>{formatPrice(price)}</td>
+                    <td data-testid={`price-${id}`} data-value={price ?? ''}>{formatPrice(price)}</td>
                     <td>{formatPrice(num(p.stop_loss))} / {formatPrice(num(p.take_profit))}</td>
-                    <td><Pnl value={pnl} digits={6} /></td>
+                    <td data-testid={`pnl-${id}`} data-value={live?.pnl ?? ''}><Pnl value={live?.pnl} digits={6} /></td>
+                    <td data-testid={`pnl-pct-${id}`}>{live?.pct != null ? <Pnl value={live.pct * 100} digits={2} /> : '—'}{live?.pct != null ? '%' : ''}</td>
                     <td>
                       <button className="danger small" disabled={closing === id} onClick={() => void close(id)}
                         aria-label={`Close position ${id}`}>

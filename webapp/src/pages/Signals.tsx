@@ -1,3 +1,4 @@
+import { useMemo, useState } from 'react';
 import { call, http, type Schemas } from '../api/client';
 import { useLiveEvents } from '../components/live';
 import { Card, ErrorNote } from '../components/ui';
@@ -5,6 +6,65 @@ import { formatPct, formatTime } from '../lib/format';
 import { useLoad } from '../lib/hooks';
 
 type Analysis = Schemas['AnalysisOut'];
+type Decision = Schemas['DecisionOut'];
+
+/** Live decisions first, then the stored ones, each analysis once, newest first. */
+export function mergeDecisions(live: readonly Decision[], stored: readonly Decision[], most = 20): Decision[] {
+  const seen = new Set<string>();
+  const out: Decision[] = [];
+  for (const d of [...live, ...stored].sort((a, b) => b.open_time - a.open_time)) {
+    if (seen.has(d.analysis_key)) continue;
+    seen.add(d.analysis_key);
+    out.push(d);
+  }
+  return out.slice(0, most);
+}
+
+function DecisionCard({ d }: { d: Decision }) {
+  const outcome = d.opened ? 'opened a position' : d.rejection ? `not traded: ${d.rejection}` : 'no entry attempted';
+  return (
+    <article className="signal" data-testid="decision" data-analysis-key={d.analysis_key}>
+      <header>
+        <strong>{d.symbol}</strong> {d.interval} · {formatTime(d.open_time)}{' '}
+        <span className={`pill ${d.direction}`}>{d.direction}</span> {d.confidence != null ? formatPct(d.confidence, 0) : ''}
+      </header>
+      <p data-testid="decision-outcome">{outcome}</p>
+      {d.risk?.length ? (
+        <div className="table-wrap">
+          <table data-testid="risk-checks">
+            <thead><tr><th>Risk check</th><th>Result</th><th>Reason</th></tr></thead>
+            <tbody>
+              {d.risk.map((r) => (
+                <tr key={r.name} data-testid="risk-check" data-passed={String(r.passed)}>
+                  <td>{r.name}</td>
+                  <td className={r.passed ? 'up' : 'down'}>{r.enabled ? (r.passed ? 'passed' : 'failed') : 'off'}</td>
+                  <td>{r.reason}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </article>
+  );
+}
+
+function Decisions() {
+  const stored = useLoad(() => call(() => http.GET('/api/paper-trading/decisions', { params: { query: { limit: 20 } } })));
+  const [live, setLive] = useState<Decision[]>([]);
+  useLiveEvents(['AISignalReceived'], (e) => {
+    if (e.type === 'Resync') stored.reload();
+    else setLive((l) => [e.data as Decision, ...l].slice(0, 20));
+  });
+  const items = useMemo(() => mergeDecisions(live, stored.data ?? []), [live, stored.data]);
+  return (
+    <Card title="Decisions and risk checks">
+      <ErrorNote message={stored.error} />
+      {items.length === 0 ? <p className="muted">No long or short signal acted on yet.</p> : null}
+      {items.map((d) => <DecisionCard key={d.analysis_key} d={d} />)}
+    </Card>
+  );
+}
 
 function AnalysisCard({ a }: { a: Analysis }) {
   const verdicts = a.verdicts as { strategy?: string; direction?: string; confidence?: number; reason?: string }[];
@@ -42,10 +102,13 @@ export function Signals() {
   useLiveEvents(['AISignalReceived', 'ChartUpdate'], history.reload);
   const items = history.data?.items ?? [];
   return (
+    <div className="grid">
+    <Decisions />
     <Card title="Signals feed">
       <ErrorNote message={history.error} />
       {items.length === 0 ? <p className="muted">No analyses yet: start a session and wait for a closed candle.</p> : null}
       {items.map((a) => <AnalysisCard key={a.analysis_key} a={a} />)}
     </Card>
+    </div>
   );
 }
