@@ -53,6 +53,8 @@ PATCH_STOPPED_BLOCKS_ENTRIES = "stopped-blocks-manual-entries"
 # Runs started before it ran the candle analysis as a regular activity: a task-queue round trip
 # and three history events per session and candle, where a local activity needs one marker.
 PATCH_LOCAL_ANALYSIS = "analysis-as-local-activity"
+# Runs started before it worked off a backlog of candles in a single workflow task.
+PATCH_YIELD_BURSTS = "yield-between-candle-bursts"
 
 
 

@@ -13,6 +13,7 @@ when Temporal suggests it, once every handler has finished, carrying the state a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 from temporalio import workflow
@@ -37,13 +38,19 @@ with workflow.unsafe.imports_passed_through():
         PATCH_CANDLE_BARRIER,
         PATCH_LOCAL_ANALYSIS,
         PATCH_STOPPED_BLOCKS_ENTRIES,
+        PATCH_YIELD_BURSTS,
         READ_TIMEOUT,
     )
     from workflows.session_control import SessionControl
     from workflows.session_orders import ManualOrders
     from workflows.session_queue import DUPLICATE, IGNORED
 
-__all__ = ["PATCH_CANDLE_BARRIER", "PATCH_LOCAL_ANALYSIS", "PATCH_STOPPED_BLOCKS_ENTRIES", "TradingSessionWorkflow"]
+__all__ = ["PATCH_CANDLE_BARRIER", "PATCH_LOCAL_ANALYSIS", "PATCH_STOPPED_BLOCKS_ENTRIES", "PATCH_YIELD_BURSTS",
+           "TradingSessionWorkflow"]
+
+# A backlog is taken this many candles per workflow task (see run()).
+BURST_CANDLES = 10
+BURST_PAUSE = timedelta(milliseconds=1)
 
 
 @workflow.defn
@@ -57,11 +64,15 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
     async def run(self, state: SessionState | None) -> None:
         self._sorted = workflow.patched(PATCH_CANDLE_BARRIER)
         self._local_analysis = workflow.patched(PATCH_LOCAL_ANALYSIS)
+        yield_bursts = workflow.patched(PATCH_YIELD_BURSTS)
         self._publish_search_attributes()
+        burst = 0  # candles taken since the last workflow-task boundary
         while True:
             self._absorb()
             blocked = self._blocked_head()
             timeout = self._barrier_timeout_s if blocked is not None else None
+            if not self._should_wake(blocked):
+                burst = 0  # the wait below blocks: what wakes it starts a new workflow task
             try:
                 await workflow.wait_condition(partial(self._should_wake, blocked), timeout=timeout)
             except TimeoutError:
@@ -69,8 +80,16 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
                     await self._unblock()
             self._absorb()
             if self._has_work():
+                taken = self._processed
                 async with self._lock:
                     await self._take_next()
+                burst += self._processed - taken
+            if yield_bursts and burst >= BURST_CANDLES and self._has_work():
+                # Local activities resolve inside one workflow task: without a boundary a backlog
+                # would be worked off in one ever longer task, blind to continue-as-new and deaf
+                # to updates until it ends. A timer closes the task.
+                burst = 0
+                await workflow.sleep(BURST_PAUSE)
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._lock.locked())
                 workflow.continue_as_new(self.snapshot())

@@ -3,7 +3,8 @@ no non-determinism error. ``v1`` runs predate the (open time, symbol) queue and 
 order policy (they replay on the ``workflow.patched`` branches); ``v2`` runs cover two symbols,
 continue-as-new, settings, symbol and interval changes, orders, a cancel, closes, a stop, a
 reduce-only part and a reset, with the analysis as a regular activity; ``v3`` runs the same
-scenario with the analysis as a local activity."""
+scenario with the analysis as a local activity; ``v4`` also closes the workflow task every few
+candles of a backlog."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from workflows.trading_session import (
     PATCH_CANDLE_BARRIER,
     PATCH_LOCAL_ANALYSIS,
     PATCH_STOPPED_BLOCKS_ENTRIES,
+    PATCH_YIELD_BURSTS,
     TradingSessionWorkflow,
 )
 
@@ -48,19 +50,23 @@ def patches(histories: list[WorkflowHistory]) -> set[str]:
 
 
 def test_recorded_histories_cover_continue_as_new_and_every_kind_of_update():
-    assert set(VERSIONS) >= {"v1", "v2", "v3"}, "record with tests/session/record_histories.py"
+    assert set(VERSIONS) >= {"v1", "v2", "v3", "v4"}, "record with tests/session/record_histories.py"
     for version, paths in VERSIONS.items():
         histories = [load(p) for p in paths]
         assert len(histories) >= 3, version
         kinds = [e.event_type for h in histories for e in h.events]
         assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW) == len(histories) - 1, version
-    v1, v2, v3 = ([load(p) for p in VERSIONS[v]] for v in ("v1", "v2", "v3"))
+    v1, v2, v3, v4 = ([load(p) for p in VERSIONS[v]] for v in ("v1", "v2", "v3", "v4"))
     assert {"start", "update_settings", "place_order", "cancel_order", "close_trade", "stop"} <= updates(v1)
     assert updates(v2) >= updates(v1) | {"update_symbols", "set_signal_interval", "reset"}
     assert not patches(v1)
     assert {PATCH_CANDLE_BARRIER, PATCH_STOPPED_BLOCKS_ENTRIES} <= patches(v2)
     assert PATCH_LOCAL_ANALYSIS not in patches(v2)
     assert updates(v3) == updates(v2) and PATCH_LOCAL_ANALYSIS in patches(v3)
+    assert PATCH_YIELD_BURSTS not in patches(v3)
+    assert updates(v4) == updates(v2) and {PATCH_LOCAL_ANALYSIS, PATCH_YIELD_BURSTS} <= patches(v4)
+    timers = sum(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for h in v4 for e in h.events)
+    assert timers >= 1, "the v4 scenario's bursts of 40 candles close their workflow tasks"
 
 
 async def test_recorded_histories_replay_without_nondeterminism():
