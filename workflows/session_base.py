@@ -55,6 +55,8 @@ PATCH_STOPPED_BLOCKS_ENTRIES = "stopped-blocks-manual-entries"
 PATCH_LOCAL_ANALYSIS = "analysis-as-local-activity"
 # Runs started before it worked off a backlog of candles in a single workflow task.
 PATCH_YIELD_BURSTS = "yield-between-candle-bursts"
+# Runs started before bursts grew from 10 to 50 candles per workflow task.
+PATCH_LONGER_BURSTS = "longer-candle-bursts"
 
 
 

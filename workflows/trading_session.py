@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         FILLED_SOURCE,
         PATCH_CANDLE_BARRIER,
         PATCH_LOCAL_ANALYSIS,
+        PATCH_LONGER_BURSTS,
         PATCH_STOPPED_BLOCKS_ENTRIES,
         PATCH_YIELD_BURSTS,
         READ_TIMEOUT,
@@ -45,11 +46,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.session_orders import ManualOrders
     from workflows.session_queue import DUPLICATE, IGNORED
 
-__all__ = ["PATCH_CANDLE_BARRIER", "PATCH_LOCAL_ANALYSIS", "PATCH_STOPPED_BLOCKS_ENTRIES", "PATCH_YIELD_BURSTS",
-           "TradingSessionWorkflow"]
+__all__ = ["PATCH_CANDLE_BARRIER", "PATCH_LOCAL_ANALYSIS", "PATCH_LONGER_BURSTS", "PATCH_STOPPED_BLOCKS_ENTRIES",
+           "PATCH_YIELD_BURSTS", "TradingSessionWorkflow"]
 
-# A backlog is taken this many candles per workflow task (see run()).
-BURST_CANDLES = 10
+# A backlog is taken this many candles per workflow task (see run()); FIRST_ was the size of the
+# first version (PATCH_YIELD_BURSTS).
+BURST_CANDLES = 50
+FIRST_BURST_CANDLES = 10
 BURST_PAUSE = timedelta(milliseconds=1)
 
 
@@ -64,7 +67,10 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
     async def run(self, state: SessionState | None) -> None:
         self._sorted = workflow.patched(PATCH_CANDLE_BARRIER)
         self._local_analysis = workflow.patched(PATCH_LOCAL_ANALYSIS)
-        yield_bursts = workflow.patched(PATCH_YIELD_BURSTS)
+        # Each timer costs a server round trip (~0.5 s on the dev server), so bursts are long; runs
+        # that recorded the first, shorter bursts keep them.
+        burst_limit = (BURST_CANDLES if workflow.patched(PATCH_LONGER_BURSTS)
+                       else FIRST_BURST_CANDLES if workflow.patched(PATCH_YIELD_BURSTS) else None)
         self._publish_search_attributes()
         burst = 0  # candles taken since the last workflow-task boundary
         while True:
@@ -84,7 +90,7 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
                 async with self._lock:
                     await self._take_next()
                 burst += self._processed - taken
-            if yield_bursts and burst >= BURST_CANDLES and self._has_work():
+            if burst_limit is not None and burst >= burst_limit and self._has_work():
                 # Local activities resolve inside one workflow task: without a boundary a backlog
                 # would be worked off in one ever longer task, blind to continue-as-new and deaf
                 # to updates until it ends. A timer closes the task.

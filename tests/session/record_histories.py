@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TRADED = 80
-VERSION = "v4"
+VERSION = "v5"
 
 
 async def record() -> list[Path]:

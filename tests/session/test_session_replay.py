@@ -3,8 +3,8 @@ no non-determinism error. ``v1`` runs predate the (open time, symbol) queue and 
 order policy (they replay on the ``workflow.patched`` branches); ``v2`` runs cover two symbols,
 continue-as-new, settings, symbol and interval changes, orders, a cancel, closes, a stop, a
 reduce-only part and a reset, with the analysis as a regular activity; ``v3`` runs the same
-scenario with the analysis as a local activity; ``v4`` also closes the workflow task every few
-candles of a backlog."""
+scenario with the analysis as a local activity; ``v4`` also closes the workflow task every 10
+candles of a backlog, ``v5`` every 50."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from temporalio.worker import Replayer
 from workflows.trading_session import (
     PATCH_CANDLE_BARRIER,
     PATCH_LOCAL_ANALYSIS,
+    PATCH_LONGER_BURSTS,
     PATCH_STOPPED_BLOCKS_ENTRIES,
     PATCH_YIELD_BURSTS,
     TradingSessionWorkflow,
@@ -50,13 +51,13 @@ def patches(histories: list[WorkflowHistory]) -> set[str]:
 
 
 def test_recorded_histories_cover_continue_as_new_and_every_kind_of_update():
-    assert set(VERSIONS) >= {"v1", "v2", "v3", "v4"}, "record with tests/session/record_histories.py"
+    assert set(VERSIONS) >= {"v1", "v2", "v3", "v4", "v5"}, "record with tests/session/record_histories.py"
     for version, paths in VERSIONS.items():
         histories = [load(p) for p in paths]
         assert len(histories) >= 3, version
         kinds = [e.event_type for h in histories for e in h.events]
         assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW) == len(histories) - 1, version
-    v1, v2, v3, v4 = ([load(p) for p in VERSIONS[v]] for v in ("v1", "v2", "v3", "v4"))
+    v1, v2, v3, v4, v5 = ([load(p) for p in VERSIONS[v]] for v in ("v1", "v2", "v3", "v4", "v5"))
     assert {"start", "update_settings", "place_order", "cancel_order", "close_trade", "stop"} <= updates(v1)
     assert updates(v2) >= updates(v1) | {"update_symbols", "set_signal_interval", "reset"}
     assert not patches(v1)
@@ -67,6 +68,8 @@ def test_recorded_histories_cover_continue_as_new_and_every_kind_of_update():
     assert updates(v4) == updates(v2) and {PATCH_LOCAL_ANALYSIS, PATCH_YIELD_BURSTS} <= patches(v4)
     timers = sum(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for h in v4 for e in h.events)
     assert timers >= 1, "the v4 scenario's bursts of 40 candles close their workflow tasks"
+    assert PATCH_LONGER_BURSTS not in patches(v4)
+    assert updates(v5) == updates(v2) and {PATCH_LOCAL_ANALYSIS, PATCH_LONGER_BURSTS} <= patches(v5)
 
 
 async def test_recorded_histories_replay_without_nondeterminism():
