@@ -296,3 +296,22 @@ async def start_sim(tmp_path: Path):
     yield start
     for server in reversed(running):
         await server.stop()
+
+
+@asynccontextmanager
+async def trading_worker_running(client: Client, settings, db, identity: str) -> AsyncIterator[Any]:
+    """The product's trading worker (workflows and activities of worker/registry.py) in-process on the
+    settings' task-queue prefix, stopped without a grace period at the end."""
+    from datetime import timedelta
+
+    from temporalio.worker import Worker
+
+    from worker.registry import WorkerContext, activities_for, workflows_for
+    from workflows.contracts import TASK_QUEUE_TRADING, task_queue_name
+
+    ctx = WorkerContext(settings=settings, db=db, temporal=client)
+    worker = Worker(client, task_queue=task_queue_name(TASK_QUEUE_TRADING, settings.task_queue_prefix),
+                    workflows=workflows_for(TASK_QUEUE_TRADING), activities=activities_for(TASK_QUEUE_TRADING, ctx),
+                    identity=identity, graceful_shutdown_timeout=timedelta(seconds=0))
+    async with worker:
+        yield worker

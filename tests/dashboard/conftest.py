@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.binance.key_vault import new_master_key_text
-from worker.registry import WorkerContext, activities_for, workflows_for
-from workflows.contracts import TASK_QUEUE_TRADING, task_queue_name
+
+from ..conftest import trading_worker_running
 
 REPO = Path(__file__).resolve().parents[2]
 WEBAPP = REPO / "webapp"
@@ -104,12 +103,8 @@ def dash_settings(settings, jwt_private_pem, sim):
 
 @pytest.fixture
 async def trading_worker(dash_settings, temporal_client: Client, mongo_client) -> AsyncIterator[Worker]:
-    db = mongo_client[dash_settings.mongo_database]
-    ctx = WorkerContext(settings=dash_settings, db=db, temporal=temporal_client)
-    worker = Worker(temporal_client, task_queue=task_queue_name(TASK_QUEUE_TRADING, dash_settings.task_queue_prefix),
-                    workflows=workflows_for(TASK_QUEUE_TRADING), activities=activities_for(TASK_QUEUE_TRADING, ctx),
-                    identity="dashboard-test", graceful_shutdown_timeout=timedelta(seconds=0))
-    async with worker:
+    async with trading_worker_running(temporal_client, dash_settings, mongo_client[dash_settings.mongo_database],
+                                      "dashboard-test") as worker:
         yield worker
 
 

@@ -9,7 +9,6 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,13 @@ from activities.binance.key_vault import new_master_key_text
 from activities.market_store import store_candles
 from durabot.datafiles import load_candles
 from trading.candle import Candle
-from worker.registry import WorkerContext, activities_for, workflows_for
 from workflows.contracts import (
     SIGNAL_CANDLE_CLOSED,
-    TASK_QUEUE_TRADING,
     CandleClosed,
     session_workflow_id,
-    task_queue_name,
 )
+
+from ..conftest import trading_worker_running
 
 REPO = Path(__file__).resolve().parents[2]
 CANDLES = REPO / "data" / "candles"
@@ -58,12 +56,8 @@ def paper_settings(settings, jwt_private_pem):
 
 @pytest.fixture
 async def trading_worker(paper_settings, temporal_client: Client, mongo_client) -> AsyncIterator[Worker]:
-    db = mongo_client[paper_settings.mongo_database]
-    ctx = WorkerContext(settings=paper_settings, db=db, temporal=temporal_client)
-    worker = Worker(temporal_client, task_queue=task_queue_name(TASK_QUEUE_TRADING, paper_settings.task_queue_prefix),
-                    workflows=workflows_for(TASK_QUEUE_TRADING), activities=activities_for(TASK_QUEUE_TRADING, ctx),
-                    identity="paper-api-test", graceful_shutdown_timeout=timedelta(seconds=0))
-    async with worker:
+    async with trading_worker_running(temporal_client, paper_settings, mongo_client[paper_settings.mongo_database],
+                                      "paper-api-test") as worker:
         yield worker
 
 
