@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.session_rules import (
         check_interval,
         check_symbols,
+        checked_settings,
         merged_analysis_settings,
         merged_engine_settings,
     )
@@ -209,10 +210,8 @@ class SessionControl(SessionBase):
         self._check_settings(request)
 
     def _check_settings(self, request: UpdateSettingsInput) -> tuple[EngineSettings, AnalysisSettings]:
-        if request.engine_settings is None and request.analysis_settings is None:
-            raise ValueError("nothing to change: give engine_settings and/or analysis_settings")
-        engine_settings = merged_engine_settings(self._engine.settings, request.engine_settings)
-        analysis = merged_analysis_settings(self._analysis, request.analysis_settings)
+        engine_settings, analysis = checked_settings(self._engine.settings, self._analysis,
+                                                     request.engine_settings, request.analysis_settings)
         self._rebuilt_engine(engine_settings)
         return engine_settings, analysis
 

@@ -48,6 +48,15 @@ def merged_analysis_settings(current: AnalysisSettings, changes: dict[str, Any] 
     return AnalysisSettings.from_dict({**current.to_dict(), **changes})
 
 
+def checked_settings(engine: EngineSettings, analysis: AnalysisSettings, engine_changes: dict[str, Any] | None,
+                     analysis_changes: dict[str, Any] | None) -> tuple[EngineSettings, AnalysisSettings]:
+    """The settings a session's ``update_settings`` leads to, or a ValueError naming the field. The
+    session's validator and the gateway's dry run (``POST /settings/check``) both ask this."""
+    if engine_changes is None and analysis_changes is None:
+        raise ValueError("nothing to change: give engine_settings and/or analysis_settings")
+    return merged_engine_settings(engine, engine_changes), merged_analysis_settings(analysis, analysis_changes)
+
+
 def check_symbols(symbols: Sequence[str]) -> tuple[str, ...]:
     if isinstance(symbols, str) or not symbols:
         raise ValueError("symbols must be a non-empty list of symbols")

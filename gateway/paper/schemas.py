@@ -139,6 +139,14 @@ class SettingsOut(BaseModel):
     indicators: dict[str, Any]
 
 
+class SettingsCheckOut(BaseModel):
+    """Whether the session would accept a settings change; nothing is changed either way."""
+
+    valid: bool
+    field: str | None = Field(None, description="the field a rejection is about, when known")
+    reason: str | None = Field(None, description="why the change would be rejected")
+
+
 class SectionOut(BaseModel):
     status: str
     version: int | None = None

@@ -35,6 +35,7 @@ from gateway.paper.schemas import (
     RejectedOut,
     ResetOut,
     SectionOut,
+    SettingsCheckOut,
     SettingsIn,
     SettingsOut,
     SignalIntervalIn,
@@ -50,8 +51,10 @@ from gateway.paper.schemas import (
     TradeAnalysisOut,
     TriggerOut,
 )
-from gateway.paper.session import PaperSession, new_portfolio
+from gateway.paper.session import PaperSession, field_of, new_portfolio
+from trading.analysis_settings import AnalysisSettings
 from trading.config_rules import RECENT_TRADES, suggest
+from trading.settings import EngineSettings
 from trading.trade_review import review_trade
 from workflows.contracts import (
     CancelOrderInput,
@@ -63,6 +66,7 @@ from workflows.contracts import (
     UpdateSettingsInput,
     UpdateSymbolsInput,
 )
+from workflows.session_rules import checked_settings
 from workflows.trading_session import TradingSessionWorkflow
 
 router = APIRouter(prefix="/api/paper-trading", tags=["paper-trading"], route_class=RejectingRoute)
@@ -75,6 +79,7 @@ READ = {**AUTH_ERRORS, **UNAVAILABLE}
 BAD_BODY: Responses = {400: {"model": ErrorOut, "description": "The body is not valid JSON"}}
 WRITE = {**AUTH_ERRORS, **BAD_BODY, **REJECTED, **UNAVAILABLE}
 MAX_ID = 2**53
+NOTHING_TO_CHANGE = "nothing to change: give basic, strategy and/or indicators"
 TradeId = Annotated[int, Path(ge=1, le=MAX_ID, description="a trade ID of your session")]
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="a pending order ID of your session")]
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -170,11 +175,29 @@ async def put_settings(body: SettingsIn, user: CurrentUser, temporal: TemporalDe
                        db: DbDep) -> SettingsOut:
     """Change any of the basic (engine and risk), strategy and indicator settings at once."""
     if body.basic is None and body.strategy is None and body.indicators is None:
-        raise HTTPException(422, detail={"field": None, "reason": "nothing to change: give basic, strategy "
-                                                                  "and/or indicators"})
+        raise HTTPException(422, detail={"field": None, "reason": NOTHING_TO_CHANGE})
     session = _session(user, temporal, settings)
     await _update_settings(session, db, body.basic, body.strategy, body.indicators)
     return await _all_settings(db, session.workflow_id)
+
+
+@router.post("/settings/check", response_model=SettingsCheckOut, responses={**AUTH_ERRORS, **BAD_BODY, **REJECTED})
+async def check_settings(body: SettingsIn, user: CurrentUser, db: DbDep) -> SettingsCheckOut:
+    """A dry run of ``PUT /settings``: whether the session would accept these changes, with the field
+    and reason it would give, checked against its saved settings by the same rules its update runs.
+    Nothing is changed. A body that does not fit the schema is still a 422."""
+    if body.basic is None and body.strategy is None and body.indicators is None:
+        return SettingsCheckOut(valid=False, reason=NOTHING_TO_CHANGE)
+    record = await reads.settings_record(db, PaperSession.id_of(user.user_id))
+    changes = _dump(body.basic), reads.analysis_changes(record["analysis_settings"], _dump(body.strategy),
+                                                        _dump(body.indicators))
+    try:
+        checked_settings(EngineSettings.from_dict(record["engine_settings"]),
+                         AnalysisSettings.from_dict(record["analysis_settings"]), *changes)
+    except (ValueError, TypeError) as exc:
+        reason = str(exc)
+        return SettingsCheckOut(valid=False, field=field_of(reason), reason=reason)
+    return SettingsCheckOut(valid=True)
 
 
 async def _all_settings(db: DbDep, session_id: str) -> SettingsOut:

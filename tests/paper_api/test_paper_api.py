@@ -106,6 +106,19 @@ async def test_a_session_through_the_api(gateway, sign_up, temporal_client):
     await _rejected(await http.post(P + "/trades/999/close", headers=h), None, 404)
     await _rejected(await http.delete(P + "/pending-orders/999", headers=h), None, 404)
     await _rejected(await http.get(P + "/trade-analyses/999", headers=h), None, 404)
+    # The settings dry run gives the field and reason the write would, and writes nothing either way.
+    for body, field in (({"basic": {"leverage": 0}}, "leverage"),
+                        ({"basic": {"risk": {"max_daily_loss_pct": 0}}}, "risk.max_daily_loss_pct"),
+                        ({"strategy": {"min_agree": 9}}, "min_agree"),
+                        ({"indicators": {"rsi": {"oversold": 90}}}, "rsi.oversold"), ({}, None)):
+        put = await http.put(P + "/settings", headers=h, json=body)
+        check = await http.post(P + "/settings/check", headers=h, json=body)
+        assert put.status_code == 422 and check.status_code == 200, (body, put.text, check.text)
+        assert put.json()["detail"]["field"] == field, put.text
+        assert check.json() == {"valid": False, "field": field, "reason": put.json()["detail"]["reason"]}
+    check = await http.post(P + "/settings/check", headers=h, json={"basic": {"leverage": 7}})
+    assert check.json() == {"valid": True, "field": None, "reason": None}, check.text
+    await _rejected(await http.post(P + "/settings/check", headers=h, json={"basic": {"lever": 5}}), "basic.lever")
     assert await _state(gateway, alice) == before, "a rejected request changed the session"
 
     # A resting order and its cancel; a second cancel is a 404.

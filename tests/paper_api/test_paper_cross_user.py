@@ -22,6 +22,7 @@ PREFIXES = ("/api/paper-trading", "/api/backtests")
 P = "/api/paper-trading"
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("put", f"{P}/settings"): {"basic": {"leverage": 3}},
+    ("post", f"{P}/settings/check"): {"basic": {"leverage": 3}},
     ("put", f"{P}/basic-settings"): {"leverage": 3},
     ("put", f"{P}/strategy-settings"): {"min_agree": 2},
     ("put", f"{P}/indicator-settings"): {"rsi": {"length": 12}},
@@ -92,7 +93,7 @@ async def test_no_user_can_read_or_change_another_users_paper_trading(gateway, s
     alice, bob = await sign_up(), await sign_up()
     objects = await _objects_of(gateway, temporal_client, alice)
     routes = _routes((await gateway.http.get("/openapi.json")).json())
-    assert len(routes) >= 31, routes
+    assert len(routes) >= 32, routes
     secrets = {alice.user_id, alice.session_id, objects[("default", "")]["backtest_id"], alice.email}
 
     before = await _state_of(gateway, temporal_client, alice)

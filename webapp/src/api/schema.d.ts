@@ -552,6 +552,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/paper-trading/settings/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check Settings
+         * @description A dry run of ``PUT /settings``: whether the session would accept these changes, with the field
+         *     and reason it would give, checked against its saved settings by the same rules its update runs.
+         *     Nothing is changed. A body that does not fit the schema is still a 422.
+         */
+        post: operations["check_settings_api_paper_trading_settings_check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/paper-trading/signal-interval": {
         parameters: {
             query?: never;
@@ -1789,6 +1811,24 @@ export interface components {
             session_id: string;
             /** User Agent */
             user_agent: string;
+        };
+        /**
+         * SettingsCheckOut
+         * @description Whether the session would accept a settings change; nothing is changed either way.
+         */
+        SettingsCheckOut: {
+            /**
+             * Field
+             * @description the field a rejection is about, when known
+             */
+            field?: string | null;
+            /**
+             * Reason
+             * @description why the change would be rejected
+             */
+            reason?: string | null;
+            /** Valid */
+            valid: boolean;
         };
         /** SettingsIn */
         SettingsIn: {
@@ -3560,6 +3600,55 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    check_settings_api_paper_trading_settings_check_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettingsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingsCheckOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input, or the session rejected it (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
         };

@@ -8,10 +8,14 @@ export function Pnl({ value, digits = 2 }: { value: number | null | undefined; d
   return <span className={`pnl ${shown}`}>{text}</span>;
 }
 
-export function Card({ title, children, actions }: { title: string; children: ReactNode; actions?: ReactNode }) {
+export function Card({ title, children, actions, wide }: {
+  title: string; children: ReactNode; actions?: ReactNode;
+  /** Spans every column of a .grid (reports and wide tables). */
+  wide?: boolean;
+}) {
   const id = `card-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
   return (
-    <section className="card" aria-labelledby={id}>
+    <section className={wide ? 'card wide' : 'card'} aria-labelledby={id}>
       <header className="card-head">
         <h2 id={id}>{title}</h2>
         {actions}

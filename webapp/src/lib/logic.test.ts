@@ -4,7 +4,7 @@ import { csvCell, toCsv } from './csv';
 import { formatPct, formatPnl, formatPrice, formatTime, tone } from './format';
 import { equityCurve, maxDrawdown, pnlOnDay, unrealised, winRate } from './metrics';
 import { buildPatch, flatten } from './settingsForm';
-import { describe as describeProblem, problemFrom } from './validation';
+import { describe as describeProblem, problemFrom, problemFromCheck } from './validation';
 import { CLOSED_COLUMNS, filterClosed } from '../pages/Positions';
 import { curvePoints, parseUtc } from '../pages/Backtests';
 
@@ -65,6 +65,12 @@ describe('validation messages', () => {
     expect(describeProblem(problemFrom(404, { detail: 'no open trade 9' }))).toBe('no open trade 9');
     expect(describeProblem(problemFrom(503, undefined))).toBe('The server failed (503); try again.');
     expect(describeProblem(problemFrom(422, { detail: { field: null, reason: 'session is not running' } }))).toBe('session is not running');
+  });
+  it('turns the settings dry run\'s verdict into the same problem a rejected save gives', () => {
+    expect(problemFromCheck({ valid: true, field: null, reason: null })).toBeNull();
+    const p = problemFromCheck({ valid: false, field: 'leverage', reason: 'leverage must be 1-125, got 0' });
+    expect(p).toEqual({ status: 422, field: 'leverage', message: 'leverage must be 1-125, got 0' });
+    expect(describeProblem(problemFromCheck({ valid: false, reason: 'nothing to change' })!)).toBe('nothing to change');
   });
 });
 

@@ -48,3 +48,15 @@ function fallback(status: number): string {
 export function describe(problem: Problem): string {
   return problem.field ? `${problem.field}: ${problem.message}` : problem.message;
 }
+
+export interface SettingsCheck {
+  valid: boolean;
+  field?: string | null;
+  reason?: string | null;
+}
+
+/** The settings dry run's verdict as a problem to show, or null when the session would accept it. */
+export function problemFromCheck(check: SettingsCheck): Problem | null {
+  if (check.valid) return null;
+  return { status: 422, field: check.field ?? null, message: check.reason || 'the session would reject this change' };
+}

@@ -37,7 +37,7 @@ function Report({ id }: { id: string }) {
   if (!b) return <ErrorNote message={run.error} />;
   const trades = (b.trades ?? []) as Record<string, number | string>[];
   return (
-    <Card title={`Backtest ${b.backtest_id}`}>
+    <Card title={`Backtest ${b.backtest_id}`} wide>
       <p data-testid="backtest-status">
         Status: <span className={`pill ${b.status}`}>{b.status}</span> {b.phase ? `(${b.phase})` : ''} — {formatPct(b.progress, 0)}
       </p>

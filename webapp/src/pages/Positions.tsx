@@ -180,7 +180,7 @@ function ClosedTrades() {
 
 export function Positions() {
   return (
-    <div className="grid">
+    <div className="stack">
       <OpenPositions />
       <ClosedTrades />
     </div>

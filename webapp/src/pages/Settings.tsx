@@ -3,6 +3,7 @@ import { ApiError, call, errorText, http } from '../api/client';
 import { Card, ErrorNote } from '../components/ui';
 import { useLoad } from '../lib/hooks';
 import { buildPatch, flatten, type Field } from '../lib/settingsForm';
+import { describe, problemFromCheck } from '../lib/validation';
 
 type Section = 'basic' | 'strategy' | 'indicator';
 
@@ -18,6 +19,11 @@ const SAVE = {
   strategy: (body: object) => call(() => http.PUT('/api/paper-trading/strategy-settings', { body: body as never })),
   indicator: (body: object) => call(() => http.PUT('/api/paper-trading/indicator-settings', { body: body as never })),
 };
+
+// The dry run takes the PUT /settings body, where the indicator section is called "indicators".
+const CHECK_KEY: Record<Section, string> = { basic: 'basic', strategy: 'strategy', indicator: 'indicators' };
+const CHECK = (section: Section, patch: object) =>
+  call(() => http.POST('/api/paper-trading/settings/check', { body: { [CHECK_KEY[section]]: patch } as never }));
 
 const TITLES: Record<Section, string> = { basic: 'Basic settings', strategy: 'Strategy settings', indicator: 'Indicator settings' };
 
@@ -59,6 +65,12 @@ function SectionForm({ section }: { section: Section }) {
       return;
     }
     try {
+      // Asked first so that a change the session would reject is explained without a failed write.
+      const problem = problemFromCheck(await CHECK(section, patch));
+      if (problem) {
+        setError({ field: problem.field, text: describe(problem) });
+        return;
+      }
       await SAVE[section](patch);
       setEdits({});
       setSaved(true);

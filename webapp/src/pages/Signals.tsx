@@ -38,7 +38,7 @@ function DecisionCard({ d }: { d: Decision }) {
                 <tr key={r.name} data-testid="risk-check" data-passed={String(r.passed)}>
                   <td>{r.name}</td>
                   <td className={r.passed ? 'up' : 'down'}>{r.enabled ? (r.passed ? 'passed' : 'failed') : 'off'}</td>
-                  <td>{r.reason}</td>
+                  <td className="wrap">{r.reason}</td>
                 </tr>
               ))}
             </tbody>
@@ -86,7 +86,7 @@ function AnalysisCard({ a }: { a: Analysis }) {
               {verdicts.map((v, i) => (
                 <tr key={i}>
                   <td>{v.strategy}</td><td className={v.direction}>{v.direction}</td>
-                  <td>{formatPct(v.confidence, 0)}</td><td>{v.reason}</td>
+                  <td>{formatPct(v.confidence, 0)}</td><td className="wrap">{v.reason}</td>
                 </tr>
               ))}
             </tbody>
