@@ -6,7 +6,7 @@ import asyncio
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConfigurationError, PyMongoError
-from temporalio.client import Client
+from temporalio.client import Client, RetryConfig
 
 from activities.db import mongo_client
 from durabot.settings import Settings
@@ -16,14 +16,19 @@ class DependencyError(RuntimeError):
     """A dependency is misconfigured or out of reach; the message is one line for the operator."""
 
 
-async def connect_temporal(settings: Settings) -> Client:
+async def connect_temporal(settings: Settings, *, retry_budget_s: float | None = None) -> Client:
+    """A client of the configured Temporal. ``retry_budget_s`` bounds how long a call that cannot reach
+    the server is retried (the SDK's default is 10 s); the gateway answers 503 after it rather than
+    holding a request that long."""
     target = settings.temporal_target
+    retry = None if retry_budget_s is None else RetryConfig(max_elapsed_time_millis=int(retry_budget_s * 1000))
     deadline = asyncio.get_running_loop().time() + settings.connect_timeout_s
     last: Exception | None = None
     while asyncio.get_running_loop().time() < deadline:
         try:
             return await asyncio.wait_for(
-                Client.connect(target, namespace=settings.temporal_namespace), timeout=settings.connect_timeout_s
+                Client.connect(target, namespace=settings.temporal_namespace, retry_config=retry),
+                timeout=settings.connect_timeout_s,
             )
         except Exception as exc:  # the SDK raises bare RuntimeError for connection failures
             last = exc

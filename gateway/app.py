@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        temporal = await connect_temporal(settings)
+        temporal = await connect_temporal(settings, retry_budget_s=settings.gateway_temporal_retry_s)
         mongo = await connect_mongo(settings)
         try:
             db = mongo[settings.mongo_database]
