@@ -181,6 +181,15 @@ async def test_dashboard_end_to_end(gateway, browser, temporal_client, artifacts
     await expect(card.get_by_test_id("risk-check")).to_have_count(len(decision["risk"]))
     await expect(card.get_by_test_id("risk-checks")).to_contain_text(decision["risk"][0]["reason"])
     await screenshots(page, base, artifacts, "signals-risk")
+    # The feed shows a page of analyses at a time; older ones load on demand, each once.
+    signals = page.get_by_test_id("signal")
+    await expect(signals).to_have_count(20)
+    await page.get_by_role("button", name="Older signals").click()
+    await expect(signals).to_have_count(40)
+    stored = (await gateway.http.get("/api/paper-trading/signals-history", params={"limit": 40},
+                                     headers=headers)).json()["items"]
+    shown = await signals.evaluate_all("(cards) => cards.map((c) => c.dataset.openTime)")
+    assert shown == [str(a["open_time"]) for a in stored], "not the stored analyses, newest first, once each"
 
     # A trade placed by another client appears live on the positions page.
     await nav(page, "Positions")

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { livePnl, withQuote } from './metrics';
-import { mergeDecisions } from '../pages/Signals';
+import { mergeDecisions, withOlder } from '../pages/Signals';
 
 describe('live unrealised PnL', () => {
   it('is qty × (price − entry) long and qty × (entry − price) short, as a share of the margin', () => {
@@ -31,5 +31,15 @@ describe('decisions feed', () => {
     const merged = mergeDecisions([d('b', 2, 'live')], [d('a', 1), d('b', 2, 'stored')]);
     expect(merged.map((m) => [m.analysis_key, m.rejection])).toEqual([['b', 'live'], ['a', null]]);
     expect(mergeDecisions([], [d('a', 1), d('b', 2), d('c', 3)], 2).map((m) => m.analysis_key)).toEqual(['c', 'b']);
+  });
+});
+
+describe('signals feed paging', () => {
+  const a = (key: string) => ({ analysis_key: key }) as unknown as Parameters<typeof withOlder>[0][number];
+  it('keeps the newest page first and each older analysis once', () => {
+    // A live reload moved "c" into the newest page: the older pages must not show it again.
+    const merged = withOlder([a('d'), a('c')], [a('c'), a('b'), a('a')]);
+    expect(merged.map((m) => m.analysis_key)).toEqual(['d', 'c', 'b', 'a']);
+    expect(withOlder([], []).length).toBe(0);
   });
 });

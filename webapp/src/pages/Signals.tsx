@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react';
-import { call, http, type Schemas } from '../api/client';
+import { call, errorText, http, type Schemas } from '../api/client';
 import { useLiveEvents } from '../components/live';
 import { Card, ErrorNote } from '../components/ui';
 import { formatPct, formatTime } from '../lib/format';
@@ -69,7 +69,7 @@ function Decisions() {
 function AnalysisCard({ a }: { a: Analysis }) {
   const verdicts = a.verdicts as { strategy?: string; direction?: string; confidence?: number; reason?: string }[];
   return (
-    <article className="signal" data-testid="signal">
+    <article className="signal" data-testid="signal" data-open-time={a.open_time}>
       <header>
         <strong>{a.symbol}</strong> {a.interval} · {formatTime(a.open_time)}
         {a.warming_up ? <span className="pill">warming up</span> : null}
@@ -97,17 +97,48 @@ function AnalysisCard({ a }: { a: Analysis }) {
   );
 }
 
+/** The newest page followed by the older pages read so far, each analysis once, newest first. */
+export function withOlder(newest: readonly Analysis[], older: readonly Analysis[]): Analysis[] {
+  const seen = new Set(newest.map((a) => a.analysis_key));
+  return [...newest, ...older.filter((a) => !seen.has(a.analysis_key))];
+}
+
+const PAGE = 20;
+
 export function Signals() {
-  const history = useLoad(() => call(() => http.GET('/api/paper-trading/signals-history', { params: { query: { limit: 20 } } })));
+  const history = useLoad(() => call(() => http.GET('/api/paper-trading/signals-history', { params: { query: { limit: PAGE } } })));
   useLiveEvents(['AISignalReceived', 'ChartUpdate'], history.reload);
-  const items = history.data?.items ?? [];
+  // Older pages stay as read; the live reloads only refresh the newest page.
+  const [older, setOlder] = useState<{ items: Analysis[]; next: number | null } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [loading, setLoading] = useState(false);
+  const next = older ? older.next : (history.data?.next_before ?? null);
+  const items = withOlder(history.data?.items ?? [], older?.items ?? []);
+
+  const loadOlder = async () => {
+    if (next == null) return;
+    setLoading(true);
+    setError(null);
+    try {
+      const page = await call(() => http.GET('/api/paper-trading/signals-history', { params: { query: { limit: PAGE, before: next } } }));
+      setOlder({ items: [...(older?.items ?? []), ...page.items], next: page.next_before ?? null });
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setLoading(false);
+    }
+  };
+
   return (
     <div className="grid">
     <Decisions />
     <Card title="Signals feed">
-      <ErrorNote message={history.error} />
+      <ErrorNote message={error ?? history.error} />
       {items.length === 0 ? <p className="muted">No analyses yet: start a session and wait for a closed candle.</p> : null}
       {items.map((a) => <AnalysisCard key={a.analysis_key} a={a} />)}
+      {next != null ? (
+        <button type="button" onClick={loadOlder} disabled={loading}>{loading ? 'Loading…' : 'Older signals'}</button>
+      ) : null}
     </Card>
     </div>
   );
