@@ -22,7 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from temporalio import activity
 
 from activities import market_store
-from trading.analysis import AnalysisSettings, analyze_latest, warmup_candles
+from trading.analysis import AnalysisSettings, analyze_latest, latest_indicators, warmup_candles
 from trading.candle import Candle, interval_ms
 from trading.signals import Signal
 from workflows.contracts import AnalyzeCandleInput, AnalyzeCandleResult, CompactSignal
@@ -46,8 +46,12 @@ def compact(signal: Signal | None) -> CompactSignal | None:
     return CompactSignal(signal.direction.value, signal.confidence, signal.reason)
 
 
+def _analyze(candles: list[Candle], settings: AnalysisSettings) -> tuple[Signal | None, dict[str, float | None]]:
+    return analyze_latest(candles, settings), latest_indicators(candles, settings)
+
+
 def analysis_doc(key: str, request: AnalyzeCandleInput, settings_hash: str, anchor: int,
-                 signal: Signal | None) -> dict[str, Any]:
+                 signal: Signal | None, indicator_values: dict[str, float | None] | None = None) -> dict[str, Any]:
     return {
         "analysis_key": key,
         "symbol": request.symbol,
@@ -63,6 +67,8 @@ def analysis_doc(key: str, request: AnalyzeCandleInput, settings_hash: str, anch
             {"strategy": v.strategy, "direction": v.direction.value, "confidence": v.confidence, "reason": v.reason}
             for v in (signal.verdicts if signal else ())
         ],
+        # Every indicator on this candle (None while undefined), enabled by a strategy or not.
+        "indicators": indicator_values or {},
         "created_at": datetime.now(UTC),
     }
 
@@ -100,10 +106,10 @@ class SessionAnalysisActivities:
             raise ValueError(
                 f"candle {request.symbol} {request.interval} @{request.open_time} is not in market_data"
             )
-        signal = await asyncio.to_thread(analyze_latest, candles, settings)
+        signal, indicator_values = await asyncio.to_thread(_analyze, candles, settings)
         await self.db.ai_analysis_results.update_one(
             {"analysis_key": key},
-            {"$setOnInsert": analysis_doc(key, request, settings_hash, anchor, signal)},
+            {"$setOnInsert": analysis_doc(key, request, settings_hash, anchor, signal, indicator_values)},
             upsert=True,
         )
         return AnalyzeCandleResult(anchor, key, compact(signal))

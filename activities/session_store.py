@@ -28,7 +28,7 @@ log = logging.getLogger("durabot.session.commit")
 # What a trade keeps of the analysis that opened or closed it (the full record stays in
 # ai_analysis_results, which expires; the trade's copy does not).
 ANALYSIS_SNAPSHOT_FIELDS = ("analysis_key", "symbol", "interval", "open_time", "settings_hash", "warming_up",
-                            "direction", "confidence", "reason", "verdicts")
+                            "direction", "confidence", "reason", "verdicts", "indicators")
 
 
 def open_trade_doc(commit: SessionCommit, position: dict[str, Any], analysis: dict | None) -> dict[str, Any]:

@@ -242,3 +242,13 @@ def compute_indicator_frame(
         "atr": indicators.atr(data.high, data.low, data.close, settings.atr_length),
     }
     return pd.DataFrame(columns, index=pd.Index(data.open_time, name="open_time"))
+
+
+def latest_indicators(candles: Sequence[Candle] | CandleArrays, settings: AnalysisSettings) -> dict[str, float | None]:
+    """Every indicator's value on the last candle of a series from the anchor (None while undefined),
+    as the record of what the strategies saw."""
+    frame = compute_indicator_frame(candles, settings)
+    if not len(frame):
+        return {}
+    last = frame.iloc[-1]
+    return {name: (float(v) if np.isfinite(v) else None) for name, v in last.items()}

@@ -9,6 +9,9 @@ why, and a one-line verdict. Rules:
   pointing the other way opposed, the rest were neutral. No entry snapshot: a manual entry.
 - **Backing at exit**: the strategies whose exit verdict pointed against the trade confirmed the
   exit.
+- **Indicator state**: every indicator's value on the entry and on the exit candle, as the analysis
+  recorded it (RSI, MACD line/signal/histogram, Bollinger bands, %B and bandwidth, stochastic K/D,
+  volume ratio, ATR).
 - **Excursions**: MFE and MAE in quote currency and as a percentage of the entry notional;
   ``captured`` is the net PnL as a share of the MFE (1.0: the whole best move was kept).
 - **Verdict**: "<how it closed> with a <win|loss|flat> of <net PnL>, <backing>", plus a note when a
@@ -43,6 +46,7 @@ class Backing:
     agreeing: tuple[str, ...]
     opposing: tuple[str, ...]
     neutral: tuple[str, ...]
+    indicators: dict[str, float | None]  # every indicator on that candle ({} for a record without them)
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,7 @@ def backing(snapshot: dict[str, Any] | None, side: str) -> Backing | None:
         else:
             neutral.append(name)
     return Backing(snapshot.get("direction"), snapshot.get("confidence"), snapshot.get("reason"),
-                   tuple(agreeing), tuple(opposing), tuple(neutral))
+                   tuple(agreeing), tuple(opposing), tuple(neutral), dict(snapshot.get("indicators") or {}))
 
 
 def _pct(value: float, notional: float) -> float:

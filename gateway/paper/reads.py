@@ -12,7 +12,7 @@ from trading.settings import EngineSettings
 STRATEGY_KEYS = ("enabled", "min_agree", "weights", "min_vote_weight")
 INDICATOR_KEYS = ("rsi", "macd", "bollinger", "volume", "stochastic", "atr_length")
 ANALYSIS_FIELDS = {"_id": 0, "analysis_key": 1, "symbol": 1, "interval": 1, "open_time": 1, "warming_up": 1,
-                   "direction": 1, "confidence": 1, "reason": 1, "verdicts": 1}
+                   "direction": 1, "confidence": 1, "reason": 1, "verdicts": 1, "indicators": 1}
 
 
 async def settings_record(db: AsyncDatabase, session_id: str) -> dict[str, Any]:

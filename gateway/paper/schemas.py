@@ -262,6 +262,8 @@ class AnalysisOut(BaseModel):
     confidence: float | None
     reason: str | None
     verdicts: list[dict[str, Any]]
+    indicators: dict[str, float | None] = Field(
+        default_factory=dict, description="every indicator on this candle (null while undefined)")
 
 
 class TriggerOut(BaseModel):

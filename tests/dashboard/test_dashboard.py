@@ -190,6 +190,8 @@ async def test_dashboard_end_to_end(gateway, browser, temporal_client, artifacts
                                      headers=headers)).json()["items"]
     shown = await signals.evaluate_all("(cards) => cards.map((c) => c.dataset.openTime)")
     assert shown == [str(a["open_time"]) for a in stored], "not the stored analyses, newest first, once each"
+    rsi = stored[0]["indicators"]["rsi"]
+    await expect(signals.first.get_by_test_id("indicators")).to_contain_text(f"RSI {rsi:.1f}")
 
     # A trade placed by another client appears live on the positions page.
     await nav(page, "Positions")

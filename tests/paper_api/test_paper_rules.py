@@ -32,8 +32,11 @@ def snapshot(*directions: str, consensus: str = "long") -> dict:
 def test_review_counts_backing_excursions_and_says_what_happened():
     row = {"status": "closed", "trade": trade(),
            "entry_analysis": snapshot("long", "long", "long", "short", "neutral"),
-           "exit_analysis": snapshot("short", "short", "neutral", "neutral", "neutral", consensus="short")}
+           "exit_analysis": {**snapshot("short", "short", "neutral", "neutral", "neutral", consensus="short"),
+                             "indicators": {"rsi": 71.5, "atr": None}}}
     review = review_trade(row)
+    assert review.entry is not None and review.entry.indicators == {}  # a record from before indicators were kept
+    assert review.exit is not None and review.exit.indicators == {"rsi": 71.5, "atr": None}
     assert review.outcome == "loss" and review.close_reason == "stop_loss"
     assert review.entry is not None and review.entry.agreeing == ("rsi", "macd", "bollinger")
     assert review.entry.opposing == ("volume",) and review.entry.neutral == ("stochastic",)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from activities.events import TRADE_EXECUTED
-from trading.analysis import AnalysisSettings, compute_signal_series
+from trading.analysis import AnalysisSettings, compute_indicator_frame, compute_signal_series
 from trading.engine import Engine
 from workflows.contracts import StartSessionInput, session_workflow_id
 from workflows.trading_session import TradingSessionWorkflow
@@ -66,12 +68,20 @@ async def test_session_equals_backtest_through_duplicates_gaps_and_late_candles(
     # Every trade keeps the analysis at entry and exit; analyses are stored once per candle.
     assert all(r["entry_analysis_key"] for r in rows)
     assert all(r["exit_analysis_key"] for r in rows if r["status"] == "closed")
+    # The indicator state kept with them is the indicator frame of the series from the anchor.
+    frame = compute_indicator_frame([c for c in data if c.open_time >= anchor], AnalysisSettings.from_dict(ANALYSIS))
     for row in rows:
         entry = row["entry_analysis"]
         assert entry["analysis_key"] == row["entry_analysis_key"] and entry["open_time"] < row["entry_time"]
         assert entry["direction"] in ("long", "short") and entry["verdicts"], entry
+        snapshots = [entry]
         if row["status"] == "closed":
             assert row["exit_analysis"]["analysis_key"] == row["exit_analysis_key"]
+            snapshots.append(row["exit_analysis"])
+        for snap in snapshots:
+            expected = frame.loc[snap["open_time"]]
+            assert set(snap["indicators"]) == set(frame.columns) and snap["indicators"]["rsi"] is not None
+            assert all(snap["indicators"][k] == pytest.approx(expected[k], rel=1e-12) for k in frame.columns), snap
     assert await rig.db.ai_analysis_results.count_documents({"symbol": "BTCUSDT"}) == TRADED
     events = await rig.db.events.count_documents({"type": TRADE_EXECUTED, "user_id": user})
     assert events == len(rows) + len(closed_rows)

@@ -1013,6 +1013,13 @@ export interface components {
             confidence: number | null;
             /** Direction */
             direction: string | null;
+            /**
+             * Indicators
+             * @description every indicator on this candle (null while undefined)
+             */
+            indicators?: {
+                [key: string]: number | null;
+            };
             /** Interval */
             interval: string;
             /** Open Time */

@@ -39,3 +39,22 @@ export function formatTime(ms: number | null | undefined): string {
   if (ms == null || !Number.isFinite(ms) || ms <= 0) return '—';
   return new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
 }
+
+// The indicators a trader reads first, in reading order; the rest stay in the API's record.
+const INDICATOR_LABELS: [string, string, 'price' | 'ratio' | 'level'][] = [
+  ['rsi', 'RSI', 'level'], ['macd_histogram', 'MACD hist', 'price'], ['bb_percent_b', '%B', 'ratio'],
+  ['stoch_k', 'Stoch K', 'level'], ['stoch_d', 'D', 'level'], ['volume_ratio', 'Vol ×', 'ratio'], ['atr', 'ATR', 'price'],
+];
+
+/** "RSI 34.6 · MACD hist −0.00012 · %B 0.12 · …"; undefined values (warm-up) are left out. */
+export function formatIndicators(values: Record<string, number | null | undefined> | null | undefined): string {
+  if (!values) return '';
+  const parts: string[] = [];
+  for (const [key, label, kind] of INDICATOR_LABELS) {
+    const v = values[key];
+    if (v == null || !Number.isFinite(v)) continue;
+    const text = kind === 'level' ? v.toFixed(1) : kind === 'ratio' ? v.toFixed(2) : Number(v.toPrecision(3)).toString();
+    parts.push(`${label} ${text.replace('-', '−')}`);
+  }
+  return parts.join(' · ');
+}

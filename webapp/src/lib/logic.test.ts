@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { snapToBar, toLine } from './chartData';
 import { csvCell, toCsv } from './csv';
-import { formatPct, formatPnl, formatPrice, formatTime, tone } from './format';
+import { formatIndicators, formatPct, formatPnl, formatPrice, formatTime, tone } from './format';
 import { equityCurve, maxDrawdown, pnlOnDay, unrealised, winRate } from './metrics';
 import { buildPatch, flatten } from './settingsForm';
 import { describe as describeProblem, problemFrom, problemFromCheck } from './validation';
@@ -125,5 +125,14 @@ describe('backtest form and report', () => {
   it('pairs the equity curve with its close times', () => {
     expect(curvePoints({ close_times: [1, 2], equity: [10, 11], points_of: 2 })).toEqual([{ time: 1, value: 10 }, { time: 2, value: 11 }]);
     expect(curvePoints(null)).toEqual([]);
+  });
+});
+
+describe('indicator line', () => {
+  it('reads the main indicators in order and leaves out undefined ones', () => {
+    expect(formatIndicators({ rsi: 34.567, macd_histogram: -0.000123456, bb_percent_b: 0.1234, stoch_k: null, volume_ratio: 1.5, atr: 12.3456 }))
+      .toBe('RSI 34.6 · MACD hist −0.000123 · %B 0.12 · Vol × 1.50 · ATR 12.3');
+    expect(formatIndicators({})).toBe('');
+    expect(formatIndicators(undefined)).toBe('');
   });
 });

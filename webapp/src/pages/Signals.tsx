@@ -2,7 +2,7 @@ import { useMemo, useState } from 'react';
 import { call, errorText, http, type Schemas } from '../api/client';
 import { useLiveEvents } from '../components/live';
 import { Card, ErrorNote } from '../components/ui';
-import { formatPct, formatTime } from '../lib/format';
+import { formatIndicators, formatPct, formatTime } from '../lib/format';
 import { useLoad } from '../lib/hooks';
 
 type Analysis = Schemas['AnalysisOut'];
@@ -78,6 +78,7 @@ function AnalysisCard({ a }: { a: Analysis }) {
         Consensus: <span className={`pill ${a.direction ?? 'neutral'}`}>{a.direction ?? 'neutral'}</span>{' '}
         {a.confidence != null ? formatPct(a.confidence, 0) : ''} — {a.reason ?? 'no reason given'}
       </p>
+      {formatIndicators(a.indicators) ? <p className="muted" data-testid="indicators">{formatIndicators(a.indicators)}</p> : null}
       {verdicts.length ? (
         <div className="table-wrap">
           <table>
