@@ -306,10 +306,51 @@ class EquityPointOut(BaseModel):
     generation: int = 0
 
 
+class BackingOut(BaseModel):
+    """How the strategies stood on the trade on its entry or exit candle."""
+
+    direction: str | None = Field(description="the consensus")
+    confidence: float | None
+    reason: str | None
+    agreeing: list[str] = Field(description="strategies pointing the trade's way")
+    opposing: list[str]
+    neutral: list[str]
+    indicators: dict[str, float | None] = Field(description="every indicator on that candle (null while undefined)")
+
+
+class TradeReviewOut(BaseModel):
+    """The rule-based review of a closed trade (trading.trade_review)."""
+
+    trade_id: int
+    symbol: str
+    side: str
+    outcome: Literal["win", "loss", "flat"]
+    close_reason: str
+    entry_time: int
+    exit_time: int
+    duration_ms: int
+    entry_price: float
+    exit_price: float
+    quantity: float
+    net_pnl: float
+    gross_pnl: float
+    fees: float
+    return_pct: float = Field(description="net PnL over the margin, in percent")
+    mfe: float = Field(description="maximum favourable excursion, quote currency")
+    mae: float = Field(description="maximum adverse excursion, quote currency")
+    mfe_pct: float = Field(description="of the entry notional, in percent")
+    mae_pct: float
+    captured: float | None = Field(description="net PnL as a share of the MFE")
+    manual_entry: bool
+    entry: BackingOut | None = Field(description="null for a manual entry")
+    exit: BackingOut | None = Field(description="null for a manual close")
+    verdict: str
+
+
 class TradeAnalysisOut(BaseModel):
     trade_id: int
     generation: int
-    review: dict[str, Any] = Field(description="the rule-based review (trading.trade_review)")
+    review: TradeReviewOut
 
 
 class SuggestionOut(BaseModel):

@@ -265,6 +265,16 @@ async def test_dashboard_end_to_end(gateway, browser, temporal_client, artifacts
         await page.get_by_role("button", name="Export CSV").click()
     csv_text = (await asyncio.to_thread(Path(await (await download_info.value).path()).read_bytes)).decode()
     assert csv_text.startswith("id,symbol,side") and f"\r\n{position['trade_id']},{SYMBOL},long," in csv_text
+    # A closed trade's review: the verdict, and for a signal entry the strategies and indicators then.
+    analyses = (await gateway.http.get("/api/paper-trading/trade-analyses", headers=headers)).json()
+    signalled = [a for a in analyses if a["review"]["entry"] is not None]
+    assert signalled, f"no closed trade was entered on a signal: {analyses}"
+    await page.get_by_role("button", name=f"Review trade {signalled[0]['trade_id']}", exact=True).click()
+    review = page.get_by_test_id("trade-review")
+    await expect(review.get_by_test_id("trade-verdict")).to_have_text(signalled[0]["review"]["verdict"])
+    rsi = signalled[0]["review"]["entry"]["indicators"]["rsi"]
+    await expect(review.get_by_test_id("review-entry-indicators")).to_contain_text(f"RSI {rsi:.1f}")
+    await screenshots(page, base, artifacts, "trade-review")
 
     # A rejected setting shows the API's message; a valid one saves.
     await nav(page, "Settings")

@@ -1115,6 +1115,37 @@ export interface components {
             /** Permits Universal Transfer */
             permits_universal_transfer: boolean;
         };
+        /**
+         * BackingOut
+         * @description How the strategies stood on the trade on its entry or exit candle.
+         */
+        BackingOut: {
+            /**
+             * Agreeing
+             * @description strategies pointing the trade's way
+             */
+            agreeing: string[];
+            /** Confidence */
+            confidence: number | null;
+            /**
+             * Direction
+             * @description the consensus
+             */
+            direction: string | null;
+            /**
+             * Indicators
+             * @description every indicator on that candle (null while undefined)
+             */
+            indicators: {
+                [key: string]: number | null;
+            };
+            /** Neutral */
+            neutral: string[];
+            /** Opposing */
+            opposing: string[];
+            /** Reason */
+            reason: string | null;
+        };
         /** BacktestIn */
         BacktestIn: {
             analysis_settings?: components["schemas"]["AnalysisSettingsIn"] | null;
@@ -2093,15 +2124,81 @@ export interface components {
         TradeAnalysisOut: {
             /** Generation */
             generation: number;
-            /**
-             * Review
-             * @description the rule-based review (trading.trade_review)
-             */
-            review: {
-                [key: string]: unknown;
-            };
+            review: components["schemas"]["TradeReviewOut"];
             /** Trade Id */
             trade_id: number;
+        };
+        /**
+         * TradeReviewOut
+         * @description The rule-based review of a closed trade (trading.trade_review).
+         */
+        TradeReviewOut: {
+            /**
+             * Captured
+             * @description net PnL as a share of the MFE
+             */
+            captured: number | null;
+            /** Close Reason */
+            close_reason: string;
+            /** Duration Ms */
+            duration_ms: number;
+            /** @description null for a manual entry */
+            entry: components["schemas"]["BackingOut"] | null;
+            /** Entry Price */
+            entry_price: number;
+            /** Entry Time */
+            entry_time: number;
+            /** @description null for a manual close */
+            exit: components["schemas"]["BackingOut"] | null;
+            /** Exit Price */
+            exit_price: number;
+            /** Exit Time */
+            exit_time: number;
+            /** Fees */
+            fees: number;
+            /** Gross Pnl */
+            gross_pnl: number;
+            /**
+             * Mae
+             * @description maximum adverse excursion, quote currency
+             */
+            mae: number;
+            /** Mae Pct */
+            mae_pct: number;
+            /** Manual Entry */
+            manual_entry: boolean;
+            /**
+             * Mfe
+             * @description maximum favourable excursion, quote currency
+             */
+            mfe: number;
+            /**
+             * Mfe Pct
+             * @description of the entry notional, in percent
+             */
+            mfe_pct: number;
+            /** Net Pnl */
+            net_pnl: number;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "win" | "loss" | "flat";
+            /** Quantity */
+            quantity: number;
+            /**
+             * Return Pct
+             * @description net PnL over the margin, in percent
+             */
+            return_pct: number;
+            /** Side */
+            side: string;
+            /** Symbol */
+            symbol: string;
+            /** Trade Id */
+            trade_id: number;
+            /** Verdict */
+            verdict: string;
         };
         /** TriggerOut */
         TriggerOut: {

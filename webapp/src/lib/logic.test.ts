@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { snapToBar, toLine } from './chartData';
 import { csvCell, toCsv } from './csv';
+import { formatDuration } from '../components/TradeReview';
 import { formatIndicators, formatPct, formatPnl, formatPrice, formatTime, tone } from './format';
 import { equityCurve, maxDrawdown, pnlOnDay, unrealised, winRate } from './metrics';
 import { buildPatch, flatten } from './settingsForm';
@@ -134,5 +135,15 @@ describe('indicator line', () => {
       .toBe('RSI 34.6 · MACD hist −0.000123 · %B 0.12 · Vol × 1.50 · ATR 12.3');
     expect(formatIndicators({})).toBe('');
     expect(formatIndicators(undefined)).toBe('');
+  });
+});
+
+describe('holding time', () => {
+  it('reads minutes, hours and days', () => {
+    expect(formatDuration(45 * 60_000)).toBe('45 min');
+    expect(formatDuration(125 * 60_000)).toBe('2 h 5 min');
+    expect(formatDuration(120 * 60_000)).toBe('2 h');
+    expect(formatDuration((3 * 1440 + 250) * 60_000)).toBe('3 d 4 h');
+    expect(formatDuration(-1)).toBe('—');
   });
 });

@@ -1,6 +1,7 @@
 import { useMemo, useState } from 'react';
 import { call, errorText, http } from '../api/client';
 import { useLive, useLiveEvents } from '../components/live';
+import { TradeReview } from '../components/TradeReview';
 import { Card, ErrorNote, Pnl } from '../components/ui';
 import { downloadCsv, toCsv, type Column } from '../lib/csv';
 import { formatNumber, formatPrice, formatTime } from '../lib/format';
@@ -110,7 +111,7 @@ function OpenPositions() {
   );
 }
 
-function ClosedTrades() {
+function ClosedTrades({ onReview }: { onReview: (id: number) => void }) {
   const closed = useLoad(() => call(() => http.GET('/api/paper-trading/trades/closed', { params: { query: { limit: 500 } } })));
   const [filter, setFilter] = useState<ClosedFilter>({ symbol: '', side: '', result: '' });
   useLiveEvents(['TradeExecuted'], closed.reload);
@@ -155,7 +156,7 @@ function ClosedTrades() {
         <div className="table-wrap">
           <table data-testid="closed-trades">
             <thead>
-              <tr><th>#</th><th>Symbol</th><th>Side</th><th>Entry</th><th>Exit</th><th>Closed</th><th>Reason</th><th>Net PnL</th></tr>
+              <tr><th>#</th><th>Symbol</th><th>Side</th><th>Entry</th><th>Exit</th><th>Closed</th><th>Reason</th><th>Net PnL</th><th /></tr>
             </thead>
             <tbody>
               {rows.map((t) => (
@@ -168,6 +169,11 @@ function ClosedTrades() {
                   <td>{formatTime(num(t.exit_time))}</td>
                   <td>{String(t.close_reason ?? '')}</td>
                   <td><Pnl value={num(t.net_pnl)} digits={6} /></td>
+                  <td>
+                    <button className="small" onClick={() => onReview(Number(t.id))} aria-label={`Review trade ${String(t.id)}`}>
+                      Review
+                    </button>
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -179,10 +185,12 @@ function ClosedTrades() {
 }
 
 export function Positions() {
+  const [reviewing, setReviewing] = useState<number | null>(null);
   return (
     <div className="stack">
       <OpenPositions />
-      <ClosedTrades />
+      <ClosedTrades onReview={setReviewing} />
+      {reviewing != null ? <TradeReview key={reviewing} tradeId={reviewing} onClose={() => setReviewing(null)} /> : null}
     </div>
   );
 }
