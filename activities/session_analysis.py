@@ -8,12 +8,15 @@ result lands in ``ai_analysis_results`` under a key naming symbol, interval, ope
 hash and anchor, so sessions with the same settings compute each candle once.
 
 The CPU-bound part runs on a thread (``asyncio.to_thread``) so the worker's event loop, which
-also serves workflows, never blocks on pandas.
+also serves workflows, never blocks on pandas. A worker also keeps the results it has read or
+computed: a stored analysis never changes, and when a candle closes every session with those
+settings asks for the same key at once, so one of them computes it and the rest wait for it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +33,9 @@ from workflows.contracts import AnalyzeCandleInput, AnalyzeCandleResult, Compact
 # Streams whose candles from the anchor a worker keeps in memory (each at most a few MB).
 CACHED_SERIES = 64
 READ_BATCH = 5000
+# Results and parsed settings a worker keeps (a result is ~200 bytes).
+CACHED_RESULTS = 8192
+CACHED_SETTINGS = 256
 
 
 def anchor_config_key(symbol: str, interval: str, settings_hash: str) -> str:
@@ -87,17 +93,46 @@ class SessionAnalysisActivities:
         # cached prefix stays valid and only newer candles need reading.
         self._series: OrderedDict[tuple[str, str, int], list[Candle]] = OrderedDict()
         self._locks: dict[tuple[str, str, int], asyncio.Lock] = {}
+        self._results: OrderedDict[str, AnalyzeCandleResult] = OrderedDict()
+        self._result_locks: dict[str, asyncio.Lock] = {}
+        self._settings: OrderedDict[str, tuple[AnalysisSettings, str]] = OrderedDict()
 
     @activity.defn
     async def analyze_candle(self, request: AnalyzeCandleInput) -> AnalyzeCandleResult:
         """The consensus signal on one stored candle (None while warming up), stored and shared."""
         step = interval_ms(request.interval)
-        settings = AnalysisSettings.from_dict(request.analysis_settings)
-        settings_hash = settings.settings_hash()
+        settings, settings_hash = self._parsed(request.analysis_settings)
         anchor = request.anchor
         if anchor is None:
             anchor = await self._shared_anchor(request, settings, settings_hash, step)
         key = analysis_key(request.symbol, request.interval, request.open_time, settings_hash, anchor)
+        result = self._results.get(key)
+        if result is not None:
+            return result
+        lock = self._result_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            result = self._results.get(key)
+            if result is None:
+                result = await self._analysis(request, settings, settings_hash, anchor, key, step)
+                self._results[key] = result
+                while len(self._results) > CACHED_RESULTS:
+                    self._results.popitem(last=False)
+        self._result_locks.pop(key, None)  # later callers find the result first
+        return result
+
+    def _parsed(self, analysis_settings: dict[str, Any]) -> tuple[AnalysisSettings, str]:
+        """The settings and their hash; validating them costs more than the rest of a cached call."""
+        text = json.dumps(analysis_settings, sort_keys=True)
+        parsed = self._settings.get(text)
+        if parsed is None:
+            settings = AnalysisSettings.from_dict(analysis_settings)
+            parsed = self._settings[text] = (settings, settings.settings_hash())
+            while len(self._settings) > CACHED_SETTINGS:
+                self._settings.popitem(last=False)
+        return parsed
+
+    async def _analysis(self, request: AnalyzeCandleInput, settings: AnalysisSettings, settings_hash: str,
+                        anchor: int, key: str, step: int) -> AnalyzeCandleResult:
         known = await self.db.ai_analysis_results.find_one({"analysis_key": key})
         if known is not None:
             return AnalyzeCandleResult(anchor, key, stored_signal(known))

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -37,6 +38,10 @@ from workflows.contracts import (
 from workflows.market_feed import MarketFeedWorkflow
 
 log = logging.getLogger("durabot.worker")
+
+# Workflow activations are short CPU bursts under one GIL: a few threads serve them as fast as many,
+# and the SDK's default pool (up to 500) costs a thread start and a cross-thread wake-up per task.
+WORKFLOW_THREADS = 4
 
 _SA_TYPES = {
     "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -66,6 +71,7 @@ def build_workers(client: Client, settings: Settings, db: AsyncDatabase,
     identity = identity or f"durabot-worker@{socket.gethostname()}:{os.getpid()}"
     system = SystemActivities(identity)
     ctx = WorkerContext(settings=settings, db=db, temporal=client)
+    executor = ThreadPoolExecutor(max_workers=WORKFLOW_THREADS, thread_name_prefix="workflow")
     return [
         Worker(
             client,
@@ -74,6 +80,7 @@ def build_workers(client: Client, settings: Settings, db: AsyncDatabase,
             activities=[system.probe_worker, *activities_for(role, ctx)],
             identity=f"{identity}/{role}",
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_s),
+            workflow_task_executor=executor,
         )
         for role in TASK_QUEUES
     ]

@@ -9,8 +9,8 @@ indicators warm up from the first candle loaded (``warmup_from`` cuts the start,
 ``--warmup-from``) and the Engine trades candles with ``trade_from <= open_time < trade_to``.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: Temporal's payload converter resolves each
+# dataclass's type hints on every decode, and string annotations cost ~8x more to resolve.
 import math
 import re
 from dataclasses import dataclass

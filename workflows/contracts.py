@@ -5,8 +5,8 @@ A leaf module: it imports only the standard library, ``temporalio.common`` and `
 gateway and activities can use it without importing workflow code.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: Temporal's payload converter resolves each
+# dataclass's type hints on every decode, and string annotations cost ~8x more to resolve.
 from dataclasses import dataclass
 
 from temporalio.common import SearchAttributeKey
