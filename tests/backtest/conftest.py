@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,11 @@ from trading.backtest import BacktestResult, run_backtest
 from trading.candle import Candle
 from trading.models import Trade
 from trading.settings import EngineSettings
-from worker.registry import WorkerContext, activities_for, workflows_for
 from workflows.backtest import BacktestWorkflow
 from workflows.backtest_contracts import BacktestInput, backtest_workflow_id
 from workflows.contracts import TASK_QUEUE_TRADING, task_queue_name
+
+from ..conftest import trading_worker_running
 
 REPO = Path(__file__).resolve().parents[2]
 CANDLES = REPO / "data" / "candles"
@@ -90,13 +91,7 @@ class BacktestRig:
         # No grace at shutdown: a stopped worker drops its running job at once, like a crash.
         settings = Settings(_env_file=None, task_queue_prefix=self.queue_prefix, worker_shutdown_grace_s=0,
                             data_dir=data_dir or REPO / "data")
-        # The trading role only, as build_workers makes it: building all three roles twice in one
-        # process would register the unused market and ai queues twice.
-        ctx = WorkerContext(settings=settings, db=self.db, temporal=self.client)
-        trading = Worker(self.client, task_queue=self.task_queue, workflows=workflows_for(TASK_QUEUE_TRADING),
-                         activities=activities_for(TASK_QUEUE_TRADING, ctx), identity=f"backtest-test-{name}",
-                         graceful_shutdown_timeout=timedelta(seconds=settings.worker_shutdown_grace_s))
-        async with trading:
+        async with trading_worker_running(self.client, settings, self.db, f"backtest-test-{name}") as trading:
             yield trading
 
     async def start(self, request: BacktestInput) -> WorkflowHandle:
