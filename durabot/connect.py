@@ -39,20 +39,27 @@ async def connect_temporal(settings: Settings, *, retry_budget_s: float | None =
     )
 
 
-async def connect_mongo(settings: Settings) -> AsyncMongoClient:
+async def connect_mongo(settings: Settings, *, selection_timeout_s: float | None = None) -> AsyncMongoClient:
+    """A client of the configured MongoDB, waiting up to ``connect_timeout_s`` for it to answer.
+    ``selection_timeout_s`` bounds how long each later operation waits for an unreachable server
+    (default: ``connect_timeout_s``); the gateway answers 503 after it."""
     try:
-        client = mongo_client(settings.mongo_target, settings.connect_timeout_s)
+        client = mongo_client(settings.mongo_target, selection_timeout_s or settings.connect_timeout_s)
     except (ConfigurationError, ValueError) as exc:
         raise DependencyError(f"invalid MongoDB URI (setting DURABOT_MONGO_URI): {exc}") from None
-    try:
-        await client.admin.command("ping")
-    except PyMongoError as exc:
-        await client.close()
-        raise DependencyError(
-            f"cannot reach MongoDB at {_hostinfo(settings.mongo_target)} within {settings.connect_timeout_s:g}s "
-            f"(setting DURABOT_MONGO_URI): {type(exc).__name__}"
-        ) from None
-    return client
+    deadline = asyncio.get_running_loop().time() + settings.connect_timeout_s
+    while True:
+        try:
+            await client.admin.command("ping")
+            return client
+        except PyMongoError as exc:
+            if asyncio.get_running_loop().time() >= deadline:
+                await client.close()
+                raise DependencyError(
+                    f"cannot reach MongoDB at {_hostinfo(settings.mongo_target)} within "
+                    f"{settings.connect_timeout_s:g}s (setting DURABOT_MONGO_URI): {type(exc).__name__}"
+                ) from None
+            await asyncio.sleep(0.5)
 
 
 def _hostinfo(uri: str) -> str:

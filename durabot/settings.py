@@ -97,8 +97,8 @@ class Settings(BaseSettings):
 
     connect_timeout_s: float = Field(15.0, gt=0, description="How long worker and gateway wait for Temporal/MongoDB.")
     startup_timeout_s: float = Field(60.0, gt=0, description="How long `up` waits for each process to be healthy.")
-    gateway_temporal_retry_s: float = Field(
-        3.0, gt=0, description="How long the gateway retries a Temporal call it cannot deliver before answering 503."
+    gateway_dependency_timeout_s: float = Field(
+        3.0, gt=0, description="How long the gateway waits for an unreachable Temporal or MongoDB before answering 503."
     )
     worker_shutdown_grace_s: float = Field(10.0, ge=0, description="Grace period for running activities at shutdown.")
     log_level: str = Field("INFO", description="Log level of worker and gateway.")

@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from pymongo.errors import ConnectionFailure
 
 from activities.db import ensure_schema
 from durabot.connect import connect_mongo, connect_temporal
@@ -25,6 +28,11 @@ from gateway.ws_hub import EventHub
 log = logging.getLogger("durabot.gateway")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+DATABASE_UNREACHABLE = "the database could not answer; try again shortly"
+
+
+class UnavailableOut(BaseModel):
+    detail: str
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,8 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        temporal = await connect_temporal(settings, retry_budget_s=settings.gateway_temporal_retry_s)
-        mongo = await connect_mongo(settings)
+        temporal = await connect_temporal(settings, retry_budget_s=settings.gateway_dependency_timeout_s)
+        mongo = await connect_mongo(settings, selection_timeout_s=settings.gateway_dependency_timeout_s)
         try:
             db = mongo[settings.mongo_database]
             await ensure_schema(db)
@@ -56,7 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Crypto trading on durable Temporal workflows: REST and WebSocket gateway.",
         lifespan=lifespan,
+        responses={503: {"model": UnavailableOut, "description": "A dependency (Temporal or MongoDB) is unreachable"}},
     )
+
+    @app.exception_handler(ConnectionFailure)
+    async def database_unreachable(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        # A database outage is the server's temporary state, not the caller's fault and not a bug.
+        log.warning("database unreachable", extra={"fields": {"path": request.url.path, "error": type(exc).__name__}})
+        return JSONResponse({"detail": DATABASE_UNREACHABLE}, status_code=503, headers={"Retry-After": "5"})
 
     @app.middleware("http")
     async def request_context(request: Request, call_next) -> Response:

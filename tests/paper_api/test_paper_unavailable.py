@@ -1,8 +1,9 @@
-"""Temporal down: the paper-trading routes answer 503 quickly, write nothing, and work again once it
-is back, with the session as it was.
+"""A dependency down: the gateway answers 503 quickly, writes nothing, and works again once it is back.
 
-Its own Temporal dev server (the suite's shared one must stay up), the suite's SecantusDB, the gateway
-on a real socket and the trading worker in-process.
+Temporal down: the paper-trading routes answer 503, the reads MongoDB serves alone still work, and
+the session is as it was after the restart (its own Temporal dev server, the suite's SecantusDB, the
+trading worker in-process). MongoDB down: every route that needs it, authentication included,
+answers 503 rather than a 500 or a 401 (its own SecantusDB, the suite's Temporal).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from ..conftest import TemporalServer, trading_worker_running
 from .conftest import PASSWORD, SYMBOL, Account, candles, feed
 
 P = "/api/paper-trading"
-# The gateway gives up on an unreachable Temporal after gateway_temporal_retry_s (3 s by default);
-# the rest is room for a loaded CI machine.
+# The gateway gives up on an unreachable dependency after gateway_dependency_timeout_s (3 s by
+# default); the rest is room for a loaded CI machine.
 ANSWER_WITHIN_S = 6.0
 
 
@@ -88,3 +89,37 @@ async def test_routes_answer_503_while_temporal_is_down_and_recover(tmp_path, pa
             assert placed.status_code == 200 and len(placed.json()["fills"]) == 1, placed.text
     finally:
         temporal.stop()
+
+
+async def test_routes_answer_503_while_mongodb_is_down_and_recover(paper_settings, run_gateway, spawn_mongo):
+    mongo = spawn_mongo()
+    settings = paper_settings.model_copy(update={"mongo_uri": mongo.uri})
+    async with run_gateway(settings) as gateway:
+        http = gateway.http
+        email = f"u{uuid.uuid4().hex[:10]}@example.com"
+        credentials = {"email": email, "password": PASSWORD}
+        assert (await http.post("/api/auth/register", json=credentials)).status_code == 201
+        h = {"Authorization": f"Bearer {(await http.post('/api/auth/login', json=credentials)).json()['access_token']}"}
+        assert (await http.get("/api/auth/me", headers=h)).status_code == 200
+
+        mongo.stop()
+        for method, path, body, headers in (("get", "/api/auth/me", None, h),
+                                            ("post", "/api/auth/login", credentials, {}),
+                                            ("get", P + "/trades/closed", None, h),
+                                            ("get", P + "/basic-settings", None, h),
+                                            ("put", P + "/basic-settings", {"leverage": 3}, h)):
+            reply, took = await _timed(http.request(method, path, headers=headers, json=body))
+            assert reply.status_code == 503, (method, path, reply.status_code, reply.text)
+            assert reply.json() == {"detail": "the database could not answer; try again shortly"}, reply.text
+            assert reply.headers["Retry-After"] == "5"
+            assert took < ANSWER_WITHIN_S, f"{method.upper()} {path} took {took:.1f} s to give up"
+        health = await http.get("/api/health")
+        assert health.status_code == 503 and health.json()["dependencies"]["mongodb"]["status"] == "error"
+
+        mongo.start()
+        deadline = time.monotonic() + 60
+        while (me := await http.get("/api/auth/me", headers=h)).status_code != 200:
+            assert time.monotonic() < deadline, me.text
+            await asyncio.sleep(0.5)
+        assert me.json()["email"] == email
+        assert (await http.get(P + "/basic-settings", headers=h)).json()["settings"]["leverage"] == 10

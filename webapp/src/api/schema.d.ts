@@ -2205,6 +2205,11 @@ export interface components {
             /** Analyses */
             analyses: components["schemas"]["AnalysisOut"][];
         };
+        /** UnavailableOut */
+        UnavailableOut: {
+            /** Detail */
+            detail: string;
+        };
         /** UserOut */
         UserOut: {
             /**
@@ -2324,6 +2329,15 @@ export interface operations {
                     "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
                 };
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     logout_api_auth_logout_post: {
@@ -2348,6 +2362,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -2375,6 +2398,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -2422,6 +2454,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -2471,6 +2512,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -2530,6 +2580,15 @@ export interface operations {
                     "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
                 };
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     sessions_api_auth_sessions_get: {
@@ -2556,6 +2615,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -2609,6 +2677,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     users_api_auth_users_get: {
@@ -2642,6 +2719,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -2717,6 +2803,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     list_backtests_api_backtests_get: {
@@ -2754,6 +2849,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
                 };
             };
         };
@@ -2861,6 +2965,15 @@ export interface operations {
                     "application/json": components["schemas"]["RejectedOut"];
                 };
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     get_candles_api_candles__symbol___timeframe__get: {
@@ -2905,6 +3018,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     get_chart_api_chart__symbol___timeframe__get: {
@@ -2946,6 +3068,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -3008,6 +3139,15 @@ export interface operations {
                     "application/json": components["schemas"]["OverviewItem"][];
                 };
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     get_basic_settings_api_paper_trading_basic_settings_get: {
@@ -3034,6 +3174,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -3299,6 +3448,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -3755,6 +3913,15 @@ export interface operations {
                     "application/json": components["schemas"]["RejectedOut"];
                 };
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     put_signal_interval_api_paper_trading_signal_interval_put: {
@@ -4036,6 +4203,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -4523,6 +4699,15 @@ export interface operations {
                     "application/json": components["schemas"]["PriceOut"][];
                 };
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     list_api_keys_api_settings_api_keys_get: {
@@ -4549,6 +4734,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -4606,6 +4800,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     delete_api_key_api_settings_api_keys__key_id__delete: {
@@ -4657,6 +4860,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -4730,6 +4942,15 @@ export interface operations {
                     "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
                 };
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     get_notifications_api_settings_notifications_get: {
@@ -4756,6 +4977,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -4804,6 +5034,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     list_push_subscriptions_api_settings_push_subscriptions_get: {
@@ -4830,6 +5069,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };
@@ -4887,6 +5135,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     delete_push_subscription_api_settings_push_subscriptions__subscription_id__delete: {
@@ -4939,6 +5196,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
         };
     };
     get_system_api_system_get: {
@@ -4957,6 +5223,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SystemOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
                 };
             };
         };
