@@ -148,6 +148,17 @@ def mongo_server(tmp_path_factory) -> Iterator[MongoServer]:
 
 
 @pytest.fixture(scope="session")
+def jwt_private_pem() -> str:
+    """One RSA signing key for every gateway of the run: generating one per test would dominate the runtime."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.fixture(scope="session")
 async def temporal_client(temporal_server: TemporalServer) -> Client:
     from worker.main import ensure_search_attributes
 

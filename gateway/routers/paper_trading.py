@@ -117,12 +117,17 @@ def _engine_changes(basic: BasicSettingsIn | None) -> dict[str, Any] | None:
     return _dump(basic) or None
 
 
+def _settings_input(record: dict[str, Any], basic: BasicSettingsIn | None, strategy: StrategySettingsIn | None,
+                    indicators: IndicatorSettingsIn | None) -> UpdateSettingsInput:
+    """The session update for these sections, given its saved settings ``record``."""
+    analysis = reads.analysis_changes(record["analysis_settings"], _dump(strategy), _dump(indicators))
+    return UpdateSettingsInput(engine_settings=_engine_changes(basic), analysis_settings=analysis)
+
+
 async def _update_settings(session: PaperSession, db: DbDep, basic: BasicSettingsIn | None,
                            strategy: StrategySettingsIn | None, indicators: IndicatorSettingsIn | None) -> None:
-    current = await reads.settings_record(db, session.workflow_id)
-    analysis = reads.analysis_changes(current["analysis_settings"], _dump(strategy), _dump(indicators))
-    await session.update(TradingSessionWorkflow.update_settings,
-                         UpdateSettingsInput(engine_settings=_engine_changes(basic), analysis_settings=analysis))
+    record = await reads.settings_record(db, session.workflow_id)
+    await session.update(TradingSessionWorkflow.update_settings, _settings_input(record, basic, strategy, indicators))
 
 
 # -- status and account ----------------------------------------------------------------------------
@@ -189,11 +194,11 @@ async def check_settings(body: SettingsIn, user: CurrentUser, db: DbDep) -> Sett
     if body.basic is None and body.strategy is None and body.indicators is None:
         return SettingsCheckOut(valid=False, reason=NOTHING_TO_CHANGE)
     record = await reads.settings_record(db, PaperSession.id_of(user.user_id))
-    changes = _dump(body.basic), reads.analysis_changes(record["analysis_settings"], _dump(body.strategy),
-                                                        _dump(body.indicators))
+    request = _settings_input(record, body.basic, body.strategy, body.indicators)
     try:
         checked_settings(EngineSettings.from_dict(record["engine_settings"]),
-                         AnalysisSettings.from_dict(record["analysis_settings"]), *changes)
+                         AnalysisSettings.from_dict(record["analysis_settings"]),
+                         request.engine_settings, request.analysis_settings)
     except (ValueError, TypeError) as exc:
         reason = str(exc)
         return SettingsCheckOut(valid=False, field=field_of(reason), reason=reason)

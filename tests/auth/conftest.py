@@ -9,22 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from activities.binance.key_vault import new_master_key_text
 from sim.exchange import SimExchangeServer
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture(scope="session")
-def jwt_private_pem() -> str:
-    # One key for the whole session: generating RSA keys per test would dominate the runtime.
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
 
 
 @pytest.fixture

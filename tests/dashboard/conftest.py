@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -74,13 +72,6 @@ async def browser() -> AsyncIterator[Any]:
             yield instance
         finally:
             await instance.close()
-
-
-@pytest.fixture(scope="session")
-def jwt_private_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -36,13 +34,6 @@ CANDLES = REPO / "data" / "candles"
 PASSWORD = "correct horse battery staple"
 SYMBOL = "ETHBTC"
 DATASET = "ETHBTC-5m-2018-01.csv.gz"
-
-
-@pytest.fixture(scope="session")
-def jwt_private_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 import websockets
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from activities.binance.key_vault import new_master_key_text
@@ -22,17 +20,10 @@ PASSWORD = "correct horse battery staple"
 RECV_TIMEOUT_S = 5.0
 
 
-@pytest.fixture(scope="session")
-def ws_jwt_private_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
 @pytest.fixture
-async def gateway(settings, ws_jwt_private_pem, run_gateway) -> AsyncIterator[Any]:
+async def gateway(settings, jwt_private_pem, run_gateway) -> AsyncIterator[Any]:
     auth_settings = settings.model_copy(update={
-        "jwt_private_key": SecretStr(ws_jwt_private_pem),
+        "jwt_private_key": SecretStr(jwt_private_pem),
         "master_key": SecretStr(new_master_key_text()),
         "login_attempts_per_ip": 1000,
     })
