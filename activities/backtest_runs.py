@@ -31,12 +31,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.market_store import read_candles
-from durabot.datafiles import load_candles, parse_data_filename
-from trading.analysis import compute_signal_series, warmup_candles
-from trading.backtest import BacktestResult as EngineRun
-from trading.backtest import run_backtest
-from trading.candle import Candle
-from workflows.backtest_contracts import (
+from core.backtest_contracts import (
     INPUT_ERROR,
     PHASE_ANALYSING,
     PHASE_LOADING,
@@ -56,6 +51,11 @@ from workflows.backtest_contracts import (
     engine_settings_of,
     input_problem,
 )
+from core.datafiles import load_candles, parse_data_filename
+from trading.analysis import compute_signal_series, warmup_candles
+from trading.backtest import BacktestResult as EngineRun
+from trading.backtest import run_backtest
+from trading.candle import Candle
 
 log = logging.getLogger("durabot.backtest")
 

@@ -6,13 +6,24 @@ TTLs run on wall-clock fields (``stored_at``, ``created_at``, ``at``), never on 
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+import pymongo
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid
 
 DAY_S = 86_400
+# How long one group of operations of a session's activity may wait for MongoDB. Short on purpose:
+# a session's local activities hold its workflow task while they run, so an outage must fail them
+# fast; the session then says so and tries again on a timer, answering writes meanwhile.
+ATTEMPT_S = 3.0
+
+
+def bounded(seconds: float = ATTEMPT_S) -> AbstractContextManager[None]:
+    """A deadline for the MongoDB operations inside the ``with`` block (pymongo's CSOT)."""
+    return pymongo.timeout(seconds)
 
 
 Keys = tuple[tuple[str, int], ...]
@@ -63,6 +74,9 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
                    ttl=("created_at", 2 * DAY_S)),
     # The feed's latest price per symbol (market time), for /api/prices and between-candle fills.
     CollectionSpec("market_prices", ((("source", A), ("symbol", A)),)),
+    # Every write a trading session applied, in order (its journal); the session keeps the recent ones.
+    CollectionSpec("session_journal", ((("session_id", A), ("seq", A)),), ((("user_id", A), ("created_at", D)),),
+                   ttl=("created_at", 180 * DAY_S)),
     # Which workflows the market feed signals on each closed candle.
     CollectionSpec("feed_subscriptions", ((("source", A), ("symbol", A), ("interval", A), ("workflow_id", A)),),
                    ((("workflow_id", A),),)),
@@ -97,7 +111,3 @@ async def ensure_schema(db: AsyncDatabase) -> list[str]:
         await db[spec.name].create_indexes(index_models(spec))
     return created
 
-
-def mongo_client(uri: str, timeout_s: float) -> AsyncMongoClient:
-    ms = int(timeout_s * 1000)
-    return AsyncMongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, tz_aware=True)

@@ -12,15 +12,19 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-# WebSocket event types (the seed's names). Market channels are public; account channels need a token.
-MARKET_DATA = "MarketData"
-CHART_UPDATE = "ChartUpdate"
-POSITION_UPDATE = "PositionUpdate"
-TRADE_EXECUTED = "TradeExecuted"
-AI_SIGNAL_RECEIVED = "AISignalReceived"
-BOT_STATUS_UPDATE = "BotStatusUpdate"
-PUBLIC_TYPES = frozenset({MARKET_DATA, CHART_UPDATE})
-ACCOUNT_TYPES = frozenset({POSITION_UPDATE, TRADE_EXECUTED, AI_SIGNAL_RECEIVED, BOT_STATUS_UPDATE})
+from core.event_types import (
+    ACCOUNT_TYPES,
+    AI_SIGNAL_RECEIVED,
+    BOT_STATUS_UPDATE,
+    CHART_UPDATE,
+    MARKET_DATA,
+    POSITION_UPDATE,
+    PUBLIC_TYPES,
+    TRADE_EXECUTED,
+)
+
+__all__ = ["ACCOUNT_TYPES", "AI_SIGNAL_RECEIVED", "BOT_STATUS_UPDATE", "CHART_UPDATE", "MARKET_DATA",
+           "POSITION_UPDATE", "PUBLIC_TYPES", "TRADE_EXECUTED", "event_doc", "publish"]
 
 
 def event_doc(event_type: str, key: str, data: dict[str, Any], *, symbol: str | None = None,

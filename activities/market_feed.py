@@ -9,6 +9,13 @@ One long-running, heartbeating activity per feed source. For every followed (sym
    signalled to every subscribed workflow, in open-time order;
 3. a cursor (the last candle fully delivered) is saved after delivery. A retried activity resumes
    from the cursor, so delivery is at-least-once and receivers deduplicate by open time.
+
+A subscriber the feed cannot signal (an error other than not-found: a signal limit reached, a
+timeout) never holds the others up: its failure is counted, it is skipped for a growing pause
+(``SKIP_S``, doubling up to ``MAX_SKIP_S``) and tried again after it, a ``monitoring_alerts`` entry is
+raised once per episode, and the failing subscribers are listed under ``system_config`` for
+``/api/health``. It misses the candles it was skipped for; its own gap filling reads them from
+``market_data`` once it receives again.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -37,14 +44,14 @@ from activities.binance import (
     kline_stream,
 )
 from activities.exchange_errors import PermanentExchangeError, RateLimitedError, TemporaryExchangeError
-from trading.candle import INTERVAL_MS, Candle
-from workflows.contracts import (
+from core.contracts import (
     SIGNAL_CANDLE_CLOSED,
     CandleClosed,
     FeedSubscription,
     MarketFeedInput,
     MarketFeedResult,
 )
+from trading.candle import INTERVAL_MS, Candle
 
 log = logging.getLogger("durabot.feed")
 
@@ -56,6 +63,10 @@ MAX_REDELIVERY = 5000
 # Candles a catch-up delivers between cursor saves.
 CATCH_UP_FLUSH_EVERY = 100
 DAY_MS = 86_400_000
+# A signal that takes longer fails (and its subscriber is skipped for a while).
+SIGNAL_TIMEOUT = timedelta(seconds=5)
+SKIP_S = 5.0
+MAX_SKIP_S = 300.0
 
 
 @dataclass
@@ -86,6 +97,20 @@ class StreamState:
 
 def cursor_key(source: str, symbol: str, interval: str) -> str:
     return f"feed_cursor:{source}:{symbol}:{interval}"
+
+
+def subscribers_config_key(source: str) -> str:
+    """``system_config`` key of the feed's failing subscribers: workflow ID -> failures, error, since."""
+    return f"feed_failing_subscribers:{source}"
+
+
+@dataclass
+class Failing:
+    since: datetime
+    failures: int
+    error: str
+    retry_at: float  # loop time before which the subscriber is skipped
+    skip_s: float
 
 
 class MarketFeedActivities:
@@ -119,10 +144,12 @@ class FeedRun:
         self.stream = BinanceStreamClient(owner.config.ws_url, bad_data=self.bad_data)
         self._signal_gate = asyncio.Semaphore(SIGNAL_CONCURRENCY)
         self._dirty: set[tuple[str, str]] = set()
+        self.failing: dict[str, Failing] = {}
 
     async def run(self) -> MarketFeedResult:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.feed.run_seconds
+        await self._save_failing()  # a new attempt knows of no failing subscriber yet
         await self._refresh_subscriptions()
         refresh_at = loop.time() + SUBSCRIPTION_REFRESH_S
         flush_at = loop.time() + CURSOR_FLUSH_S
@@ -294,7 +321,9 @@ class FeedRun:
                 "price_change_pct_24h": 100 * (candle.close - first.open) / first.open,
                 "volume_24h": sum(c.volume for c in state.day)}, symbol=state.symbol),
         ])
-        targets = self.subscribers.get((state.symbol, state.interval), [])
+        now = asyncio.get_running_loop().time()
+        targets = [wid for wid in self.subscribers.get((state.symbol, state.interval), [])
+                   if wid not in self.failing or self.failing[wid].retry_at <= now]
         if targets:
             message = CandleClosed(self.source, state.symbol, state.interval, candle.open_time, candle.close_time,
                                    candle.open, candle.high, candle.low, candle.close, candle.volume)
@@ -305,15 +334,55 @@ class FeedRun:
     async def _signal(self, workflow_id: str, message: CandleClosed, state: StreamState) -> None:
         async with self._signal_gate:
             try:
-                await self.temporal.get_workflow_handle(workflow_id).signal(SIGNAL_CANDLE_CLOSED, message)
+                await self.temporal.get_workflow_handle(workflow_id).signal(
+                    SIGNAL_CANDLE_CLOSED, message, rpc_timeout=SIGNAL_TIMEOUT)
                 self.signalled += 1
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
-                    raise
+                    await self._failed(workflow_id, f"{exc.status.name if exc.status else 'RPC'}: {exc.message}")
+                    return
                 # The subscriber is gone for good (completed or terminated): stop signalling it.
                 await market_store.unsubscribe(self.db, FeedSubscription(
                     self.source, state.symbol, state.interval, workflow_id))
                 log.info("dropped subscription of a closed workflow", extra={"fields": {"workflow_id": workflow_id}})
+                return
+            if workflow_id in self.failing:
+                await self._recovered(workflow_id)
+
+    async def _failed(self, workflow_id: str, error: str) -> None:
+        """Count the failure, skip the subscriber for a while, alert once per episode."""
+        now = asyncio.get_running_loop().time()
+        known = self.failing.get(workflow_id)
+        if known is None:
+            known = self.failing[workflow_id] = Failing(datetime.now(UTC), 0, error, now, SKIP_S / 2)
+            log.warning("a subscriber cannot be signalled; skipping it for now",
+                        extra={"fields": {"workflow_id": workflow_id, "error": error[:300]}})
+            await self.db.monitoring_alerts.update_one(
+                {"alert_id": f"feed-subscriber:{self.source}:{workflow_id}:{known.since.isoformat()}"},
+                {"$setOnInsert": {"kind": "feed_subscriber_failing", "severity": "warning", "source": self.source,
+                                  "workflow_id": workflow_id, "message": f"the market feed cannot signal "
+                                  f"{workflow_id}: {error}"[:500], "created_at": known.since}},
+                upsert=True)
+        known.failures += 1
+        known.error = error[:300]
+        known.skip_s = min(known.skip_s * 2, MAX_SKIP_S)
+        known.retry_at = now + known.skip_s
+        await self._save_failing()
+
+    async def _recovered(self, workflow_id: str) -> None:
+        known = self.failing.pop(workflow_id)
+        log.info("a failing subscriber receives again", extra={"fields": {"workflow_id": workflow_id}})
+        await self.db.monitoring_alerts.update_one(
+            {"alert_id": f"feed-subscriber:{self.source}:{workflow_id}:{known.since.isoformat()}"},
+            {"$set": {"resolved_at": datetime.now(UTC), "failures": known.failures}})
+        await self._save_failing()
+
+    async def _save_failing(self) -> None:
+        value = {wid: {"failures": f.failures, "error": f.error, "since": f.since}
+                 for wid, f in sorted(self.failing.items())}
+        await self.db.system_config.update_one(
+            {"key": subscribers_config_key(self.source)},
+            {"$set": {"value": value, "updated_at": datetime.now(UTC)}}, upsert=True)
 
     async def _alert_ban(self, alert: BanAlert) -> None:
         await self.db.monitoring_alerts.update_one(

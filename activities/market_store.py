@@ -13,8 +13,8 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from core.contracts import FeedSubscription
 from trading.candle import INTERVAL_MS, Candle
-from workflows.contracts import FeedSubscription
 
 
 def candle_doc(candle: Candle, interval: str, source: str, stored_at: datetime) -> dict:

@@ -7,6 +7,11 @@ first session to analyse a key records it in ``system_config``, every later one 
 result lands in ``ai_analysis_results`` under a key naming symbol, interval, open time, settings
 hash and anchor, so sessions with the same settings compute each candle once.
 
+Failures say what they are: a candle missing from ``market_data`` is ``CandleNotStored`` (retried a
+few times: it may land any moment), an analysis that cannot be computed (bad settings, bad data) is
+``AnalysisFailed`` and never retried; anything else (MongoDB out of reach: every read and write is
+``bounded``) is retried, and a session waits it out rather than trade without a signal.
+
 The CPU-bound part runs on a thread (``asyncio.to_thread``) so the worker's event loop, which
 also serves workflows, never blocks on pandas. A worker also keeps the results it has read or
 computed: a stored analysis never changes, and when a candle closes every session with those
@@ -22,13 +27,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities import market_store
+from activities.db import bounded
+from core.contracts import AnalyzeCandleInput, AnalyzeCandleResult, CompactSignal
 from trading.analysis import AnalysisSettings, analyze_latest, latest_indicators, warmup_candles
 from trading.candle import Candle, interval_ms
 from trading.signals import Signal
-from workflows.contracts import AnalyzeCandleInput, AnalyzeCandleResult, CompactSignal
+
+# ApplicationError types of a failed analysis (see the module docstring).
+ANALYSIS_FAILED = "AnalysisFailed"
+CANDLE_NOT_STORED = "CandleNotStored"
 
 # Streams whose candles from the anchor a worker keeps in memory (each at most a few MB).
 CACHED_SERIES = 64
@@ -100,6 +112,14 @@ class SessionAnalysisActivities:
     @activity.defn
     async def analyze_candle(self, request: AnalyzeCandleInput) -> AnalyzeCandleResult:
         """The consensus signal on one stored candle (None while warming up), stored and shared."""
+        try:
+            return await self._analyze_candle(request)
+        except (ApplicationError, PyMongoError):
+            raise
+        except Exception as exc:  # noqa: BLE001 (bad settings or data: retrying gives the same answer)
+            raise ApplicationError(f"{type(exc).__name__}: {exc}", type=ANALYSIS_FAILED, non_retryable=True) from exc
+
+    async def _analyze_candle(self, request: AnalyzeCandleInput) -> AnalyzeCandleResult:
         step = interval_ms(request.interval)
         settings, settings_hash = self._parsed(request.analysis_settings)
         anchor = request.anchor
@@ -133,20 +153,22 @@ class SessionAnalysisActivities:
 
     async def _analysis(self, request: AnalyzeCandleInput, settings: AnalysisSettings, settings_hash: str,
                         anchor: int, key: str, step: int) -> AnalyzeCandleResult:
-        known = await self.db.ai_analysis_results.find_one({"analysis_key": key})
+        with bounded():
+            known = await self.db.ai_analysis_results.find_one({"analysis_key": key})
         if known is not None:
             return AnalyzeCandleResult(anchor, key, stored_signal(known))
         candles = await self._candles(request.symbol, request.interval, anchor, request.open_time, step)
         if not candles or candles[-1].open_time != request.open_time:
-            raise ValueError(
-                f"candle {request.symbol} {request.interval} @{request.open_time} is not in market_data"
-            )
+            raise ApplicationError(
+                f"candle {request.symbol} {request.interval} @{request.open_time} is not in market_data",
+                type=CANDLE_NOT_STORED)
         signal, indicator_values = await asyncio.to_thread(_analyze, candles, settings)
-        await self.db.ai_analysis_results.update_one(
-            {"analysis_key": key},
-            {"$setOnInsert": analysis_doc(key, request, settings_hash, anchor, signal, indicator_values)},
-            upsert=True,
-        )
+        with bounded():
+            await self.db.ai_analysis_results.update_one(
+                {"analysis_key": key},
+                {"$setOnInsert": analysis_doc(key, request, settings_hash, anchor, signal, indicator_values)},
+                upsert=True,
+            )
         return AnalyzeCandleResult(anchor, key, compact(signal))
 
     async def _shared_anchor(self, request: AnalyzeCandleInput, settings: AnalysisSettings,
@@ -154,6 +176,10 @@ class SessionAnalysisActivities:
         """The anchor of (symbol, interval, settings hash); a new one lies one warm-up before this
         candle (or at the oldest stored candle), so the first signal is trusted right away."""
         config_key = anchor_config_key(request.symbol, request.interval, settings_hash)
+        with bounded():
+            return await self._anchor_of(request, settings, config_key)
+
+    async def _anchor_of(self, request: AnalyzeCandleInput, settings: AnalysisSettings, config_key: str) -> int:
         existing = await self.db.system_config.find_one({"key": config_key})
         if existing is not None:
             return int(existing["value"])
@@ -162,7 +188,8 @@ class SessionAnalysisActivities:
             limit=warmup_candles(settings) + 1, newest=True,
         )
         if not lookback:
-            raise ValueError(f"no stored candles of {request.symbol} {request.interval} up to {request.open_time}")
+            raise ApplicationError(f"no stored candles of {request.symbol} {request.interval} up to "
+                                   f"{request.open_time}", type=CANDLE_NOT_STORED)
         await self.db.system_config.update_one(
             {"key": config_key},
             {"$setOnInsert": {"value": lookback[0].open_time, "created_at": datetime.now(UTC)}},
@@ -187,8 +214,9 @@ class SessionAnalysisActivities:
             self._series.move_to_end(cache_key)
             while not series or series[-1].open_time < open_time:
                 start = series[-1].open_time + step if series else anchor
-                batch = await market_store.read_candles(self.db, symbol, interval, start=start, end=open_time,
-                                                        limit=READ_BATCH, newest=False)
+                with bounded():
+                    batch = await market_store.read_candles(self.db, symbol, interval, start=start, end=open_time,
+                                                            limit=READ_BATCH, newest=False)
                 if not batch:
                     break
                 series.extend(batch)

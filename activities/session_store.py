@@ -1,16 +1,22 @@
 """What a trading session writes and reads outside its workflow.
 
-``commit_session_step`` is the one write per step (a local activity): trades (each with a copy of
-the analysis at entry and at exit), the account snapshot with its running metrics, a
-portfolio-history point, the day's ``performance_metrics`` row when the step crossed 00:00 UTC,
-and events, each under a natural unique key so a retry after a crash between two writes writes
-nothing twice. ``latest_price`` reads the feed's latest price
-for manual fills between candles.
+``write_session_records`` writes a session's outbox in order (a local activity): each step's
+commit — trades (each with a copy of the analysis at entry and at exit), the account snapshot with
+its running metrics, a portfolio-history point, the day's ``performance_metrics`` row when the step
+crossed 00:00 UTC, and events — its settings records and its journal, each under a natural unique
+key so a retry after a crash between two writes writes nothing twice. Every record's writes are bounded
+(``activities.db.bounded``), so a MongoDB outage fails them quickly and the session says so instead of
+waiting.
+
+``latest_price`` finds the freshest price for a manual fill or a close between candles: the
+exchange's book ticker (USDⓈ-M) or 24-hour ticker (spot) when the session follows this worker's
+exchange, else the feed's latest price, else the newest stored candle's close.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +26,32 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import events
-from workflows.contracts import LatestPrice, LatestPriceInput, SessionCommit, SessionSettingsRecord
+from activities.binance import BinanceRestClient
+from activities.db import bounded
+from activities.exchange_errors import ExchangeError
+from core.contracts import (
+    JournalEntry,
+    LatestPrice,
+    LatestPriceInput,
+    SessionCommit,
+    SessionSettingsRecord,
+    SessionWritesInput,
+)
 
 log = logging.getLogger("durabot.session.commit")
+
+# The ApplicationError type of a symbol nothing is known of yet (no exchange price, nothing stored).
+NO_PRICE = "NoPrice"
+EXCHANGE_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class PriceSource:
+    """The exchange this worker's feed follows: asked first for prices of sessions on that feed."""
+
+    source: str
+    rest_url: str
+    futures_url: str
 
 
 # What a trade keeps of the analysis that opened or closed it (the full record stays in
@@ -108,8 +137,28 @@ def trade_events(commit: SessionCommit) -> list[dict[str, Any]]:
 
 
 class SessionStoreActivities:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, prices: PriceSource | None = None) -> None:
         self.db = db
+        self.prices = prices
+
+    @activity.defn
+    async def write_session_records(self, request: SessionWritesInput) -> int:
+        """Write a batch of a session's outbox in order; return how many records it held."""
+        for write in request.writes:
+            with bounded():
+                if write.commit is not None:
+                    await self.commit_session_step(write.commit)
+                if write.settings is not None:
+                    await self.save_session_settings(write.settings)
+                if write.journal is not None:
+                    await self._journal(request.session_id, request.user_id, write.journal)
+        return len(request.writes)
+
+    async def _journal(self, session_id: str, user_id: str, entry: JournalEntry) -> None:
+        await self.db.session_journal.update_one(
+            {"session_id": session_id, "seq": entry.seq},
+            {"$setOnInsert": {"user_id": user_id, **asdict(entry), "created_at": datetime.now(UTC)}},
+            upsert=True)
 
     @activity.defn
     async def commit_session_step(self, commit: SessionCommit) -> int:
@@ -193,14 +242,40 @@ class SessionStoreActivities:
 
     @activity.defn
     async def latest_price(self, request: LatestPriceInput) -> LatestPrice:
-        """The feed's latest price of a symbol, else the close of its newest stored candle."""
-        doc = await self.db.market_prices.find_one({"source": request.source, "symbol": request.symbol})
-        if doc is not None:
-            return LatestPrice(float(doc["price"]), int(doc["time"]))
-        candle = await self.db.market_data.find_one(
-            {"symbol": request.symbol, "interval": request.interval}, sort=[("open_time", -1)]
-        )
+        """The exchange's price when the session follows this worker's exchange, else the feed's
+        latest price of the symbol, else the close of its newest stored candle."""
+        if self.prices is not None and request.source == self.prices.source:
+            found = await self._exchange_price(request)
+            if found is not None:
+                return found
+        with bounded():
+            doc = await self.db.market_prices.find_one({"source": request.source, "symbol": request.symbol})
+            if doc is not None:
+                return LatestPrice(float(doc["price"]), int(doc["time"]), "feed")
+            candle = await self.db.market_data.find_one(
+                {"symbol": request.symbol, "interval": request.interval}, sort=[("open_time", -1)]
+            )
         if candle is None:
             raise ApplicationError(f"no price known for {request.symbol} from {request.source!r}",
-                                   type="NoPrice", non_retryable=True)
-        return LatestPrice(float(candle["close"]), int(candle["close_time"]))
+                                   type=NO_PRICE, non_retryable=True)
+        return LatestPrice(float(candle["close"]), int(candle["close_time"]), "candle")
+
+    async def _exchange_price(self, request: LatestPriceInput) -> LatestPrice | None:
+        """USDⓈ-M: the book ticker's mid at its transaction time; spot: the 24-hour ticker's last
+        price at its close time. None when the exchange cannot answer (the caller falls back)."""
+        assert self.prices is not None
+        try:
+            async with BinanceRestClient(self.prices.rest_url, futures_base_url=self.prices.futures_url,
+                                         timeout_s=EXCHANGE_TIMEOUT_S) as exchange:
+                if request.market == "futures":
+                    book = await exchange.book_ticker(request.symbol, market="usdm")
+                    if book.time is not None:
+                        return LatestPrice(book.mid, book.time, "exchange book ticker")
+                tickers = await exchange.ticker_24h(request.symbol)
+        except ExchangeError as exc:
+            log.warning("no price from the exchange; using the feed's",
+                        extra={"fields": {"symbol": request.symbol, "error": str(exc)[:200]}})
+            return None
+        if not tickers:
+            return None
+        return LatestPrice(tickers[0].last_price, tickers[0].close_time, "exchange 24h ticker")

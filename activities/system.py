@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from workflows.contracts import ProbeInput, ProbeResult
+from core.contracts import ProbeInput, ProbeResult
 
 
 class SystemActivities:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from trading.analysis import AnalysisSettings, CandleArrays, compute_signal_series, compute_signals
 from trading.candle import Candle
 

@@ -21,7 +21,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from durabot.datafiles import load_candles  # noqa: E402
+from core.datafiles import load_candles  # noqa: E402
 from trading.backtest import run_backtest  # noqa: E402
 from trading.candle import Candle  # noqa: E402
 from trading.models import SymbolSpec  # noqa: E402

@@ -58,9 +58,7 @@ from temporalio.client import Client, WorkflowHandle  # noqa: E402
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
 from activities import market_store  # noqa: E402
-from trading.candle import INTERVAL_MS  # noqa: E402
-from worker.main import ensure_search_attributes  # noqa: E402
-from workflows.contracts import (  # noqa: E402
+from core.contracts import (  # noqa: E402
     SIGNAL_CANDLE_CLOSED,
     TASK_QUEUE_MARKET,
     CandleClosed,
@@ -69,6 +67,8 @@ from workflows.contracts import (  # noqa: E402
     feed_workflow_id,
     task_queue_name,
 )
+from trading.candle import INTERVAL_MS  # noqa: E402
+from worker.main import ensure_search_attributes  # noqa: E402
 from workflows.market_feed import MarketFeedWorkflow  # noqa: E402
 
 SYMBOL, INTERVAL = "BTCUSDT", "5m"

@@ -82,7 +82,7 @@ from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.service import RPCError  # noqa: E402
 
 from bench.feed import Service, Stack, free_port, percentile, wait_for  # noqa: E402
-from workflows.contracts import (  # noqa: E402
+from core.contracts import (  # noqa: E402
     SIGNAL_CANDLE_CLOSED,
     TASK_QUEUE_TRADING,
     StartSessionInput,

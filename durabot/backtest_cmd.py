@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from trading.backtest import BacktestResult, run_backtest
 from trading.candle import Candle
 from trading.settings import EngineSettings

@@ -9,7 +9,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from durabot.settings import Settings
+from core.settings import Settings
 
 app = typer.Typer(
     help="Durabot: crypto trading on durable Temporal workflows.",
@@ -53,8 +53,8 @@ def up() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker for the trading, market and ai task queues."""
-    from durabot.connect import DependencyError
-    from durabot.logs import configure_logging
+    from core.connect import DependencyError
+    from core.logs import configure_logging
     from worker.main import run_worker
 
     settings = load_settings()
@@ -70,8 +70,8 @@ def gateway() -> None:
     """Run the REST/WebSocket gateway."""
     import uvicorn
 
-    from durabot.connect import DependencyError
-    from durabot.logs import configure_logging
+    from core.connect import DependencyError
+    from core.logs import configure_logging
     from gateway.app import create_app
 
     settings = load_settings()
@@ -127,8 +127,8 @@ def user_create(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
 ) -> None:
     """Create a user (with --admin, an admin) in the configured MongoDB."""
-    from durabot.connect import DependencyError
-    from gateway.auth.provisioning import create_user_command
+    from core.connect import DependencyError
+    from services.auth.provisioning import create_user_command
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

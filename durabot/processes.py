@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from durabot.settings import Settings
-from workflows.contracts import SEARCH_ATTRIBUTES, TASK_QUEUES, task_queue_name
+from core.contracts import SEARCH_ATTRIBUTES, TASK_QUEUES, task_queue_name
+from core.settings import Settings
 
 BIN = Path(sys.executable).parent
 
@@ -25,6 +25,9 @@ class ProcessSpec:
     ports: Callable[[Settings], list[tuple[int, str]]]
     healthy: Callable[[Settings], bool]
     urls: Callable[[Settings], list[tuple[str, str]]]
+    # Restarted by `up` when it dies (with backoff, until it crash-loops); the data services are not:
+    # their death stops `up`, since nothing above them can work meanwhile.
+    restart: bool = False
 
 
 def _sa_type(key) -> str:
@@ -130,6 +133,7 @@ PROCESSES: tuple[ProcessSpec, ...] = (
     ),
     ProcessSpec(
         name="exchange",
+        restart=True,
         argv=sim_exchange_argv,
         enabled=lambda s: s.exchange_is_local_sim,
         ports=lambda s: [(s.sim_exchange_port, "DURABOT_SIM_EXCHANGE_PORT")],
@@ -138,6 +142,7 @@ PROCESSES: tuple[ProcessSpec, ...] = (
     ),
     ProcessSpec(
         name="worker",
+        restart=True,
         argv=durabot_argv("worker"),
         enabled=lambda s: True,
         ports=lambda s: [],
@@ -146,6 +151,7 @@ PROCESSES: tuple[ProcessSpec, ...] = (
     ),
     ProcessSpec(
         name="gateway",
+        restart=True,
         argv=durabot_argv("gateway"),
         enabled=lambda s: True,
         ports=lambda s: [(s.gateway_port, "DURABOT_GATEWAY_PORT")],

@@ -1,8 +1,17 @@
-"""`durabot up`: start the process table in order, wait for each to be healthy, stop them all.
+"""`durabot up`: start the process table in order, wait for each to be healthy, keep them running,
+stop them all.
 
 Children run in their own process group (so Ctrl-C reaches only `up`, which stops them in
 reverse order) and carry PR_SET_PDEATHSIG, so the kernel kills them if `up` itself dies, even by
 SIGKILL: no orphans, ever.
+
+A bot people leave running must survive a crash: a worker, gateway or sim exchange that dies is
+started again after a pause (1 s, doubling with each crash up to 30 s; back to 1 s once it has run a
+minute), and `up` says so. Temporal makes a worker restart safe: its workflows carry on where they
+were. A child that crash-loops (``CRASH_LOOP_COUNT`` crashes in a row, each within
+``STABLE_AFTER_S`` of its start) stops `up` with a message naming it; so does the death of Temporal
+or MongoDB, which nothing can work without. (A fixed window would never see a loop once the backoff
+spreads the crashes wider than it.)
 """
 
 from __future__ import annotations
@@ -19,11 +28,16 @@ from typing import IO
 
 from rich.console import Console
 
+from core.settings import Settings
 from durabot.processes import PROCESSES, ProcessSpec
-from durabot.settings import Settings
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_S = 15.0
+CRASH_LOOP_COUNT = 5
+FIRST_PAUSE_S = 1.0
+MAX_PAUSE_S = 30.0
+# A child that has run this long since its last start counts as recovered: its pause starts over.
+STABLE_AFTER_S = 60.0
 
 
 class StartupError(RuntimeError):
@@ -69,6 +83,15 @@ class Running:
     proc: subprocess.Popen
     log_path: Path
     log_file: IO[bytes] = field(repr=False)
+    started_at: float = field(default_factory=time.monotonic)
+    crashes: int = 0  # crashes in a row, each before the child had run STABLE_AFTER_S
+    pause_s: float = FIRST_PAUSE_S
+    restart_at: float | None = None  # when a crashed child is started again
+    recovering: bool = False  # restarted, not yet healthy
+
+
+class CrashLoop(StartupError):
+    """A child keeps dying; `up` gives up on it and stops."""
 
 
 def last_log_line(path: Path) -> str:
@@ -106,11 +129,8 @@ class Supervisor:
         if not s.embedded_mongo and not mongo_healthy(s):
             raise StartupError("cannot reach MongoDB at DURABOT_MONGO_URI (setting DURABOT_MONGO_URI)")
 
-    def _start(self, spec: ProcessSpec) -> None:
-        log_path = self.log_dir / f"{spec.name}.log"
-        log_file = open(log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
-        started = time.monotonic()
-        proc = subprocess.Popen(
+    def _spawn(self, spec: ProcessSpec, log_file: IO[bytes]) -> subprocess.Popen:
+        return subprocess.Popen(
             spec.argv(self.settings),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
@@ -119,6 +139,12 @@ class Supervisor:
             preexec_fn=_die_with_parent(os.getpid()),
             env=self._child_env(),
         )
+
+    def _start(self, spec: ProcessSpec) -> None:
+        log_path = self.log_dir / f"{spec.name}.log"
+        log_file = open(log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
+        started = time.monotonic()
+        proc = self._spawn(spec, log_file)
         self.running.append(Running(spec, proc, log_path, log_file))
         deadline = started + self.settings.startup_timeout_s
         with self.console.status(f"starting [bold]{spec.name}[/] …", spinner="dots"):
@@ -156,8 +182,40 @@ class Supervisor:
             out.append(("Temporal UI", self.settings.temporal_ui_target))
         return out
 
-    def first_exited(self) -> Running | None:
-        return next((r for r in self.running if r.proc.poll() is not None), None)
+    def watch(self) -> None:
+        """One round of keeping the children running: restart the ones that died and may be, say when
+        a restarted one is healthy again; ``StartupError`` when `up` must stop."""
+        now = time.monotonic()
+        for item in self.running:
+            if item.restart_at is not None:
+                if now >= item.restart_at:
+                    item.restart_at = None
+                    item.proc = self._spawn(item.spec, item.log_file)
+                    item.started_at, item.recovering = now, True
+                continue
+            code = item.proc.poll()
+            if code is None:
+                if item.recovering and item.spec.healthy(self.settings):
+                    item.recovering = False
+                    self.console.print(f"[green]✓[/] {item.spec.name} is back  pid {item.proc.pid}")
+                continue
+            self._crashed(item, code, now)
+
+    def _crashed(self, item: Running, code: int, now: float) -> None:
+        name, last = item.spec.name, last_log_line(item.log_path) or "no output"
+        if not item.spec.restart:
+            raise StartupError(f"{name} exited with code {code}: {last} (log: {item.log_path})")
+        if now - item.started_at >= STABLE_AFTER_S:
+            item.pause_s, item.crashes = FIRST_PAUSE_S, 0
+        item.crashes += 1
+        if item.crashes >= CRASH_LOOP_COUNT:
+            raise CrashLoop(f"{name} crash-loops ({item.crashes} crashes in a row, each within "
+                            f"{STABLE_AFTER_S:g} s of its start), giving up; last exit code {code}: {last} "
+                            f"(log: {item.log_path})")
+        self.console.print(f"[yellow]![/] {name} exited with code {code}: {last}; restarting in "
+                           f"{item.pause_s:g} s ({item.crashes} crash(es) in a row)")
+        item.restart_at = now + item.pause_s
+        item.pause_s = min(item.pause_s * 2, MAX_PAUSE_S)
 
     def stop_all(self) -> None:
         for item in reversed(self.running):
@@ -191,13 +249,7 @@ def run_up(settings: Settings) -> int:
             console.print(f"  {label:<12} {url}")
         console.print("Press Ctrl-C to stop.\n")
         while True:
-            crashed = sup.first_exited()
-            if crashed:
-                console.print(
-                    f"[red]error:[/] {crashed.spec.name} exited with code {crashed.proc.returncode}: "
-                    f"{last_log_line(crashed.log_path)} (log: {crashed.log_path})"
-                )
-                return 1
+            sup.watch()
             time.sleep(0.5)
     except StartupError as exc:
         console.print(f"[red]error:[/] {exc}")

@@ -1,7 +1,12 @@
-"""The FastAPI gateway: REST, /ws and (later) the dashboard, in front of Temporal and MongoDB."""
+"""The FastAPI gateway: REST, /ws and the dashboard, adapters over the application layer (``services``).
+
+The lifespan builds the clients and the services once; routers reach only the services, and every
+domain error becomes its HTTP answer in ``gateway.errors``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -15,15 +20,16 @@ from pydantic import BaseModel
 from pymongo.errors import ConnectionFailure
 
 from activities.db import ensure_schema
-from durabot.connect import connect_mongo, connect_temporal
-from durabot.logs import request_id_var
-from durabot.settings import Settings, get_settings
-from gateway.auth.services import AuthServices
-from gateway.deps import AppState
+from core.connect import connect_mongo, connect_temporal
+from core.logs import request_id_var
+from core.settings import Settings, get_settings
+from gateway import errors
 from gateway.routers import auth, backtests, health, market, paper_trading, system, ws
 from gateway.routers import settings as settings_router
 from gateway.static import mount_dashboard
-from gateway.ws_hub import EventHub
+from services.auth.kit import AuthServices
+from services.container import Services
+from services.event_hub import EventHub
 
 log = logging.getLogger("durabot.gateway")
 
@@ -49,12 +55,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Stable per host and port, so a restarted gateway resumes its own change stream.
             hub = EventHub(db, follower_id=f"{socket.gethostname()}:{settings.gateway_port}")
             await hub.start()
-            app.state.durabot = AppState(settings=settings, temporal=temporal, mongo=mongo, hub=hub,
-                                         auth=auth_services)
+            services = Services.build(settings, temporal, mongo, auth_services, hub)
+            app.state.services = services
+            live_sessions = asyncio.create_task(services.accounts.live_sessions.run(), name="live-sessions")
             log.info("gateway ready", extra={"fields": {"url": settings.gateway_url}})
             try:
                 yield
             finally:
+                live_sessions.cancel()
+                await asyncio.gather(live_sessions, return_exceptions=True)
                 await hub.stop()
         finally:
             await mongo.close()
@@ -66,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         responses={503: {"model": UnavailableOut, "description": "A dependency (Temporal or MongoDB) is unreachable"}},
     )
+
+    errors.install(app)
 
     @app.exception_handler(ConnectionFailure)
     async def database_unreachable(request: Request, exc: ConnectionFailure) -> JSONResponse:

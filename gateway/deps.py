@@ -1,54 +1,79 @@
-"""Shared FastAPI dependencies (``Annotated`` aliases used by every router)."""
+"""Shared FastAPI dependencies (``Annotated`` aliases used by every router): the application layer's
+services, and the ``Idempotency-Key`` header of writes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
-from temporalio.client import Client
+from fastapi import Depends, Header, Request
 
-from durabot.settings import Settings
-from gateway.auth.services import AuthServices
-from gateway.ws_hub import EventHub
-
-
-@dataclass
-class AppState:
-    """What the lifespan builds once and every request shares."""
-
-    settings: Settings
-    temporal: Client
-    mongo: AsyncMongoClient
-    hub: EventHub
-    auth: AuthServices | None = None
-
-    @property
-    def db(self) -> AsyncDatabase:
-        return self.mongo[self.settings.mongo_database]
+from core.settings import Settings
+from services.accounts import Accounts
+from services.backtests import Backtests
+from services.container import Services
+from services.event_hub import EventHub
+from services.health import Health
+from services.market import MarketData
+from services.paper import PaperTrading
+from services.system import System
+from services.user_settings import UserSettings
 
 
-def get_state(request: Request) -> AppState:
-    return request.app.state.durabot
+def get_services(request: Request) -> Services:
+    return request.app.state.services
 
 
-State = Annotated[AppState, Depends(get_state)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_app_settings(state: State) -> Settings:
-    return state.settings
+def _settings(services: ServicesDep) -> Settings:
+    return services.settings
 
 
-def get_temporal(state: State) -> Client:
-    return state.temporal
+def _accounts(services: ServicesDep) -> Accounts:
+    return services.accounts
 
 
-def get_db(state: State) -> AsyncDatabase:
-    return state.db
+def _paper(services: ServicesDep) -> PaperTrading:
+    return services.paper
 
 
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
-DbDep = Annotated[AsyncDatabase, Depends(get_db)]
+def _backtests(services: ServicesDep) -> Backtests:
+    return services.backtests
+
+
+def _market(services: ServicesDep) -> MarketData:
+    return services.market
+
+
+def _user_settings(services: ServicesDep) -> UserSettings:
+    return services.user_settings
+
+
+def _health(services: ServicesDep) -> Health:
+    return services.health
+
+
+def _system(services: ServicesDep) -> System:
+    return services.system
+
+
+def _hub(services: ServicesDep) -> EventHub:
+    return services.hub
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+AccountsDep = Annotated[Accounts, Depends(_accounts)]
+PaperDep = Annotated[PaperTrading, Depends(_paper)]
+BacktestsDep = Annotated[Backtests, Depends(_backtests)]
+MarketDep = Annotated[MarketData, Depends(_market)]
+UserSettingsDep = Annotated[UserSettings, Depends(_user_settings)]
+HealthDep = Annotated[Health, Depends(_health)]
+SystemDep = Annotated[System, Depends(_system)]
+HubDep = Annotated[EventHub, Depends(_hub)]
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",
+    description="A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same "
+                "key and body returns the first result and changes nothing; the same key with another body "
+                "is refused (422). Required for orders, cancels, closes and reset.")]

@@ -44,6 +44,40 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> N
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
+def _parents() -> dict[int, int]:
+    """Every live process's parent, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    return parents
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live descendant of pid."""
+    parents = _parents()
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        for child, parent in parents.items():
+            if parent == current and child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True unless pid is gone or a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def stop_process(proc: subprocess.Popen, grace: float = 10.0) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -187,7 +221,7 @@ def task_queue(request) -> str:
 @pytest.fixture
 def settings(tmp_path, temporal_server: TemporalServer, mongo_server: MongoServer, db_name: str):
     """Settings that point at the fixture servers as external services."""
-    from durabot.settings import Settings
+    from core.settings import Settings
 
     return Settings(
         _env_file=None,
@@ -198,6 +232,11 @@ def settings(tmp_path, temporal_server: TemporalServer, mongo_server: MongoServe
         gateway_port=free_port(),
         connect_timeout_s=10,
     )
+
+
+def with_key(headers: dict[str, str] | None = None) -> dict[str, str]:
+    """``headers`` with a fresh Idempotency-Key, as the dashboard sends one per action."""
+    return {**(headers or {}), "Idempotency-Key": f"test-{uuid.uuid4().hex}"}
 
 
 def durabot_env(**overrides: str) -> dict[str, str]:
@@ -233,23 +272,34 @@ def get_free_port():
     return free_port
 
 
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+async def _add_idempotency_key(request: httpx.Request) -> None:
+    """Give every write a fresh Idempotency-Key unless it carries one, as the dashboard does per action."""
+    if request.method in WRITE_METHODS and "Idempotency-Key" not in request.headers:
+        request.headers["Idempotency-Key"] = f"test-{uuid.uuid4().hex}"
+
+
 @dataclass
 class Gateway:
-    """A gateway running in-process on a real socket, with an HTTP client and its captured JSON logs."""
+    """A gateway running in-process on a real socket, with HTTP clients and its captured JSON logs.
+    ``http`` adds a fresh Idempotency-Key to writes that carry none; ``bare`` sends requests as given."""
 
     http: httpx.AsyncClient
     settings: Any
     app: Any
     logs: io.StringIO
+    bare: httpx.AsyncClient
 
     @property
     def db(self):
-        return self.app.state.durabot.db
+        return self.app.state.services.db
 
 
 @asynccontextmanager
 async def running_gateway(settings) -> AsyncIterator[Gateway]:
-    from durabot.logs import JsonFormatter, RedactionFilter
+    from core.logs import JsonFormatter, RedactionFilter
     from gateway.app import create_app
 
     stream = io.StringIO()
@@ -270,8 +320,10 @@ async def running_gateway(settings) -> AsyncIterator[Gateway]:
                 break
             await asyncio.sleep(0.05)
         assert server.started, "gateway did not start"
-        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as http:
-            yield Gateway(http, settings, app, stream)
+        async with httpx.AsyncClient(base_url=settings.gateway_url, timeout=30,
+                                     event_hooks={"request": [_add_idempotency_key]}) as http, \
+                httpx.AsyncClient(base_url=settings.gateway_url, timeout=30) as bare:
+            yield Gateway(http, settings, app, stream, bare)
     finally:
         server.should_exit = True
         await task
@@ -317,8 +369,8 @@ async def trading_worker_running(client: Client, settings, db, identity: str) ->
 
     from temporalio.worker import Worker
 
+    from core.contracts import TASK_QUEUE_TRADING, task_queue_name
     from worker.registry import WorkerContext, activities_for, workflows_for
-    from workflows.contracts import TASK_QUEUE_TRADING, task_queue_name
 
     ctx = WorkerContext(settings=settings, db=db, temporal=client)
     worker = Worker(client, task_queue=task_queue_name(TASK_QUEUE_TRADING, settings.task_queue_prefix),

@@ -13,22 +13,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from trading.errors import InvalidInput
+
 RSI, MACD, BOLLINGER, VOLUME, STOCHASTIC = "rsi", "macd", "bollinger", "volume", "stochastic"
 STRATEGY_NAMES: tuple[str, ...] = (RSI, MACD, BOLLINGER, VOLUME, STOCHASTIC)
+
+
+def _field(owner: object, name: str) -> str:
+    """The settings path of ``owner.name`` as the API names it: ``rsi.length``, ``min_agree``."""
+    section = next((key for key, kind in PARAMS_TYPE.items() if isinstance(owner, kind)), None)
+    return f"{section}.{name}" if section else name
 
 
 def _check_int(owner: object, name: str, minimum: int) -> None:
     value = getattr(owner, name)
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{type(owner).__name__}.{name} must be an integer >= {minimum}, got {value!r}")
+        raise InvalidInput(_field(owner, name),
+                           f"{type(owner).__name__}.{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _check_level(owner: object, name: str) -> None:
     """A threshold on a 0..100 oscillator, stored as float so equal settings hash equally."""
     value = getattr(owner, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 100:
-        raise ValueError(
-            f"{type(owner).__name__}.{name} must be a number strictly between 0 and 100, got {value!r}"
+        raise InvalidInput(
+            _field(owner, name),
+            f"{type(owner).__name__}.{name} must be a number strictly between 0 and 100, got {value!r}",
         )
     object.__setattr__(owner, name, float(value))
 
@@ -36,14 +46,16 @@ def _check_level(owner: object, name: str) -> None:
 def _check_positive(owner: object, name: str, above: float = 0.0) -> None:
     value = getattr(owner, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not above < value < math.inf:
-        raise ValueError(f"{type(owner).__name__}.{name} must be a finite number > {above}, got {value!r}")
+        raise InvalidInput(_field(owner, name),
+                           f"{type(owner).__name__}.{name} must be a finite number > {above}, got {value!r}")
     object.__setattr__(owner, name, float(value))
 
 
 def _check_band(owner: object, low: str, high: str) -> None:
     low_value, high_value = getattr(owner, low), getattr(owner, high)
     if low_value >= high_value:
-        raise ValueError(f"{type(owner).__name__}.{low} ({low_value}) must be below {high} ({high_value})")
+        raise InvalidInput(_field(owner, low),
+                           f"{type(owner).__name__}.{low} ({low_value}) must be below {high} ({high_value})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +82,7 @@ class MacdParams:
         _check_int(self, "slow", 3)
         _check_int(self, "signal", 2)
         if self.fast >= self.slow:
-            raise ValueError(f"MacdParams.fast ({self.fast}) must be below slow ({self.slow})")
+            raise InvalidInput("macd.fast", f"MacdParams.fast ({self.fast}) must be below slow ({self.slow})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +160,8 @@ class AnalysisSettings:
     def __post_init__(self) -> None:
         for name, params_type in PARAMS_TYPE.items():
             if not isinstance(getattr(self, name), params_type):
-                raise ValueError(
-                    f"AnalysisSettings.{name} must be a {params_type.__name__}, got {getattr(self, name)!r}"
+                raise InvalidInput(
+                    name, f"AnalysisSettings.{name} must be a {params_type.__name__}, got {getattr(self, name)!r}"
                 )
         self._set("enabled", self._checked_enabled())
         n = len(self.enabled)
@@ -158,14 +170,15 @@ class AnalysisSettings:
             or not isinstance(self.min_agree, int)
             or not 1 <= self.min_agree <= n
         ):
-            raise ValueError(
-                f"AnalysisSettings.min_agree must be an integer from 1 to {n} "
+            raise InvalidInput(
+                "min_agree", f"AnalysisSettings.min_agree must be an integer from 1 to {n} "
                 f"(the enabled strategies), got {self.min_agree!r}"
             )
         self._set("weights", self._checked_weights())
         self._set("min_vote_weight", self._checked_min_vote_weight())
         if isinstance(self.atr_length, bool) or not isinstance(self.atr_length, int) or self.atr_length < 1:
-            raise ValueError(f"AnalysisSettings.atr_length must be an integer >= 1, got {self.atr_length!r}")
+            raise InvalidInput("atr_length",
+                               f"AnalysisSettings.atr_length must be an integer >= 1, got {self.atr_length!r}")
 
     def _set(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
@@ -173,37 +186,37 @@ class AnalysisSettings:
     def _checked_enabled(self) -> tuple[str, ...]:
         enabled = self.enabled
         if isinstance(enabled, str) or not isinstance(enabled, Sequence):
-            raise ValueError(f"AnalysisSettings.enabled must be a list of strategy names, got {enabled!r}")
+            raise InvalidInput("enabled", f"AnalysisSettings.enabled must be a list of strategy names, got {enabled!r}")
         unknown = [s for s in enabled if s not in STRATEGY_NAMES]
         if unknown:
-            raise ValueError(
-                f"AnalysisSettings.enabled has unknown strategies {unknown}; "
+            raise InvalidInput(
+                "enabled", f"AnalysisSettings.enabled has unknown strategies {unknown}; "
                 f"known: {', '.join(STRATEGY_NAMES)}"
             )
         if len(set(enabled)) != len(enabled):
-            raise ValueError(f"AnalysisSettings.enabled lists a strategy twice: {list(enabled)}")
+            raise InvalidInput("enabled", f"AnalysisSettings.enabled lists a strategy twice: {list(enabled)}")
         if not enabled:
-            raise ValueError("AnalysisSettings.enabled must name at least one strategy")
+            raise InvalidInput("enabled", "AnalysisSettings.enabled must name at least one strategy")
         return tuple(s for s in STRATEGY_NAMES if s in enabled)
 
     def _checked_weights(self) -> dict[str, float] | None:
         if self.weights is None:
             return None
         if not isinstance(self.weights, Mapping):
-            raise ValueError(
-                f"AnalysisSettings.weights must map strategy names to weights, got {self.weights!r}"
+            raise InvalidInput(
+                "weights", f"AnalysisSettings.weights must map strategy names to weights, got {self.weights!r}"
             )
         checked: dict[str, float] = {}
         for name in sorted(self.weights):
             weight = self.weights[name]
             if name not in STRATEGY_NAMES:
-                raise ValueError(
-                    f"AnalysisSettings.weights names unknown strategy {name!r}; "
+                raise InvalidInput(
+                    "weights", f"AnalysisSettings.weights names unknown strategy {name!r}; "
                     f"known: {', '.join(STRATEGY_NAMES)}"
                 )
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
-                raise ValueError(
-                    f"AnalysisSettings.weights[{name!r}] must be a finite number > 0, got {weight!r}"
+                raise InvalidInput(
+                    "weights", f"AnalysisSettings.weights[{name!r}] must be a finite number > 0, got {weight!r}"
                 )
             checked[name] = float(weight)
         return checked
@@ -213,11 +226,11 @@ class AnalysisSettings:
         if value is None:
             return None
         if self.weights is None:
-            raise ValueError("AnalysisSettings.min_vote_weight only applies together with weights")
+            raise InvalidInput("min_vote_weight", "AnalysisSettings.min_vote_weight only applies together with weights")
         total = sum(self.enabled_weights().values())
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= total:
-            raise ValueError(
-                f"AnalysisSettings.min_vote_weight must be > 0 and at most the enabled "
+            raise InvalidInput(
+                "min_vote_weight", f"AnalysisSettings.min_vote_weight must be > 0 and at most the enabled "
                 f"strategies' total weight {total:g}, got {value!r}"
             )
         return float(value)
@@ -242,7 +255,7 @@ class AnalysisSettings:
         known = {*PARAMS_TYPE, "enabled", "min_agree", "weights", "min_vote_weight", "atr_length"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown analysis settings fields: {unknown}")
+            raise InvalidInput("settings", f"unknown analysis settings fields: {unknown}")
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key in PARAMS_TYPE:
@@ -271,11 +284,11 @@ class AnalysisSettings:
 def _params_from(name: str, value: object) -> Any:
     params_type = PARAMS_TYPE[name]
     if not isinstance(value, Mapping):
-        raise ValueError(f"analysis settings field {name!r} must be an object, got {value!r}")
+        raise InvalidInput(name, f"analysis settings field {name!r} must be an object, got {value!r}")
     allowed = set(params_to_dict(params_type()))
     unknown = sorted(set(value) - allowed)
     if unknown:
-        raise ValueError(f"unknown {name} settings fields: {unknown}; known: {sorted(allowed)}")
+        raise InvalidInput(name, f"unknown {name} settings fields: {unknown}; known: {sorted(allowed)}")
     return params_type(**value)
 
 

@@ -224,7 +224,7 @@ def run_backtest(
 
     ``signals`` has one entry per candle (the whole series from the anchor).
     ``candles_validated=True`` skips re-checking candles that ``validate_candles`` (or
-    ``durabot.datafiles.load_candles``) already passed; symbol and interval are always checked.
+    ``core.datafiles.load_candles``) already passed; symbol and interval are always checked.
     """
     if len(signals) != len(candles):
         raise ValueError(f"{len(signals)} signals for {len(candles)} candles: need one per candle")

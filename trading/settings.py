@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from trading.errors import InvalidInput
 from trading.models import SymbolSpec
 
 
@@ -44,7 +45,7 @@ RISK_CHECK_NAMES = (
 
 def _require(condition: bool, name: str, message: str) -> None:
     if not condition:
-        raise ValueError(f"setting {name}: {message}")
+        raise InvalidInput(name, f"setting {name}: {message}")
 
 
 def _finite(value: Any) -> bool:
@@ -141,7 +142,7 @@ class EngineSettings:
                     object.__setattr__(self, name, enum(value))
                 except ValueError:
                     known = ", ".join(e.value for e in enum)
-                    raise ValueError(f"setting {name}: unknown value {value!r}; known: {known}") from None
+                    raise InvalidInput(name, f"setting {name}: unknown value {value!r}; known: {known}") from None
         _require(isinstance(self.market, MarketType), "market", f"must be a MarketType, got {self.market!r}")
         _require(
             isinstance(self.leverage, int) and not isinstance(self.leverage, bool) and 1 <= self.leverage <= 125,
@@ -247,10 +248,15 @@ class EngineSettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown settings {unknown}")
+            raise InvalidInput("settings", f"unknown settings {unknown}")
         values = dict(data)
         if "risk" in values:
+            if not isinstance(values["risk"], dict):
+                raise InvalidInput("risk", f"setting risk: must be an object, got {values['risk']!r}")
             risk = dict(values["risk"])
+            unknown_risk = sorted(set(risk) - {f.name for f in fields(RiskSettings)})
+            if unknown_risk:
+                raise InvalidInput("risk", f"unknown risk settings {unknown_risk}")
             if "enabled" in risk:
                 risk["enabled"] = tuple(risk["enabled"])
             values["risk"] = RiskSettings(**risk)

@@ -24,10 +24,8 @@ from temporalio.worker import Worker
 
 from activities.db import ensure_schema
 from activities.system import SystemActivities
-from durabot.connect import connect_mongo, connect_temporal
-from durabot.settings import Settings
-from worker.registry import WorkerContext, activities_for, workflows_for
-from workflows.contracts import (
+from core.connect import connect_mongo, connect_temporal
+from core.contracts import (
     SEARCH_ATTRIBUTES,
     TASK_QUEUE_MARKET,
     TASK_QUEUES,
@@ -35,6 +33,8 @@ from workflows.contracts import (
     feed_workflow_id,
     task_queue_name,
 )
+from core.settings import Settings
+from worker.registry import WorkerContext, activities_for, workflows_for
 from workflows.market_feed import MarketFeedWorkflow
 
 log = logging.getLogger("durabot.worker")

@@ -13,10 +13,10 @@ from activities.backtest_runs import BacktestActivities
 from activities.market_feed import FeedConfig, MarketFeedActivities
 from activities.market_reads import MarketReadActivities
 from activities.session_analysis import SessionAnalysisActivities
-from activities.session_store import SessionStoreActivities
-from durabot.settings import Settings
+from activities.session_store import PriceSource, SessionStoreActivities
+from core.contracts import TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
+from core.settings import Settings
 from workflows.backtest import BacktestWorkflow
-from workflows.contracts import TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
 from workflows.feed_recorder import FeedRecorderWorkflow
 from workflows.market_feed import MarketFeedWorkflow
 from workflows.system_probe import SystemProbeWorkflow
@@ -51,10 +51,13 @@ def workflows_for(role: str) -> Sequence[type]:
 def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]]:
     if role == TASK_QUEUE_TRADING:
         reads = MarketReadActivities(ctx.db)
-        analysis, store = SessionAnalysisActivities(ctx.db), SessionStoreActivities(ctx.db)
+        prices = PriceSource(ctx.settings.market_source, ctx.settings.exchange_rest_url,
+                             ctx.settings.exchange_futures_url)
+        analysis, store = SessionAnalysisActivities(ctx.db), SessionStoreActivities(ctx.db, prices)
         backtests = BacktestActivities(ctx.db, ctx.settings.data_dir / "candles")
         return [reads.read_market_candles, reads.subscribe_feed, reads.unsubscribe_feed,
-                analysis.analyze_candle, store.commit_session_step, store.save_session_settings, store.latest_price,
+                analysis.analyze_candle, store.write_session_records, store.commit_session_step,
+                store.save_session_settings, store.latest_price,
                 backtests.open_backtest, backtests.mark_backtest, backtests.run_backtest_job]
     if role == TASK_QUEUE_MARKET:
         feed = MarketFeedActivities(ctx.db, ctx.temporal, feed_config(ctx.settings))

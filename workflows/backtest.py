@@ -19,7 +19,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.backtest_runs import BacktestActivities
-    from workflows.backtest_contracts import (
+    from core.backtest_contracts import (
         INPUT_ERROR,
         STATUS_CANCELLED,
         STATUS_COMPLETED,

@@ -15,8 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.market_reads import MarketReadActivities
-    from trading.candle import INTERVAL_MS
-    from workflows.contracts import (
+    from core.contracts import (
         SIGNAL_CANDLE_CLOSED,
         CandleClosed,
         FeedRecorderInput,
@@ -24,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         FeedSubscription,
         ReadCandlesInput,
     )
+    from trading.candle import INTERVAL_MS
 
 READ_TIMEOUT = timedelta(seconds=10)
 

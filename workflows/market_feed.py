@@ -14,7 +14,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.market_feed import MarketFeedActivities
-    from workflows.contracts import MarketFeedInput
+    from core.contracts import MarketFeedInput
 
 
 @workflow.defn

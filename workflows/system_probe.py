@@ -9,7 +9,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.system import SystemActivities
-    from workflows.contracts import ProbeInput, SystemProbeInput, SystemProbeResult
+    from core.contracts import ProbeInput, SystemProbeInput, SystemProbeResult
 
 
 @workflow.defn

@@ -2,6 +2,7 @@
 
 from activities.binance.models import (
     BanAlert,
+    BookTicker,
     ClosedKline,
     FundingRate,
     StreamConnected,
@@ -20,6 +21,7 @@ __all__ = [
     "BanAlert",
     "BinanceRestClient",
     "BinanceStreamClient",
+    "BookTicker",
     "ClosedKline",
     "FundingRate",
     "RequestGate",

@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo.asynchronous.database import AsyncDatabase
 
-from durabot.settings import Settings
+from core.settings import Settings
 
 MASTER_KEY_BYTES = 32
 NONCE_BYTES = 12

@@ -39,6 +39,20 @@ class Ticker24h:
 
 
 @dataclass(frozen=True, slots=True)
+class BookTicker:
+    """The best bid and ask; ``time`` is the exchange's transaction time (USDⓈ-M only, else None)."""
+
+    symbol: str
+    bid_price: float
+    ask_price: float
+    time: int | None
+
+    @property
+    def mid(self) -> float:
+        return (self.bid_price + self.ask_price) / 2
+
+
+@dataclass(frozen=True, slots=True)
 class FundingRate:
     """One USDⓈ-M funding event: ``rate`` is a fraction (0.0001 = 0.01 %), may be negative."""
 

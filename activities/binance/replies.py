@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from activities.binance.models import FundingRate, SymbolInfo, Ticker24h
+from activities.binance.models import BookTicker, FundingRate, SymbolInfo, Ticker24h
 from activities.binance.validation import BadExchangeData, number, positive
 
 
@@ -87,3 +87,16 @@ def parse_funding_rate(entry: Any) -> FundingRate:
         rate,
         None if mark in (None, "") else positive(number(mark, "markPrice"), "markPrice"),
     )
+
+
+def parse_book_ticker(entry: Any) -> BookTicker:
+    if not isinstance(entry, dict) or not isinstance(entry.get("symbol"), str):
+        raise BadExchangeData("bad_shape", "a book ticker needs a 'symbol' string")
+    bid = positive(number(entry.get("bidPrice"), "bidPrice"), "bidPrice")
+    ask = positive(number(entry.get("askPrice"), "askPrice"), "askPrice")
+    if ask < bid:
+        raise BadExchangeData("bad_value", f"askPrice {ask} is below bidPrice {bid}")
+    time = entry.get("time")
+    if time is not None and not isinstance(time, int):
+        raise BadExchangeData("bad_shape", "a book ticker's time must be an integer")
+    return BookTicker(entry["symbol"], bid, ask, time)

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 import httpx
 
-from activities.binance.models import FundingRate, SymbolInfo, Ticker24h
+from activities.binance.models import BookTicker, FundingRate, SymbolInfo, Ticker24h
 from activities.binance.rate_limit import BanHook, RequestGate
-from activities.binance.replies import parse_funding_rate, parse_symbol_info, parse_ticker
+from activities.binance.replies import parse_book_ticker, parse_funding_rate, parse_symbol_info, parse_ticker
 from activities.binance.validation import (
     BadDataCounter,
     BadExchangeData,
@@ -196,6 +196,16 @@ class BinanceRestClient:
             except BadExchangeData as bad:
                 self.bad_data.reject("GET /api/v3/ticker/24hr", bad, entry)
         return tickers
+
+    async def book_ticker(self, symbol: str, *, market: Market = "spot") -> BookTicker:
+        """The best bid and ask of ``symbol`` (USDⓈ-M replies carry their transaction time)."""
+        path = "/fapi/v1/ticker/bookTicker" if market == "usdm" else "/api/v3/ticker/bookTicker"
+        reply = await self._get(path, {"symbol": symbol}, weight=2, market=market)
+        try:
+            return parse_book_ticker(reply)
+        except BadExchangeData as bad:
+            self.bad_data.reject(f"GET {path}", bad, reply)
+            raise BadExchangeDataError(f"{path}: {bad}") from None
 
     async def klines(
         self,

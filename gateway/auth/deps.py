@@ -1,96 +1,55 @@
-"""FastAPI dependencies: ``CurrentUser`` (a valid access token of a live session) and ``AdminUser``.
+"""FastAPI dependencies: the ``Principal`` behind a bearer token.
 
-Every failure is a 401 with ``WWW-Authenticate: Bearer`` (RFC 6750); a valid user without the
-admin role gets 403 from ``AdminUser``. The role comes from the database on every request, so a
-demotion takes effect at once.
+``CurrentUser``: a valid access token of a live session (the database confirms it on every request,
+so logout, revocation and demotion take effect at once). ``RiskReducer``: the same, except that when
+the database does not answer, a session confirmed live within the last minute is enough, so stop and
+close work through a MongoDB outage. ``AdminUser``: a ``CurrentUser`` with the admin role (else 403).
+Every failure is a 401 with ``WWW-Authenticate: Bearer`` (RFC 6750).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pymongo.asynchronous.database import AsyncDatabase
 
-from gateway.auth.services import AuthServices
-from gateway.auth.sessions import active_session
-from gateway.auth.tokens import InvalidTokenError
-from gateway.auth.users import Role, find_user
-from gateway.deps import DbDep, State
+from gateway.deps import AccountsDep
+from services.errors import Unauthenticated
+from services.principal import Principal
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An access token from /api/auth/login or /refresh.")
-
-
-@dataclass(frozen=True)
-class User:
-    user_id: str
-    email: str
-    role: Role
-    display_name: str
-    created_at: datetime
-    session_id: str
-    token_expires_at: int
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-
-def get_auth(state: State) -> AuthServices:
-    if state.auth is None:
-        raise RuntimeError("the gateway was started without auth services")
-    return state.auth
-
-
-AuthDep = Annotated[AuthServices, Depends(get_auth)]
-
-
-def unauthorized(reason: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=reason,
-                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
 
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def authenticate_access_token(token: str, auth: AuthServices, db: AsyncDatabase) -> User:
-    """The user a bearer token stands for; raises ``InvalidTokenError`` with a reason."""
-    claims = auth.tokens.verify(token, "access")
-    if await active_session(db, claims.session_id, claims.user_id) is None:
-        raise InvalidTokenError("session ended (logged out or revoked)")
-    doc = await find_user(db, claims.user_id)
-    if doc is None:
-        raise InvalidTokenError("user no longer exists")
-    return User(user_id=doc["user_id"], email=doc["email"], role=doc["role"], display_name=doc["display_name"],
-                created_at=doc["created_at"], session_id=claims.session_id,
-                token_expires_at=claims.expires_at)
-
-
-async def current_user(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)], auth: AuthDep, db: DbDep
-) -> User:
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthorized("missing bearer token")
-    try:
-        return await authenticate_access_token(credentials.credentials, auth, db)
-    except InvalidTokenError as exc:
-        raise unauthorized(exc.reason) from None
+        raise Unauthenticated("missing bearer token")
+    return credentials.credentials
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+async def current_user(credentials: Credentials, request: Request, accounts: AccountsDep) -> Principal:
+    found = await accounts.authenticate(_token(credentials), "rest", ip=client_ip(request))
+    return found.principal
 
 
-async def admin_user(user: CurrentUser) -> User:
-    if not user.is_admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="admin role required")
+async def risk_reducer(credentials: Credentials, request: Request, accounts: AccountsDep) -> Principal:
+    found = await accounts.authenticate(_token(credentials), "rest", reduces_risk=True, ip=client_ip(request))
+    return found.principal
+
+
+async def admin_user(user: Annotated[Principal, Depends(current_user)]) -> Principal:
+    user.require_admin()
     return user
 
 
-AdminUser = Annotated[User, Depends(admin_user)]
+CurrentUser = Annotated[Principal, Depends(current_user)]
+RiskReducer = Annotated[Principal, Depends(risk_reducer)]
+AdminUser = Annotated[Principal, Depends(admin_user)]
 
 Responses = dict[int | str, dict[str, Any]]
 

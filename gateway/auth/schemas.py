@@ -11,8 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from gateway.auth.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
-from gateway.auth.users import EMAIL_PATTERN, Role, normalize_email
+from services.auth.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS
+from services.auth.users import EMAIL_PATTERN, Role, normalize_email
 
 # Normalised (trimmed, lower-cased) during validation, so an address that stops being valid once
 # lower-cased (some characters grow) is a 422 rather than a surprise later.

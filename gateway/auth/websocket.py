@@ -17,8 +17,8 @@ from typing import Annotated
 
 from fastapi import Depends, WebSocket
 
-from gateway.auth.deps import authenticate_access_token
-from gateway.auth.tokens import InvalidTokenError
+from services.container import Services
+from services.errors import Unauthenticated
 
 CLOSE_INVALID_TOKEN = 4001
 CLOSE_FORBIDDEN = 4003
@@ -44,17 +44,16 @@ class WebSocketAuth:
         """Check a token and adopt its user; raises ``WebSocketAuthError`` with the close code."""
         if not isinstance(token, str) or not token:
             raise WebSocketAuthError(CLOSE_INVALID_TOKEN, "Auth needs an access token")
-        state = self.websocket.app.state.durabot
-        if state.auth is None:
-            raise RuntimeError("the gateway was started without auth services")
+        services: Services = self.websocket.app.state.services
         try:
-            user = await authenticate_access_token(token, state.auth, state.db)
-        except InvalidTokenError as exc:
-            raise WebSocketAuthError(CLOSE_INVALID_TOKEN, exc.reason[:120]) from None
-        if self.user_id is not None and user.user_id != self.user_id:
+            found = await services.accounts.authenticate(token, "ws")
+        except Unauthenticated as exc:
+            raise WebSocketAuthError(CLOSE_INVALID_TOKEN, exc.message[:120]) from None
+        user_id = found.principal.user_id
+        if self.user_id is not None and user_id != self.user_id:
             raise WebSocketAuthError(CLOSE_FORBIDDEN, "this connection belongs to another user")
-        self.user_id, self.expires_at = user.user_id, float(user.token_expires_at)
-        return user.user_id
+        self.user_id, self.expires_at = user_id, float(found.token_expires_at)
+        return user_id
 
     async def watch_expiry(self) -> None:
         """Return (so the caller closes with 4001) once the current token has expired."""

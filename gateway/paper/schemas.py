@@ -21,18 +21,6 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RejectionDetail(BaseModel):
-    field: str | None = Field(description="the request field the reason is about, when known")
-    reason: str
-
-
-class RejectedOut(BaseModel):
-    """Every 422 of these routes: the field and the reason (a rejected update or invalid input)."""
-
-    detail: RejectionDetail
-    errors: list[dict[str, Any]] | None = Field(None, description="each invalid field, for input errors")
-
-
 class ErrorOut(BaseModel):
     detail: str
 
@@ -129,6 +117,9 @@ class SettingsIn(StrictModel):
     basic: BasicSettingsIn | None = None
     strategy: StrategySettingsIn | None = None
     indicators: IndicatorSettingsIn | None = None
+    expected_version: int | None = Field(None, ge=0, le=2**53, description=(
+        "the settings version this change was made against (GET …/settings); another one is a 409, so "
+        "a change made on stale settings never lands silently"))
 
 
 class SettingsOut(BaseModel):
@@ -199,6 +190,11 @@ class StatusOut(BaseModel):
     generation: int
     metrics: dict[str, Any] | None
     lagging: list[str]
+    degraded: dict[str, str] | None = Field(None, description=(
+        "what does not work right now (analysis, commits, market data) and why; the session recovers by itself"))
+    pending_writes: int = Field(0, description="records waiting to be written to the database")
+    journal_seq: int = Field(0, description="sequence number of the last write the session applied")
+    settings_version: int = Field(0, description="counts every settings change")
 
 
 class AccountOut(BaseModel):

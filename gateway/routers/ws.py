@@ -20,9 +20,9 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from activities.events import ACCOUNT_TYPES, PUBLIC_TYPES
+from core.event_types import ACCOUNT_TYPES, PUBLIC_TYPES
 from gateway.auth.websocket import CLOSE_INVALID_TOKEN, WebSocketAuthDep, WebSocketAuthError
-from gateway.ws_hub import EventHub, ReplayError, Subscriber
+from services.event_hub import EventHub, ReplayError, Subscriber
 
 router = APIRouter()
 
@@ -105,7 +105,7 @@ async def send_replay(ws: WebSocket, hub: EventHub, sub: Subscriber, cursor: obj
 
 @router.websocket("/ws")
 async def websocket_events(ws: WebSocket, auth: WebSocketAuthDep) -> None:
-    hub: EventHub = ws.app.state.durabot.hub
+    hub: EventHub = ws.app.state.services.hub
     await ws.accept()
     if auth.rejection is not None:
         await ws.close(auth.rejection.code, auth.rejection.reason)

@@ -54,7 +54,7 @@ class SimExchange:
             *futures_routes(self.market, config.weight_limit_per_minute),
             *account_routes(self.keys),
             *stream_routes(self.hub),
-            *control_routes(self),
+            *control_routes(self.clock, self.hub, self.faults, self.request_log, config.tiling),
         ]
         self.starlette = Starlette(routes=routes, lifespan=self._lifespan)
         self.asgi: ASGIApp = RestGuard(self.starlette, self.faults, self.request_log, config.weight_limit_per_minute)

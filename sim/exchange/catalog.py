@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from durabot.datafiles import load_candles, load_series, parse_data_filename
+from core.datafiles import load_candles, load_series, parse_data_filename
 from sim.exchange.config import SimExchangeConfig
 from sim.exchange.series import ReplaySeries, replay_series, whole_day_shift
 from sim.exchange.trades import TradeRecord, load_trades, trade_file_symbol

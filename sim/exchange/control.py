@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sim.exchange.catalog import SeriesKind
+from sim.exchange.clock import MarketClock
+from sim.exchange.faults import Faults, RequestLog
+from sim.exchange.streams import StreamHub
 
-if TYPE_CHECKING:
-    from sim.exchange.app import SimExchange
 
-
-def control_routes(sim: SimExchange) -> list[Route]:
+def control_routes(clock: MarketClock, hub: StreamHub, faults: Faults, request_log: RequestLog,
+                   tiling: bool) -> list[Route]:
     async def state(request: Request) -> Response:
-        clock = sim.clock
         now = clock.virtual_now_ms
         series = []
         for kind, s in clock.catalog.all_series():
@@ -38,33 +37,33 @@ def control_routes(sim: SimExchange) -> list[Route]:
                 "origin_ms": clock.origin_ms,
                 "virtual_now_ms": now,
                 "speed": clock.speed,
-                "tiling": sim.config.tiling,
+                "tiling": tiling,
                 "events_sent": clock.events_sent,
-                "ws_connections": len(sim.hub.connections),
-                "ws_connections_opened": sim.hub.connections_opened,
-                "ws_connections_dropped": sim.hub.connections_dropped,
+                "ws_connections": len(hub.connections),
+                "ws_connections_opened": hub.connections_opened,
+                "ws_connections_dropped": hub.connections_dropped,
                 "series": series,
             }
         )
 
-    async def faults(request: Request) -> Response:
+    async def fault_settings(request: Request) -> Response:
         if request.method == "POST":
             try:
                 body = json.loads(await request.body() or b"{}")
                 if not isinstance(body, dict):
                     raise ValueError("the body must be a JSON object of fault settings")
-                sim.faults.update(body)
+                faults.update(body)
             except ValueError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(sim.faults.as_dict())
+        return JSONResponse(faults.as_dict())
 
     async def requests(request: Request) -> Response:
         if request.method == "DELETE":
-            sim.request_log.entries.clear()
-        return JSONResponse(sim.request_log.as_list())
+            request_log.entries.clear()
+        return JSONResponse(request_log.as_list())
 
     return [
         Route("/sim/state", state),
-        Route("/sim/faults", faults, methods=["GET", "POST"]),
+        Route("/sim/faults", fault_settings, methods=["GET", "POST"]),
         Route("/sim/requests", requests, methods=["GET", "DELETE"]),
     ]

@@ -138,3 +138,10 @@ def ticker_24h(symbol: str, window: list[Candle], now_ms: int) -> dict[str, Any]
         "lastId": -1,
         "count": 0,
     }
+
+
+def book_row(symbol: str, price: float) -> dict[str, Any]:
+    """A book ticker whose best bid and ask are both ``price`` (the sim keeps no order book)."""
+    text = decimal_text(price)
+    return {"symbol": symbol, "bidPrice": text, "bidQty": "1000000.00000000", "askPrice": text,
+            "askQty": "1000000.00000000"}

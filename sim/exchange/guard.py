@@ -33,8 +33,10 @@ def request_weight(path: str, params: QueryParams) -> int:
         return _FIXED_WEIGHTS[path]
     if path == "/api/v3/ticker/24hr":
         return 2 if params.get("symbol") else 80
-    if path == "/api/v3/ticker/price":
+    if path in ("/api/v3/ticker/price", "/api/v3/ticker/bookTicker"):
         return 2 if params.get("symbol") else 4
+    if path == "/fapi/v1/ticker/bookTicker":
+        return 2 if params.get("symbol") else 5
     if path in ("/fapi/v1/klines", "/fapi/v1/markPriceKlines"):
         limit = int(params["limit"]) if params.get("limit", "").isdigit() else 500
         return 1 if limit < 100 else 2 if limit < 500 else 5 if limit <= 1000 else 10

@@ -1,5 +1,5 @@
 """USDⓈ-M futures market data (``/fapi/v1``): ping, time, exchangeInfo, klines, mark-price klines,
-premium index, funding-rate history.
+premium index, funding-rate history, book ticker.
 
 Symbols with files in data/futures are served from them; every other replayed symbol is served
 from its spot series, with no funding history and a last funding rate of 0."""
@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from sim.exchange.catalog import SeriesKind
 from sim.exchange.errors import invalid_symbol, invalid_value
-from sim.exchange.formats import decimal_text, kline_row, mark_kline_row
+from sim.exchange.formats import book_row, decimal_text, kline_row, mark_kline_row
 from sim.exchange.market import MarketView
 from sim.exchange.params import limit_param, optional_int, symbol_param
 from sim.exchange.rest_common import binance_endpoint, json_reply, kline_params, wall_ms
@@ -73,6 +73,16 @@ def futures_routes(market: MarketView, weight_limit: int) -> list[Route]:
         return json_reply([market.premium_index(s) for s in catalog.futures_symbols])
 
     @binance_endpoint
+    async def book_ticker(request: Request) -> Response:
+        symbol = symbol_param(request.query_params, required=False)
+        symbols = [symbol] if symbol is not None else catalog.futures_symbols
+        for name in symbols:
+            check_symbol(name)
+        now = market.now_ms
+        rows = [{**book_row(s, market.last_price(SeriesKind.FUTURES, s)), "time": now} for s in symbols]
+        return json_reply(rows[0] if symbol is not None else rows)
+
+    @binance_endpoint
     async def funding_rate(request: Request) -> Response:
         params = request.query_params
         symbol = symbol_param(params, required=False)
@@ -106,6 +116,7 @@ def futures_routes(market: MarketView, weight_limit: int) -> list[Route]:
         Route("/fapi/v1/markPriceKlines", mark_price_klines),
         Route("/fapi/v1/premiumIndex", premium_index),
         Route("/fapi/v1/fundingRate", funding_rate),
+        Route("/fapi/v1/ticker/bookTicker", book_ticker),
     ]
 
 

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from sim.exchange.catalog import SeriesKind
 from sim.exchange.errors import BinanceApiError, invalid_symbol
-from sim.exchange.formats import decimal_text, kline_row, ticker_24h
+from sim.exchange.formats import book_row, decimal_text, kline_row, ticker_24h
 from sim.exchange.market import MarketView
 from sim.exchange.params import symbol_param
 from sim.exchange.rest_common import binance_endpoint, json_reply, kline_params, wall_ms
@@ -94,6 +94,14 @@ def spot_routes(market: MarketView, weight_limit: int) -> list[Route]:
         prices = [{"symbol": s, "price": decimal_text(market.last_price(SeriesKind.SPOT, s))} for s in symbols]
         return json_reply(prices[0] if request.query_params.get("symbol") else prices)
 
+    @binance_endpoint
+    async def book_ticker(request: Request) -> Response:
+        # No order book here: the best bid and ask are the last price (the open of the candle in
+        # progress between candles), as paper fills assume.
+        symbols = _requested_symbols(request, catalog.spot_symbols)
+        rows = [book_row(s, market.last_price(SeriesKind.SPOT, s)) for s in symbols]
+        return json_reply(rows[0] if request.query_params.get("symbol") else rows)
+
     return [
         Route("/api/v3/ping", ping),
         Route("/api/v3/time", server_time),
@@ -101,4 +109,5 @@ def spot_routes(market: MarketView, weight_limit: int) -> list[Route]:
         Route("/api/v3/klines", klines),
         Route("/api/v3/ticker/24hr", ticker_day),
         Route("/api/v3/ticker/price", ticker_price),
+        Route("/api/v3/ticker/bookTicker", book_ticker),
     ]

@@ -1,6 +1,6 @@
 """Trade files (``data/trades/SYMBOL-trades-*.csv.gz``: timestamp, id, type, side, price, amount, cost).
 
-``durabot.datafiles`` reads candle and value series only, so the trade format is read here.
+``core.datafiles`` reads candle and value series only, so the trade format is read here.
 """
 
 from __future__ import annotations

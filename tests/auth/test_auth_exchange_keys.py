@@ -94,7 +94,7 @@ async def test_keys_are_sealed_and_bound_to_their_owner(gateway, sign_up):
     doc = await gateway.db.api_keys.find_one({"key_id": key_id})
     raw = repr(doc)
     assert key["api_key"] not in raw and key["api_secret"] not in raw
-    keyring = gateway.app.state.durabot.auth.keyring
+    keyring = gateway.app.state.services.auth.keyring
     creds = await load_credentials(gateway.db, keyring, alice.user_id, key_id)
     assert (creds.api_key, creds.api_secret) == (key["api_key"], key["api_secret"])
     assert key["api_secret"] not in repr(creds) and key["api_key"] not in repr(creds)

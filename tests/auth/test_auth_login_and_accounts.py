@@ -7,8 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from gateway.auth.passwords import BCRYPT_COST, PasswordHasher
-from gateway.auth.rate_limit import SlidingWindowLimiter
+from services.auth.passwords import BCRYPT_COST, PasswordHasher
+from services.auth.rate_limit import SlidingWindowLimiter
 
 from .conftest import PASSWORD
 

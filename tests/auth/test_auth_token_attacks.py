@@ -13,7 +13,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.auth.tokens import TOKEN_TYPES
+from services.auth.tokens import TOKEN_TYPES
 
 
 def _b64(data: bytes) -> str:
@@ -29,7 +29,7 @@ def _claims_of(token: str) -> dict[str, Any]:
 
 
 def _forge(gateway, kind: str, claims: dict[str, Any], **header: Any) -> str:
-    keys = gateway.app.state.durabot.auth.tokens.keys
+    keys = gateway.app.state.services.auth.tokens.keys
     headers = {"kid": keys.kid, "typ": TOKEN_TYPES[kind], **header}
     return jwt.encode(claims, keys.private_key, algorithm="RS256", headers=headers)
 
@@ -43,7 +43,7 @@ async def test_every_forged_or_misused_access_token_is_401(gateway, sign_up):
     assert (await _me(gateway, account.access)).status_code == 200
     claims = _claims_of(account.access)
     header = jwt.get_unverified_header(account.access)
-    public_pem = gateway.app.state.durabot.auth.tokens.keys.public_pem()
+    public_pem = gateway.app.state.services.auth.tokens.keys.public_pem()
     now = int(time.time())
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -65,13 +65,13 @@ async def test_every_forged_or_misused_access_token_is_401(gateway, sign_up):
         "tampered payload": f"{head}.{_b64(json.dumps(tampered_claims).encode())}.{sig}",
         "tampered signature": f"{head}.{body}.{sig[:-4]}{'AAAA' if not sig.endswith('AAAA') else 'BBBB'}",
         "unknown kid": _forge(gateway, "access", claims, kid="not-a-key-we-hold"),
-        "no kid": jwt.encode(claims, gateway.app.state.durabot.auth.tokens.keys.private_key, algorithm="RS256",
+        "no kid": jwt.encode(claims, gateway.app.state.services.auth.tokens.keys.private_key, algorithm="RS256",
                              headers={"typ": "at+jwt"}),
         "signed by another key under our kid": jwt.encode(
             claims, other_key, algorithm="RS256", headers={"kid": header["kid"], "typ": "at+jwt"}),
         "jku header": _forge(gateway, "access", claims, jku="https://evil.example/jwks.json"),
         "refresh token as access token": account.refresh,
-        "no typ": jwt.encode(claims, gateway.app.state.durabot.auth.tokens.keys.private_key, algorithm="RS256",
+        "no typ": jwt.encode(claims, gateway.app.state.services.auth.tokens.keys.private_key, algorithm="RS256",
                              headers={"kid": header["kid"]}),
         "garbage": "not.a.jwt",
     }
@@ -137,7 +137,7 @@ async def test_logout_revokes_access_and_refresh_tokens_at_once(gateway, sign_up
 async def test_tokens_are_rs256_with_kid_typ_and_lifetimes_of_15_minutes_and_7_days(gateway, sign_up):
     account = await sign_up()
     access_header, refresh_header = (jwt.get_unverified_header(t) for t in (account.access, account.refresh))
-    keys = gateway.app.state.durabot.auth.tokens.keys
+    keys = gateway.app.state.services.auth.tokens.keys
     assert access_header == {"alg": "RS256", "kid": keys.kid, "typ": "at+jwt"}
     assert refresh_header == {"alg": "RS256", "kid": keys.kid, "typ": "rt+jwt"}
     access, refresh = _claims_of(account.access), _claims_of(account.refresh)

@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from activities.events import ACCOUNT_TYPES
-from gateway.auth.tokens import TOKEN_TYPES
+from services.auth.tokens import TOKEN_TYPES
 
 ACCOUNT_CHANNEL = sorted(ACCOUNT_TYPES)[0]
 
@@ -44,7 +44,7 @@ async def test_account_channels_need_a_token_in_the_first_message_or_the_query(g
 @pytest.mark.parametrize("how", ["query", "message"])
 async def test_invalid_or_expired_tokens_close_with_4001(gateway, sign_up, how):
     account = await sign_up()
-    keys = gateway.app.state.durabot.auth.tokens.keys
+    keys = gateway.app.state.services.auth.tokens.keys
     claims = jwt.decode(account.access, options={"verify_signature": False})
     expired = jwt.encode({**claims, "exp": int(time.time()) - 60}, keys.private_key, algorithm="RS256",
                          headers={"kid": keys.kid, "typ": TOKEN_TYPES["access"]})

@@ -22,15 +22,15 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.db import ensure_schema
-from durabot.datafiles import load_candles
+from core.backtest_contracts import BacktestInput, backtest_workflow_id
+from core.contracts import TASK_QUEUE_TRADING, task_queue_name
+from core.datafiles import load_candles
 from trading.analysis import AnalysisSettings, compute_signal_series
 from trading.backtest import BacktestResult, run_backtest
 from trading.candle import Candle
 from trading.models import Trade
 from trading.settings import EngineSettings
 from workflows.backtest import BacktestWorkflow
-from workflows.backtest_contracts import BacktestInput, backtest_workflow_id
-from workflows.contracts import TASK_QUEUE_TRADING, task_queue_name
 
 from ..conftest import trading_worker_running
 
@@ -86,7 +86,7 @@ class BacktestRig:
 
     @asynccontextmanager
     async def worker(self, name: str = "a", data_dir: Path | None = None) -> AsyncIterator[Worker]:
-        from durabot.settings import Settings
+        from core.settings import Settings
 
         # No grace at shutdown: a stopped worker drops its running job at once, like a crash.
         settings = Settings(_env_file=None, task_queue_prefix=self.queue_prefix, worker_shutdown_grace_s=0,

@@ -14,8 +14,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from activities.backtest_runs import REPORT_FIELDS, downsample
 from activities.market_store import store_candles
-from workflows.backtest import BacktestWorkflow
-from workflows.backtest_contracts import (
+from core.backtest_contracts import (
     PHASES,
     STATUS_CANCELLED,
     STATUS_COMPLETED,
@@ -24,6 +23,7 @@ from workflows.backtest_contracts import (
     BacktestInput,
     MarketDataRange,
 )
+from workflows.backtest import BacktestWorkflow
 
 from .conftest import (
     ANALYSIS,

@@ -24,10 +24,11 @@ from playwright.async_api import ConsoleMessage, Page, expect
 
 from activities import events
 from activities.market_store import set_latest_price, store_candles
-from durabot.datafiles import load_candles
+from core.contracts import SIGNAL_CANDLE_CLOSED, CandleClosed, session_workflow_id
+from core.datafiles import load_candles
 from trading.analysis import AnalysisSettings, warmup_candles
-from workflows.contracts import SIGNAL_CANDLE_CLOSED, CandleClosed, session_workflow_id
 
+from ..conftest import with_key
 from .conftest import REPO
 
 SYMBOL = "ETHBTC"
@@ -197,9 +198,9 @@ async def test_dashboard_end_to_end(gateway, browser, temporal_client, artifacts
     await nav(page, "Positions")
     await expect(page.get_by_test_id("no-open-positions")).to_be_visible()
     for stale in (await gateway.http.get("/api/paper-trading/trades/open", headers=headers)).json():
-        await gateway.http.post(f"/api/paper-trading/trades/{stale['trade_id']}/close", headers=headers)
+        await gateway.http.post(f"/api/paper-trading/trades/{stale['trade_id']}/close", headers=with_key(headers))
     last = CANDLES[fed - 1].close
-    placed = await gateway.http.post("/api/paper-trading/orders", headers=headers, json={
+    placed = await gateway.http.post("/api/paper-trading/orders", headers=with_key(headers), json={
         "symbol": SYMBOL, "side": "long", "order_type": "market", "quantity": 1.0,
         "stop_loss": round(last * 0.97, 6), "take_profit": round(last * 1.03, 6)})
     assert placed.status_code == 200, placed.text

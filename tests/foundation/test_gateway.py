@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from durabot.logs import redact
+from core.logs import redact
 from gateway.app import REQUEST_ID_HEADER
 from worker.main import build_workers
 
@@ -33,7 +33,7 @@ async def test_health_reports_each_dependency_with_latency(
     body = reply.json()
     assert body["status"] == "ok"
     deps = body["dependencies"]
-    assert set(deps) == {"temporal", "mongodb", "workers", "workflow_probe"}
+    assert set(deps) == {"temporal", "mongodb", "workers", "feed", "workflow_probe"}
     for dep in deps.values():
         assert dep["status"] == "ok", dep
         assert dep["latency_ms"] > 0

@@ -1,4 +1,5 @@
-"""Lint everything with ruff; type-check the workflow code, contracts and pure domain with mypy."""
+"""Lint everything with ruff; type-check the workflow code, contracts, the application layer and the pure
+domain with mypy."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 TYPED = [
-    "workflows", "durabot/settings.py", "gateway/ws_hub.py",
+    "workflows", "core", "services", "gateway/errors.py", "gateway/deps.py",
     # The pure domain that runs inside workflows.
-    "trading/candle.py", "trading/signals.py", "trading/models.py", "trading/engine.py", "trading/broker.py",
-    "trading/risk.py", "trading/analysis_settings.py",
+    "trading/candle.py", "trading/signals.py", "trading/models.py", "trading/engine.py", "trading/ledger.py",
+    "trading/entry_planning.py", "trading/order_book.py", "trading/fast_paths.py", "trading/engine_types.py",
+    "trading/errors.py", "trading/broker.py", "trading/risk.py", "trading/analysis_settings.py",
 ]
 
 

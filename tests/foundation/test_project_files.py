@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from durabot.settings import Settings
+from core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 

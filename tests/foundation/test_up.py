@@ -17,39 +17,12 @@ import websockets
 from pymongo import MongoClient
 from temporalio.client import Client
 
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from trading.candle import DAY_MS
 
+from ..conftest import alive, descendants
+
 BTCUSDT_FILE = Path(__file__).resolve().parents[2] / "data" / "candles" / "BTCUSDT-5m-2023-01.csv.gz"
-
-
-def _children(pid: int) -> set[int]:
-    """Every live descendant of pid, from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: set[int] = set()
-    frontier = [pid]
-    while frontier:
-        current = frontier.pop()
-        for child, parent in parents.items():
-            if parent == current and child not in found:
-                found.add(child)
-                frontier.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -149,12 +122,12 @@ def test_up_serves_stops_cleanly_and_keeps_its_data(tmp_path, up_env):
     mongo_uri = f"mongodb://127.0.0.1:{ports['MONGO_PORT']}/?retryWrites=false&directConnection=true"
     with MongoClient(mongo_uri) as mongo:
         mongo.durabot.system_config.insert_one({"key": "smoke", "value": 42})
-    children = _children(up.proc.pid)
+    children = descendants(up.proc.pid)
     assert len(children) >= 5, children
 
     up.proc.send_signal(signal.SIGINT)
     assert up.proc.wait(timeout=90) == 0, up.output.read_text()
-    survivors = {pid for pid in children if _alive(pid)}
+    survivors = {pid for pid in children if alive(pid)}
     assert not survivors, f"children outlived up: {survivors}"
 
     # A second `up` on the same var/ finds the workflow history and the documents of the first.
@@ -170,11 +143,11 @@ def test_up_serves_stops_cleanly_and_keeps_its_data(tmp_path, up_env):
     assert asyncio.run(probes_recorded()) >= 1
 
     # SIGKILL gives `up` no chance to clean up: the kernel must take its children down.
-    children = _children(up.proc.pid)
+    children = descendants(up.proc.pid)
     assert len(children) >= 5
     os.kill(up.proc.pid, signal.SIGKILL)
     up.proc.wait(timeout=10)
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+    while time.monotonic() < deadline and any(alive(pid) for pid in children):
         time.sleep(0.2)
-    assert not {pid for pid in children if _alive(pid)}, "orphans survived SIGKILL of up"
+    assert not {pid for pid in children if alive(pid)}, "orphans survived SIGKILL of up"

@@ -13,8 +13,8 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 
+from core.contracts import SEARCH_ATTRIBUTES, TASK_QUEUES, SystemProbeInput, task_queue_name
 from worker.main import build_workers, ensure_search_attributes
-from workflows.contracts import SEARCH_ATTRIBUTES, TASK_QUEUES, SystemProbeInput, task_queue_name
 from workflows.system_probe import SystemProbeWorkflow
 
 

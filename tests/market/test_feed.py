@@ -20,12 +20,7 @@ import httpx
 import pytest
 from temporalio.service import RPCError
 
-from durabot.datafiles import load_candles
-from sim.exchange import SimExchangeServer
-from sim.exchange.series import replay_series, series_checksum
-from trading.candle import Candle
-from worker.main import build_workers
-from workflows.contracts import (
+from core.contracts import (
     TASK_QUEUE_MARKET,
     TASK_QUEUE_TRADING,
     FeedRecorderInput,
@@ -34,6 +29,11 @@ from workflows.contracts import (
     feed_workflow_id,
     task_queue_name,
 )
+from core.datafiles import load_candles
+from sim.exchange import SimExchangeServer
+from sim.exchange.series import replay_series, series_checksum
+from trading.candle import Candle
+from worker.main import build_workers
 from workflows.feed_recorder import FeedRecorderWorkflow
 from workflows.market_feed import MarketFeedWorkflow
 

@@ -11,8 +11,8 @@ import websockets
 from activities import events
 from activities.db import ensure_schema
 from activities.market_store import set_latest_price, store_candles
-from durabot.datafiles import load_candles
-from gateway.ws_hub import EventHub, Subscriber
+from core.datafiles import load_candles
+from services.event_hub import EventHub, Subscriber
 from trading.candle import Candle
 
 BTC_FILE = "data/candles/BTCUSDT-5m-2023-01.csv.gz"

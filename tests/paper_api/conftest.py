@@ -19,13 +19,13 @@ from temporalio.worker import Worker
 
 from activities.binance.key_vault import new_master_key_text
 from activities.market_store import store_candles
-from durabot.datafiles import load_candles
-from trading.candle import Candle
-from workflows.contracts import (
+from core.contracts import (
     SIGNAL_CANDLE_CLOSED,
     CandleClosed,
     session_workflow_id,
 )
+from core.datafiles import load_candles
+from trading.candle import Candle
 
 from ..conftest import trading_worker_running
 

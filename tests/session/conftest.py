@@ -19,13 +19,7 @@ from temporalio.worker import Worker
 
 from activities.db import ensure_schema
 from activities.market_store import store_candles
-from durabot.datafiles import load_candles
-from trading.analysis import AnalysisSettings, compute_signal_series, warmup_candles
-from trading.backtest import BacktestResult, run_backtest
-from trading.candle import Candle
-from trading.settings import EngineSettings
-from worker.main import build_workers
-from workflows.contracts import (
+from core.contracts import (
     SIGNAL_CANDLE_CLOSED,
     TASK_QUEUE_TRADING,
     CandleClosed,
@@ -35,7 +29,14 @@ from workflows.contracts import (
     stream_key,
     task_queue_name,
 )
+from core.datafiles import load_candles
+from trading.analysis import AnalysisSettings, compute_signal_series, warmup_candles
+from trading.backtest import BacktestResult, run_backtest
+from trading.candle import Candle
+from trading.settings import EngineSettings
 from workflows.trading_session import TradingSessionWorkflow
+
+from ..conftest import trading_worker_running
 
 REPO = Path(__file__).resolve().parents[2]
 CANDLES = REPO / "data" / "candles"
@@ -57,12 +58,12 @@ class SessionRig:
 
     @asynccontextmanager
     async def worker(self) -> AsyncIterator[Worker]:
-        from durabot.settings import Settings
+        from core.settings import Settings
 
         settings = Settings(_env_file=None, task_queue_prefix=self.queue_prefix)
-        trading = build_workers(self.client, settings, self.db, identity=f"session-test-{self.queue_prefix}")[0]
-        assert trading.task_queue == task_queue_name(TASK_QUEUE_TRADING, self.queue_prefix)
-        async with trading:
+        async with trading_worker_running(self.client, settings, self.db,
+                                          f"session-test-{self.queue_prefix}") as trading:
+            assert trading.task_queue == task_queue_name(TASK_QUEUE_TRADING, self.queue_prefix)
             yield trading
 
     async def start(self, user: str, request: StartSessionInput) -> tuple[WorkflowHandle, SessionStatus]:

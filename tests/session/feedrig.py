@@ -13,12 +13,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from durabot.datafiles import load_candles
-from sim.exchange import SimExchangeServer
-from sim.exchange.series import replay_series
-from trading.backtest import BacktestResult
-from trading.candle import Candle
-from workflows.contracts import (
+from core.contracts import (
     TASK_QUEUE_MARKET,
     MarketFeedInput,
     SessionStatus,
@@ -26,6 +21,11 @@ from workflows.contracts import (
     stream_key,
     task_queue_name,
 )
+from core.datafiles import load_candles
+from sim.exchange import SimExchangeServer
+from sim.exchange.series import replay_series
+from trading.backtest import BacktestResult
+from trading.candle import Candle
 from workflows.market_feed import MarketFeedWorkflow
 from workflows.trading_session import TradingSessionWorkflow
 

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TRADED = 80
-VERSION = "v5"
+VERSION = "v6"
 
 
 async def record() -> list[Path]:
@@ -36,12 +36,7 @@ async def record() -> list[Path]:
     from temporalio.client import Client
 
     from activities.db import ensure_schema
-    from durabot.datafiles import load_candles
-    from tests.conftest import MongoServer, TemporalServer
-    from tests.session.conftest import ANALYSIS, CANDLES, SessionRig, feed, wait_processed
-    from trading.analysis import AnalysisSettings, warmup_candles
-    from worker.main import ensure_search_attributes
-    from workflows.contracts import (
+    from core.contracts import (
         CancelOrderInput,
         CloseTradeInput,
         ManualOrderInput,
@@ -50,6 +45,12 @@ async def record() -> list[Path]:
         UpdateSettingsInput,
         UpdateSymbolsInput,
     )
+    from core.datafiles import load_candles
+    from core.idempotency import write_update_id
+    from tests.conftest import MongoServer, TemporalServer
+    from tests.session.conftest import ANALYSIS, CANDLES, SessionRig, feed, wait_processed
+    from trading.analysis import AnalysisSettings, warmup_candles
+    from worker.main import ensure_search_attributes
     from workflows.trading_session import TradingSessionWorkflow
 
     warmup = warmup_candles(AnalysisSettings.from_dict(ANALYSIS))
@@ -78,8 +79,12 @@ async def record() -> list[Path]:
                 await feed(latest, eth[warmup: warmup + 40], "5m")
                 await feed(latest, ltc[warmup: warmup + 40], "5m")
                 await wait_processed(latest, "LTCBTC", "5m", ltc[warmup + 39].open_time)
-                await latest.execute_update(TradingSessionWorkflow.update_settings,
-                                            UpdateSettingsInput(engine_settings={"take_profit_pct": 3.0}))
+                # A keyed settings change, repeated after several continue-as-new below: the repeat
+                # answers from the idempotency record the runs carried.
+                change = UpdateSettingsInput(engine_settings={"take_profit_pct": 3.0})
+                keyed = write_update_id("recorder", "update_settings", "record-key",
+                                        client.data_converter.payload_converter.to_payloads([change])[0].data)
+                first = await latest.execute_update(TradingSessionWorkflow.update_settings, change, id=keyed)
                 price = eth[warmup + 39].close
                 order = await latest.execute_update(TradingSessionWorkflow.place_order, ManualOrderInput(
                     "ETHBTC", "long", "limit", 2.0, limit_price=price * 0.5))
@@ -92,6 +97,10 @@ async def record() -> list[Path]:
                 await feed(latest, ltc[warmup + 40:], "5m")
                 await wait_processed(latest, "LTCBTC", "5m", ltc[-1].open_time)
                 await wait_processed(latest, "ETHBTC", "5m", eth[-1].open_time)
+                assert (await latest.describe()).run_id != first_run
+                again = await latest.execute_update(TradingSessionWorkflow.update_settings, change, id=keyed)
+                assert again == first, (again, first)
+                await latest.execute_update(TradingSessionWorkflow.analyze_now)
                 for position in await latest.query(TradingSessionWorkflow.open_trades):  # opened by signals
                     await latest.execute_update(TradingSessionWorkflow.close_trade,
                                                 CloseTradeInput(position["trade_id"]))

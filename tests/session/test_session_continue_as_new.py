@@ -1,4 +1,5 @@
-"""Continue-as-new carries a session's Engine, bookkeeping and queued candles: on a server that
+"""Continue-as-new carries a session's Engine and bookkeeping, and instead of the candles it received
+but did not trade yet, a cursor (the next run reads them back from market_data): on a server that
 suggests it every 200 history events, a session still trades exactly as the backtest."""
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Replayer
 
+from core.contracts import SessionState, StartSessionInput, session_workflow_id
 from trading.engine import Engine
-from workflows.contracts import SessionState, StartSessionInput, session_workflow_id
 from workflows.trading_session import TradingSessionWorkflow
 
 from .conftest import ANALYSIS, SessionRig, feed, new_user, session_backtest, wait_processed
@@ -38,7 +39,7 @@ async def carried_states(rig: SessionRig, workflow_id: str, first_run_id: str) -
     return states
 
 
-async def test_continue_as_new_carries_state_and_queue(eager_can_client, mongo_client, db_name):
+async def test_continue_as_new_carries_state_and_a_cursor_of_the_backlog(eager_can_client, mongo_client, db_name):
     from activities.db import ensure_schema
 
     db = mongo_client[db_name]
@@ -50,13 +51,16 @@ async def test_continue_as_new_carries_state_and_queue(eager_can_client, mongo_c
         handle, _ = await rig.start(user, StartSessionInput("test", ("ETHBTC",), "5m", ENGINE, ANALYSIS))
         first_run = (await handle.describe()).run_id
         latest = rig.client.get_workflow_handle(session_workflow_id(user))  # whichever run is current
-        await feed(latest, traded, "5m")  # all at once: candles wait in the queue across runs
+        await feed(latest, traded, "5m")  # all at once: a backlog waits across runs
         status = await wait_processed(latest, "ETHBTC", "5m", traded[-1].open_time)
         portfolio = await latest.query(TradingSessionWorkflow.portfolio)
 
     states = await carried_states(rig, session_workflow_id(user), first_run)
     assert len(states) >= 2, f"only {len(states)} continue-as-new"
-    assert any(s.queue for s in states), "no run handed queued candles on"
+    assert not any(s.queue for s in states), "a run handed candles on instead of a cursor"
+    backlogs = [s for s in states if any(through > (s.last_open_time or {}).get(key, 0)
+                                         for key, through in (s.received_through or {}).items())]
+    assert backlogs, "no run handed a backlog on"
     assert all(s.status == "running" and s.engine is not None for s in states)
     assert status.candles_processed == TRADED and status.duplicates_dropped == 0
 

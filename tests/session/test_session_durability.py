@@ -34,9 +34,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.events import TRADE_EXECUTED
 from activities.market_store import read_candles
-from durabot.settings import Settings
+from core.contracts import StartSessionInput, session_workflow_id
+from core.settings import Settings
 from sim.exchange.series import series_checksum
-from workflows.contracts import StartSessionInput, session_workflow_id
 
 from ..conftest import TemporalServer, durabot_env, free_port
 from .conftest import SessionRig, new_user

@@ -10,9 +10,9 @@ import json
 import pytest
 
 from activities.events import TRADE_EXECUTED
+from core.contracts import StartSessionInput, session_workflow_id
 from trading.analysis import AnalysisSettings, compute_indicator_frame, compute_signal_series
 from trading.engine import Engine
-from workflows.contracts import StartSessionInput, session_workflow_id
 from workflows.trading_session import TradingSessionWorkflow
 
 from .conftest import ANALYSIS, feed, new_user, session_backtest, wait_processed

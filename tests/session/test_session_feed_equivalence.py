@@ -9,9 +9,9 @@ import pytest
 
 from activities.events import TRADE_EXECUTED
 from activities.market_store import read_candles
+from core.contracts import StartSessionInput, session_workflow_id
 from sim.exchange.series import series_checksum
 from worker.main import build_workers
-from workflows.contracts import StartSessionInput, session_workflow_id
 
 from .conftest import ANALYSIS, new_user
 from .feedrig import (

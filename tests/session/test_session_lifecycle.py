@@ -9,11 +9,7 @@ import json
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from durabot.datafiles import load_candles
-from trading.analysis import AnalysisSettings, compute_signal_series, warmup_candles
-from trading.portfolio_backtest import run_portfolio_backtest
-from trading.settings import EngineSettings
-from workflows.contracts import (
+from core.contracts import (
     ManualOrderInput,
     SignalIntervalInput,
     StartSessionInput,
@@ -21,6 +17,10 @@ from workflows.contracts import (
     session_workflow_id,
     stream_key,
 )
+from core.datafiles import load_candles
+from trading.analysis import AnalysisSettings, compute_signal_series, warmup_candles
+from trading.portfolio_backtest import run_portfolio_backtest
+from trading.settings import EngineSettings
 from workflows.trading_session import TradingSessionWorkflow
 
 from .conftest import ANALYSIS, CANDLES, feed, new_user, wait_processed

@@ -4,7 +4,8 @@ order policy (they replay on the ``workflow.patched`` branches); ``v2`` runs cov
 continue-as-new, settings, symbol and interval changes, orders, a cancel, closes, a stop, a
 reduce-only part and a reset, with the analysis as a regular activity; ``v3`` runs the same
 scenario with the analysis as a local activity; ``v4`` also closes the workflow task every 10
-candles of a backlog, ``v5`` every 50."""
+candles of a backlog, ``v5`` every 50; ``v6`` writes through the outbox with idempotency records and a
+journal, repeats a keyed settings change after continue-as-new and analyses on demand."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from workflows.trading_session import (
     PATCH_LOCAL_ANALYSIS,
     PATCH_LONGER_BURSTS,
     PATCH_STOPPED_BLOCKS_ENTRIES,
+    PATCH_WRITE_OUTBOX,
     PATCH_YIELD_BURSTS,
     TradingSessionWorkflow,
 )
@@ -51,13 +53,13 @@ def patches(histories: list[WorkflowHistory]) -> set[str]:
 
 
 def test_recorded_histories_cover_continue_as_new_and_every_kind_of_update():
-    assert set(VERSIONS) >= {"v1", "v2", "v3", "v4", "v5"}, "record with tests/session/record_histories.py"
+    assert set(VERSIONS) >= {"v1", "v2", "v3", "v4", "v5", "v6"}, "record with tests/session/record_histories.py"
     for version, paths in VERSIONS.items():
         histories = [load(p) for p in paths]
         assert len(histories) >= 3, version
         kinds = [e.event_type for h in histories for e in h.events]
         assert kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW) == len(histories) - 1, version
-    v1, v2, v3, v4, v5 = ([load(p) for p in VERSIONS[v]] for v in ("v1", "v2", "v3", "v4", "v5"))
+    v1, v2, v3, v4, v5, v6 = ([load(p) for p in VERSIONS[v]] for v in ("v1", "v2", "v3", "v4", "v5", "v6"))
     assert {"start", "update_settings", "place_order", "cancel_order", "close_trade", "stop"} <= updates(v1)
     assert updates(v2) >= updates(v1) | {"update_symbols", "set_signal_interval", "reset"}
     assert not patches(v1)
@@ -70,6 +72,11 @@ def test_recorded_histories_cover_continue_as_new_and_every_kind_of_update():
     assert timers >= 1, "the v4 scenario's bursts of 40 candles close their workflow tasks"
     assert PATCH_LONGER_BURSTS not in patches(v4)
     assert updates(v5) == updates(v2) and {PATCH_LOCAL_ANALYSIS, PATCH_LONGER_BURSTS} <= patches(v5)
+    assert PATCH_WRITE_OUTBOX not in patches(v5)
+    assert updates(v6) == updates(v2) | {"analyze_now"} and PATCH_WRITE_OUTBOX in patches(v6)
+    keyed = [e.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
+             for h in v6 for e in h.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
+    assert sum(u.startswith("k-") for u in keyed) == 2, "the keyed settings change and its repeat"
 
 
 async def test_recorded_histories_replay_without_nondeterminism():

@@ -11,9 +11,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.worker import Replayer
 
-from durabot.datafiles import load_candles
-from trading.analysis import AnalysisSettings, warmup_candles
-from workflows.contracts import (
+from core.contracts import (
     SA_STATE,
     SA_SYMBOLS,
     SA_USER,
@@ -25,6 +23,8 @@ from workflows.contracts import (
     UpdateSettingsInput,
     session_workflow_id,
 )
+from core.datafiles import load_candles
+from trading.analysis import AnalysisSettings, warmup_candles
 from workflows.trading_session import TradingSessionWorkflow
 
 from .conftest import ANALYSIS, CANDLES, closed, feed, new_user, wait_processed
@@ -117,7 +117,7 @@ async def test_validators_reject_bad_input_and_manual_trading_commits(rig):
         # Settings change while stopped; the account stays.
         updated = await handle.execute_update(TradingSessionWorkflow.update_settings,
                                               UpdateSettingsInput(engine_settings={"leverage": 5}))
-        assert updated.equity == stopped.equity
+        assert updated.status.equity == stopped.equity
         after = await handle.query(TradingSessionWorkflow.snapshot)
         assert after.engine["settings"]["leverage"] == 5 and not after.engine["entries_enabled"]
         record = await rig.db.paper_trading_settings.find_one({"session_id": session_workflow_id(user)})

@@ -15,7 +15,7 @@ from activities.exchange_errors import (
     RateLimitedError,
     TemporaryExchangeError,
 )
-from durabot.datafiles import load_candles, load_series
+from core.datafiles import load_candles, load_series
 from sim.exchange import replay_series, series_checksum
 
 from .conftest import BTCUSDT_FILE, DATA, StartSim, set_faults, sim_state

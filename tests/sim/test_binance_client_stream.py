@@ -19,7 +19,7 @@ from activities.binance import (
     kline_stream,
 )
 from activities.exchange_errors import PermanentExchangeError
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from sim.exchange import SimExchangeServer, replay_series, series_checksum
 from trading.candle import Candle
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from durabot.datafiles import load_candles, load_series
+from core.datafiles import load_candles, load_series
 from sim.exchange import SimExchangeServer, replay_series
 
 from .conftest import BTCUSDT_FILE, DATA, StartSim, sim_state

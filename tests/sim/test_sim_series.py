@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from sim.exchange.series import replay_series, series_checksum, whole_day_shift
 from trading.candle import DAY_MS, Candle, validate_candles
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import websockets
 
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from sim.exchange import replay_series
 
 from .conftest import BTCUSDT_FILE, StartSim, set_faults, sim_state, wait_for

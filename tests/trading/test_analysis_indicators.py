@@ -11,7 +11,7 @@ import pandas_ta
 import pytest
 import talib
 
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from trading import indicators as ind
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "candles"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from trading import indicators
 from trading.analysis import (
     AnalysisSettings,

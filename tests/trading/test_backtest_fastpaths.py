@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from trading import margin
 from trading.candle import Candle
 from trading.engine import Engine

@@ -10,8 +10,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from core.datafiles import load_candles
 from durabot.backtest_cmd import register
-from durabot.datafiles import load_candles
 from trading.analysis import AnalysisSettings, compute_signal_series
 from trading.backtest import run_backtest
 from trading.settings import EngineSettings, MarketType

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from durabot.datafiles import load_candles, load_series
+from core.datafiles import load_candles, load_series
 from trading import Engine
 from trading.models import SymbolSpec
 from trading.settings import EngineSettings, FundingMode

@@ -175,6 +175,38 @@ def test_manual_orders_are_validated(engine_plain_settings: EngineSettings) -> N
         engine.close_trade(99, 100.0, t)
 
 
+def test_order_errors_name_their_field(engine_plain_settings: EngineSettings) -> None:
+    engine = Engine(engine_plain_settings)
+    engine.step(make_candle(0, 100, 100, 100, 100))
+    t = engine.now
+    cases = [
+        (dict(side="sideways"), "side"), (dict(order_type="iceberg"), "order_type"), (dict(quantity=-1.0), "quantity"),
+        (dict(order_type="limit"), "limit_price"), (dict(order_type="limit", limit_price=90.0, stop_price=80.0),
+                                                    "stop_price"),
+        (dict(quantity=1e6), "quantity"), (dict(stop_loss=float("inf")), "stop_loss"),
+        (dict(reduce_only=True), "reduce_only"),
+    ]
+    for changes, field in cases:
+        order = {"symbol": "BTCUSDT", "side": "long", "order_type": "market", "quantity": 1.0, "price": 100.0,
+                 "time": t, **changes}
+        with pytest.raises(OrderError) as refused:
+            engine.place_order(order.pop("symbol"), order.pop("side"), order.pop("order_type"), order.pop("quantity"),
+                               **order)
+        assert refused.value.field == field, (changes, refused.value)
+
+
+def test_a_market_order_before_the_first_candle_is_marked_at_its_price(engine_plain_settings: EngineSettings) -> None:
+    """A session may take a manual order before its first candle (the price comes from the exchange):
+    the position is marked at that price, so the account can be valued at once."""
+    engine = Engine(engine_plain_settings)
+    _, result = engine.place_order("BTCUSDT", "long", "market", 1.0, price=100.0, time=0)
+    assert len(result.fills) == 1
+    account = engine.account()
+    assert account.open_positions == 1 and account.unrealised == pytest.approx(1.0 * (100.0 - result.fills[0].price))
+    engine.step(make_candle(0, 100, 110, 100, 110))
+    assert engine.account().unrealised == pytest.approx(1.0 * (110.0 - result.fills[0].price))
+
+
 def test_limit_stop_limit_reduce_only_and_close_trade(engine_plain_settings: EngineSettings) -> None:
     settings = replace(engine_plain_settings, maker_fee=0.001, taker_fee=0.002, slippage_bps=10.0)
     engine = Engine(settings)

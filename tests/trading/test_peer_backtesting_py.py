@@ -28,7 +28,7 @@ import pytest
 from backtesting import Strategy
 from backtesting.lib import FractionalBacktest, crossover
 
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from trading.backtest import run_backtest
 from trading.models import SymbolSpec
 from trading.settings import EngineSettings, FundingMode, PositionSizing, RiskSettings

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from durabot.datafiles import load_candles
+from core.datafiles import load_candles
 from trading.backtest import BacktestResult, run_backtest
 from trading.metrics import daily_returns
 from trading.running_metrics import DayClosed, RunningMetrics, day_label, market_day

@@ -14,8 +14,8 @@ from typing import Any
 
 from activities import events
 from activities.session_store import SessionStoreActivities, trade_events
-from gateway.ws_hub import EventHub, Subscriber, ws_message
-from workflows.contracts import SessionCommit, SessionSettingsRecord
+from core.contracts import SessionCommit, SessionSettingsRecord
+from services.event_hub import EventHub, Subscriber, ws_message
 
 ACCOUNT = sorted(events.ACCOUNT_TYPES)
 FRAME_KEYS = {"type", "channel", "symbol", "data", "event_key", "event_id", "cursor", "timestamp", "market_time"}

@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from durabot.settings import Settings  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 
 TARGET = REPO / "webapp" / "openapi.json"

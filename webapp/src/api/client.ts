@@ -1,6 +1,8 @@
 // The typed API client: request and response types come from src/api/schema.d.ts, generated from the
 // gateway's OpenAPI schema (`npm run gen:api`); openapi-fetch checks every path, parameter and body
-// against it at compile time. Tokens live here so every request carries the current one.
+// against it at compile time. Tokens live here so every request carries the current one, and every
+// write carries an Idempotency-Key of its own (one per action: a repeat of the same request would
+// return its first result instead of acting twice).
 import createClient from 'openapi-fetch';
 import { problemFrom, describe, type Problem } from '../lib/validation';
 import type { components, paths } from './schema';
@@ -50,15 +52,27 @@ export function onTokens(fn: (t: Tokens | null) => void): () => void {
   return () => listeners.delete(fn);
 }
 
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** 128 random bits, hex (getRandomValues works outside secure contexts too, unlike randomUUID). */
+export function newIdempotencyKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `web-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+/** The bearer token on every request; a fresh Idempotency-Key on every write that has none. */
+export function prepare(request: Request): Request {
+  if (tokens && !request.headers.has('Authorization')) {
+    request.headers.set('Authorization', `Bearer ${tokens.access_token}`);
+  }
+  if (WRITES.has(request.method) && !request.headers.has('Idempotency-Key')) {
+    request.headers.set('Idempotency-Key', newIdempotencyKey());
+  }
+  return request;
+}
+
 export const http = createClient<paths>({ baseUrl: '' });
-http.use({
-  onRequest({ request }) {
-    if (tokens && !request.headers.has('Authorization')) {
-      request.headers.set('Authorization', `Bearer ${tokens.access_token}`);
-    }
-    return request;
-  },
-});
+http.use({ onRequest: ({ request }) => prepare(request) });
 
 let refreshing: Promise<boolean> | null = null;
 

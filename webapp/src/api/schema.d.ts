@@ -264,7 +264,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Health */
+        /**
+         * Health
+         * @description Temporal, MongoDB, workers polling each task queue, the market feed's subscribers (and, deep, a
+         *     workflow through every queue). 503 when Temporal or MongoDB is down; ``degraded`` when anything
+         *     else is.
+         */
         get: operations["health_api_health_get"];
         put?: never;
         post?: never;
@@ -447,8 +452,8 @@ export interface paths {
         put?: never;
         /**
          * Place Order
-         * @description A manual order: ``market`` fills at the feed's latest price ± slippage; ``limit`` and
-         *     ``stop_limit`` rest until a candle fills them.
+         * @description A manual order: ``market`` fills at the freshest price ± slippage; ``limit`` and ``stop_limit``
+         *     rest until a candle fills them.
          */
         post: operations["place_order_api_paper_trading_orders_post"];
         delete?: never;
@@ -542,7 +547,8 @@ export interface paths {
         get?: never;
         /**
          * Put Settings
-         * @description Change any of the basic (engine and risk), strategy and indicator settings at once.
+         * @description Change any of the basic (engine and risk), strategy and indicator settings at once; omitted
+         *     fields keep their value.
          */
         put: operations["put_settings_api_paper_trading_settings_put"];
         post?: never;
@@ -625,8 +631,9 @@ export interface paths {
         put?: never;
         /**
          * Start
-         * @description Start trading on the gateway's feed. Symbols and interval default to the first stream the
-         *     feed always follows (``DURABOT_FEED_STREAMS``); settings given here change before the start.
+         * @description Start trading on the gateway's feed. Symbols and interval default to the session's, else to the
+         *     first stream the feed always follows (``DURABOT_FEED_STREAMS``); settings given here change
+         *     before the start.
          */
         post: operations["start_api_paper_trading_start_post"];
         delete?: never;
@@ -805,7 +812,7 @@ export interface paths {
         put?: never;
         /**
          * Close Trade
-         * @description Close an open trade at the feed's latest price; a closed or unknown trade is a 404.
+         * @description Close an open trade at the freshest price; a closed or unknown trade is a 404.
          */
         post: operations["close_trade_api_paper_trading_trades__trade_id__close_post"];
         delete?: never;
@@ -1724,7 +1731,7 @@ export interface components {
         };
         /**
          * RejectedOut
-         * @description Every 422 of these routes: the field and the reason (a rejected update or invalid input).
+         * @description A 400, 409 or 422: the field and the reason (a rejected write or invalid input).
          */
         RejectedOut: {
             detail: components["schemas"]["RejectionDetail"];
@@ -1871,6 +1878,11 @@ export interface components {
         /** SettingsIn */
         SettingsIn: {
             basic?: components["schemas"]["BasicSettingsIn"] | null;
+            /**
+             * Expected Version
+             * @description the settings version this change was made against (GET …/settings); another one is a 409, so a change made on stale settings never lands silently
+             */
+            expected_version?: number | null;
             indicators?: components["schemas"]["IndicatorSettingsIn"] | null;
             strategy?: components["schemas"]["StrategySettingsIn"] | null;
         };
@@ -1953,6 +1965,13 @@ export interface components {
             candles_processed: number;
             /** Candles Rejected */
             candles_rejected: number;
+            /**
+             * Degraded
+             * @description what does not work right now (analysis, commits, market data) and why; the session recovers by itself
+             */
+            degraded?: {
+                [key: string]: string;
+            } | null;
             /** Duplicates Dropped */
             duplicates_dropped: number;
             /** Entries Enabled */
@@ -1970,6 +1989,12 @@ export interface components {
             generation: number;
             /** Interval */
             interval: string;
+            /**
+             * Journal Seq
+             * @description sequence number of the last write the session applied
+             * @default 0
+             */
+            journal_seq: number;
             /** Lagging */
             lagging: string[];
             /** Last Open Time */
@@ -1982,10 +2007,22 @@ export interface components {
             metrics: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Pending Writes
+             * @description records waiting to be written to the database
+             * @default 0
+             */
+            pending_writes: number;
             /** Queued */
             queued: number;
             /** Session Id */
             session_id: string;
+            /**
+             * Settings Version
+             * @description counts every settings change
+             * @default 0
+             */
+            settings_version: number;
             /** Source */
             source: string;
             /**
@@ -2561,7 +2598,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Invalid input */
@@ -2793,7 +2830,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Invalid input */
@@ -3110,7 +3147,7 @@ export interface operations {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
-            /** @description A dependency is down */
+            /** @description Temporal or MongoDB is down */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3188,8 +3225,14 @@ export interface operations {
     };
     put_basic_settings_api_paper_trading_basic_settings_put: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description the settings version this change was made against; another one is a 409 */
+                expected_version?: number | null;
+            };
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3208,13 +3251,13 @@ export interface operations {
                     "application/json": components["schemas"]["SectionOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -3223,6 +3266,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The settings changed since expected_version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
             };
             /** @description Invalid input, or the session rejected it (the field and the reason) */
             422: {
@@ -3462,8 +3514,14 @@ export interface operations {
     };
     put_indicator_settings_api_paper_trading_indicator_settings_put: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description the settings version this change was made against; another one is a 409 */
+                expected_version?: number | null;
+            };
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3482,13 +3540,13 @@ export interface operations {
                     "application/json": components["schemas"]["SectionOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -3497,6 +3555,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The settings changed since expected_version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
             };
             /** @description Invalid input, or the session rejected it (the field and the reason) */
             422: {
@@ -3557,7 +3624,10 @@ export interface operations {
     place_order_api_paper_trading_orders_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3576,13 +3646,13 @@ export interface operations {
                     "application/json": components["schemas"]["OrderResultOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -3653,7 +3723,10 @@ export interface operations {
     cancel_order_api_paper_trading_pending_orders__order_id__delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description a pending order ID of your session */
                 order_id: number;
@@ -3673,13 +3746,13 @@ export interface operations {
                     };
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -3757,7 +3830,10 @@ export interface operations {
     reset_api_paper_trading_reset_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3772,13 +3848,13 @@ export interface operations {
                     "application/json": components["schemas"]["ResetOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -3811,7 +3887,10 @@ export interface operations {
     put_settings_api_paper_trading_settings_put: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3830,13 +3909,13 @@ export interface operations {
                     "application/json": components["schemas"]["SettingsOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -3845,6 +3924,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The settings changed since expected_version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
             };
             /** @description Invalid input, or the session rejected it (the field and the reason) */
             422: {
@@ -3888,13 +3976,13 @@ export interface operations {
                     "application/json": components["schemas"]["SettingsCheckOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -3927,7 +4015,10 @@ export interface operations {
     put_signal_interval_api_paper_trading_signal_interval_put: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3946,13 +4037,13 @@ export interface operations {
                     "application/json": components["schemas"]["StatusOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -4034,7 +4125,10 @@ export interface operations {
     start_api_paper_trading_start_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4053,13 +4147,13 @@ export interface operations {
                     "application/json": components["schemas"]["StatusOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -4128,7 +4222,10 @@ export interface operations {
     stop_api_paper_trading_stop_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4143,13 +4240,13 @@ export interface operations {
                     "application/json": components["schemas"]["StatusOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -4217,8 +4314,14 @@ export interface operations {
     };
     put_strategy_settings_api_paper_trading_strategy_settings_put: {
         parameters: {
-            query?: never;
-            header?: never;
+            query?: {
+                /** @description the settings version this change was made against; another one is a 409 */
+                expected_version?: number | null;
+            };
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4237,13 +4340,13 @@ export interface operations {
                     "application/json": components["schemas"]["SectionOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -4252,6 +4355,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The settings changed since expected_version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
             };
             /** @description Invalid input, or the session rejected it (the field and the reason) */
             422: {
@@ -4312,7 +4424,10 @@ export interface operations {
     put_symbols_api_paper_trading_symbols_put: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4331,13 +4446,13 @@ export interface operations {
                     "application/json": components["schemas"]["SymbolsOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -4562,7 +4677,10 @@ export interface operations {
     close_trade_api_paper_trading_trades__trade_id__close_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path: {
                 /** @description a trade ID of your session */
                 trade_id: number;
@@ -4582,13 +4700,13 @@ export interface operations {
                     };
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -4630,7 +4748,10 @@ export interface operations {
     trigger_analysis_api_paper_trading_trigger_analysis_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4645,13 +4766,13 @@ export interface operations {
                     "application/json": components["schemas"]["TriggerOut"];
                 };
             };
-            /** @description The body is not valid JSON */
+            /** @description The body is not valid JSON, or a write that needs an Idempotency-Key came without one */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Missing, invalid or expired access token, or an ended session */
@@ -4790,7 +4911,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Invalid input */
@@ -4923,7 +5044,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Invalid input */
@@ -5125,7 +5246,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Invalid input */

@@ -17,8 +17,8 @@ from typing import Literal
 
 import jwt
 
-from durabot.settings import Settings
-from gateway.auth.signing_keys import SigningKeys
+from core.settings import Settings
+from services.auth.signing_keys import SigningKeys
 
 ALGORITHM = "RS256"
 TokenKind = Literal["access", "refresh"]

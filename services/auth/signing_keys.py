@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from activities.binance.key_vault import read_or_create_secret_file
-from durabot.settings import Settings
+from core.settings import Settings
 
 PRIVATE_KEY_FILE = "jwt-private.pem"
 RSA_BITS = 3072

@@ -6,10 +6,10 @@ import asyncio
 from dataclasses import dataclass
 
 from activities.binance.key_vault import MasterKeyring
-from durabot.settings import Settings
-from gateway.auth.passwords import PasswordHasher
-from gateway.auth.rate_limit import SlidingWindowLimiter
-from gateway.auth.tokens import TokenService
+from core.settings import Settings
+from services.auth.passwords import PasswordHasher
+from services.auth.rate_limit import SlidingWindowLimiter
+from services.auth.tokens import TokenService
 
 
 @dataclass(frozen=True)

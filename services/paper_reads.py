@@ -33,14 +33,10 @@ def indicator_part(analysis: dict[str, Any]) -> dict[str, Any]:
     return {k: analysis.get(k) for k in INDICATOR_KEYS}
 
 
-def analysis_changes(current: dict[str, Any], strategy: dict[str, Any] | None,
-                     indicators: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The analysis settings to send: strategy fields as given, each indicator's parameters merged
-    into its current ones (the session replaces top-level fields whole)."""
-    changes: dict[str, Any] = dict(strategy or {})
-    for key, value in (indicators or {}).items():
-        changes[key] = {**(current.get(key) or {}), **value} if isinstance(value, dict) else value
-    return changes or None
+def analysis_patch(strategy: dict[str, Any] | None, indicators: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One analysis-settings patch of the strategy and indicator sections (each indicator's
+    parameters merge into its current ones where the patch is applied)."""
+    return {**(strategy or {}), **(indicators or {})} or None
 
 
 async def closed_trades(db: AsyncDatabase, session_id: str, limit: int, offset: int,
@@ -82,10 +78,10 @@ async def latest_analyses(db: AsyncDatabase, symbols: list[str], interval: str,
     return found
 
 
-async def decisions(db: AsyncDatabase, user_id: str, limit: int) -> list[dict[str, Any]]:
-    """The user's recent ``AISignalReceived`` events (what the session made of each signal), newest first."""
-    cursor = db.events.find({"user_id": user_id, "type": "AISignalReceived"}, {"_id": 0, "data": 1}).sort(
-        [("created_at", -1)])
+async def decisions(db: AsyncDatabase, user_id: str, session_id: str, limit: int) -> list[dict[str, Any]]:
+    """The session's recent ``AISignalReceived`` events (what it made of each signal), newest first."""
+    cursor = db.events.find({"user_id": user_id, "type": "AISignalReceived", "data.session_id": session_id},
+                            {"_id": 0, "data": 1}).sort([("created_at", -1)])
     return [d["data"] for d in await cursor.limit(limit).to_list()]
 
 

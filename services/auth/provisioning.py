@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from activities.db import ensure_schema
-from durabot.connect import connect_mongo
-from durabot.settings import Settings
-from gateway.auth.audit import record_audit
-from gateway.auth.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordHasher
-from gateway.auth.users import EmailTakenError, create_user, normalize_email
+from core.connect import connect_mongo
+from core.settings import Settings
+from services.auth.audit import record_audit
+from services.auth.passwords import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, PasswordHasher
+from services.auth.users import EmailTakenError, create_user, normalize_email
 
 
 def check_password_rules(password: str) -> None:

@@ -25,8 +25,8 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from activities import events as ev
-from activities.events import ACCOUNT_TYPES, PUBLIC_TYPES
+from core import event_types as ev
+from core.event_types import ACCOUNT_TYPES, PUBLIC_TYPES
 
 log = logging.getLogger("durabot.gateway.ws")
 

@@ -217,10 +217,14 @@ class SignalIntervalInput:
 
 @dataclass(frozen=True)
 class UpdateSettingsInput:
-    """Replace the engine and/or analysis settings (either may be None to keep it)."""
+    """Patches of the engine and/or analysis settings (either may be None to keep it): each names only
+    the fields it changes, and nested objects (``risk``, ``rsi``, ``macd`` …) merge field by field
+    inside the session, so concurrent writers of different fields never undo each other.
+    ``expected_version``: the settings version the writer saw; another one is a conflict."""
 
     engine_settings: dict | None = None
     analysis_settings: dict | None = None
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -259,6 +263,78 @@ class ManualOrderResult:
 
 
 @dataclass(frozen=True)
+class SessionCommit:
+    """One step's outcome, written by the commit local activity under natural unique keys.
+
+    ``opened`` are positions (``Position.to_dict()``) opened by this step; ``closed`` trades
+    (``Trade.to_dict()``); ``account`` is ``Account.to_dict()`` at market time ``time``."""
+
+    session_id: str
+    user_id: str
+    time: int
+    account: dict
+    opened: tuple[dict, ...] = ()
+    closed: tuple[dict, ...] = ()
+    partial_closes: tuple[dict, ...] = ()  # Trade.to_dict() of parts closed from a position that stays open
+    analysis_key: str | None = None
+    status: str = SESSION_RUNNING
+    # The candle's (or manual order's) symbol; ``sequence`` numbers commits for unique event keys.
+    symbol: str | None = None
+    sequence: int | None = None
+    generation: int = 0
+    metrics: dict | None = None  # RunningMetrics.snapshot() after this step
+    day_closed: dict | None = None  # DayClosed.to_dict() when this step crossed 00:00 UTC
+    # The consensus that decided this candle (long/short only), published as AISignalReceived.
+    signal: dict | None = None
+
+
+
+@dataclass(frozen=True)
+class SessionSettingsRecord:
+    """A session's settings as the dashboard reads them from ``paper_trading_settings``."""
+
+    session_id: str
+    user_id: str
+    status: str
+    source: str
+    symbols: tuple[str, ...]
+    interval: str
+    engine_settings: dict
+    analysis_settings: dict
+    analysis_settings_hash: str
+    # Numbers the records of one session, so each publishes its own BotStatusUpdate event.
+    version: int | None = None
+    generation: int = 0
+    entries_enabled: bool = True
+
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One write a session applied, in order (``seq``): what the Engine needs to apply it again.
+    ``change`` is kind-specific (``workflows.session_journal``); ``candles_processed`` and
+    ``market_time`` say where between candles it happened."""
+
+    seq: int
+    kind: str
+    update_id: str
+    applied_at: int  # wall time (workflow.now), ms
+    market_time: int
+    candles_processed: int
+    change: dict
+
+
+
+@dataclass(frozen=True)
+class SessionWrite:
+    """One record of a session's outbox: a step's commit, a settings record or a journal entry."""
+
+    commit: SessionCommit | None = None
+    settings: SessionSettingsRecord | None = None
+    journal: JournalEntry | None = None
+
+
+@dataclass(frozen=True)
 class SessionState:
     """Everything a session carries across continue-as-new; plain JSON all the way down."""
 
@@ -290,6 +366,14 @@ class SessionState:
     lagging: tuple[str, ...] = ()  # symbols the multi-symbol barrier stopped waiting for
     barrier_timeout_s: float = 60.0
     settings_version: int = 0
+    # Per stream_key: the newest open time signalled to the session. Candles received but not yet
+    # traded are not carried across continue-as-new: the next run reads them from market_data.
+    received_through: dict[str, int] | None = None
+    # Records written in order to MongoDB after the step or write that made them, and not yet written.
+    outbox: tuple[SessionWrite, ...] = ()
+    # The write history (idempotency records and the journal's recent entries), packed.
+    writes: str | None = None
+    journal_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -316,6 +400,20 @@ class SessionStatus:
     generation: int = 0
     metrics: dict | None = None  # RunningMetrics.snapshot()
     lagging: tuple[str, ...] = ()
+    # What does not work as it should right now (analysis, commits, market data), with the reason;
+    # the session recovers by itself once the cause goes away.
+    degraded: dict[str, str] | None = None
+    pending_writes: int = 0  # records waiting to be written to MongoDB
+    journal_seq: int = 0  # sequence number of the last write applied
+    settings_version: int = 0
+
+
+@dataclass(frozen=True)
+class SettingsUpdated:
+    """What ``update_settings`` answers: the session's status and its settings after the change."""
+
+    status: SessionStatus
+    settings: SessionSettingsRecord
 
 
 @dataclass(frozen=True)
@@ -357,58 +455,26 @@ class AnalyzeCandleResult:
 
 
 @dataclass(frozen=True)
-class SessionCommit:
-    """One step's outcome, written by the commit local activity under natural unique keys.
-
-    ``opened`` are positions (``Position.to_dict()``) opened by this step; ``closed`` trades
-    (``Trade.to_dict()``); ``account`` is ``Account.to_dict()`` at market time ``time``."""
-
-    session_id: str
-    user_id: str
-    time: int
-    account: dict
-    opened: tuple[dict, ...] = ()
-    closed: tuple[dict, ...] = ()
-    partial_closes: tuple[dict, ...] = ()  # Trade.to_dict() of parts closed from a position that stays open
-    analysis_key: str | None = None
-    status: str = SESSION_RUNNING
-    # The candle's (or manual order's) symbol; ``sequence`` numbers commits for unique event keys.
-    symbol: str | None = None
-    sequence: int | None = None
-    generation: int = 0
-    metrics: dict | None = None  # RunningMetrics.snapshot() after this step
-    day_closed: dict | None = None  # DayClosed.to_dict() when this step crossed 00:00 UTC
-    # The consensus that decided this candle (long/short only), published as AISignalReceived.
-    signal: dict | None = None
-
-
-@dataclass(frozen=True)
 class LatestPriceInput:
     source: str
     symbol: str
     interval: str
+    market: str = "futures"  # trading.settings.MarketType value: which book to ask
 
 
 @dataclass(frozen=True)
 class LatestPrice:
     price: float
     time: int  # market time of the price
+    # Where it came from: the exchange's book ticker or 24-hour ticker, the feed's latest price, or a
+    # stored candle's close.
+    origin: str = "feed"
 
 
 @dataclass(frozen=True)
-class SessionSettingsRecord:
-    """A session's settings as the dashboard reads them from ``paper_trading_settings``."""
-
+class SessionWritesInput:
     session_id: str
     user_id: str
-    status: str
-    source: str
-    symbols: tuple[str, ...]
-    interval: str
-    engine_settings: dict
-    analysis_settings: dict
-    analysis_settings_hash: str
-    # Numbers the records of one session, so each publishes its own BotStatusUpdate event.
-    version: int | None = None
-    generation: int = 0
-    entries_enabled: bool = True
+    writes: tuple[SessionWrite, ...]
+
+

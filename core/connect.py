@@ -8,8 +8,12 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import ConfigurationError, PyMongoError
 from temporalio.client import Client, RetryConfig
 
-from activities.db import mongo_client
-from durabot.settings import Settings
+from core.settings import Settings
+
+
+def mongo_client(uri: str, timeout_s: float) -> AsyncMongoClient:
+    ms = int(timeout_s * 1000)
+    return AsyncMongoClient(uri, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, tz_aware=True)
 
 
 class DependencyError(RuntimeError):

@@ -16,7 +16,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from gateway.auth.tokens import InvalidTokenError, IssuedToken, TokenService, token_digest
+from services.auth.tokens import InvalidTokenError, IssuedToken, TokenService, token_digest
 
 
 class RefreshReuseError(InvalidTokenError):

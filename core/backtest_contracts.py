@@ -1,6 +1,6 @@
 """The contracts of BacktestWorkflow ``backtest:{id}`` and its activities.
 
-A leaf module like ``workflows.contracts``: the standard library and ``trading`` only, so the gateway
+A leaf module like ``core.contracts``: the standard library and ``trading`` only, so the gateway
 can start backtests and read their progress without importing workflow or activity code.
 
 Times are epoch milliseconds of candle open times. The candles are either a data file of the

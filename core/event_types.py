@@ -1,0 +1,11 @@
+"""The event types of the event bus and ``/ws`` (the seed's names). Market channels are public;
+account channels need the user's token."""
+
+MARKET_DATA = "MarketData"
+CHART_UPDATE = "ChartUpdate"
+POSITION_UPDATE = "PositionUpdate"
+TRADE_EXECUTED = "TradeExecuted"
+AI_SIGNAL_RECEIVED = "AISignalReceived"
+BOT_STATUS_UPDATE = "BotStatusUpdate"
+PUBLIC_TYPES = frozenset({MARKET_DATA, CHART_UPDATE})
+ACCOUNT_TYPES = frozenset({POSITION_UPDATE, TRADE_EXECUTED, AI_SIGNAL_RECEIVED, BOT_STATUS_UPDATE})

@@ -1,0 +1,1 @@
+"""REST and WebSocket routers: thin adapters over the application layer (``services``)."""

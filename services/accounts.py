@@ -1,0 +1,185 @@
+"""Accounts: register, log in, refresh, log out, the profile, login sessions, and (admins) users and
+roles; and who a bearer token stands for.
+
+Logins are rate-limited per IP and per email; unknown emails take as long as wrong passwords. Every
+security-relevant action lands in ``audit_logs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from core.settings import Settings
+from services.auth.audit import record_audit
+from services.auth.kit import AuthServices
+from services.auth.revocation import LiveSessions
+from services.auth.sessions import (
+    RefreshReuseError,
+    TokenPair,
+    active_session,
+    list_sessions,
+    open_session,
+    revoke_session,
+    rotate_refresh_token,
+)
+from services.auth.tokens import InvalidTokenError
+from services.auth.users import EmailTakenError, Role, create_user, find_user, find_user_by_email, set_role
+from services.errors import Conflict, NotFound, TooManyRequests, Unauthenticated
+from services.principal import Channel, Principal
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Where an unauthenticated request comes from (for limits and the audit log)."""
+
+    ip: str
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    principal: Principal
+    token_expires_at: int
+
+
+def _too_many(retry_after: int) -> TooManyRequests:
+    return TooManyRequests("too many attempts; try again later", retry_after)
+
+
+class Accounts:
+    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices) -> None:
+        self.settings = settings
+        self.db = db
+        self.auth = auth
+        self.live_sessions = LiveSessions(db, keep_s=settings.access_token_ttl_s)
+
+    # -- who a token stands for ----------------------------------------------------------------------
+    async def authenticate(self, token: str, channel: Channel, *, reduces_risk: bool = False,
+                           ip: str | None = None) -> Authenticated:
+        """The principal of a valid access token of a live session. ``reduces_risk``: an action that
+        only lowers risk (stop, close), which a session confirmed live within the last minute may
+        take while the database does not answer."""
+        try:
+            claims = self.auth.tokens.verify(token, "access")
+        except InvalidTokenError as exc:
+            raise Unauthenticated(exc.reason) from None
+        try:
+            session = await active_session(self.db, claims.session_id, claims.user_id)
+            user = await find_user(self.db, claims.user_id) if session is not None else None
+        except PyMongoError:
+            user = self.live_sessions.recent(claims.session_id, claims.user_id) if reduces_risk else None
+            if user is None:
+                raise
+        else:
+            if session is None:
+                raise Unauthenticated("session ended (logged out or revoked)")
+            if user is None:
+                raise Unauthenticated("user no longer exists")
+            self.live_sessions.confirmed(claims.session_id, user)
+        principal = Principal(user_id=user["user_id"], channel=channel, role=user["role"],
+                              session_id=claims.session_id, human=True, ip=ip)
+        return Authenticated(principal, claims.expires_at)
+
+    # -- registration and login ----------------------------------------------------------------------
+    async def register(self, caller: Caller, email: str, password: str, display_name: str | None) -> dict[str, Any]:
+        """Create an account with the `user` role (admins come from `durabot user create --admin`)."""
+        # Each registration costs a bcrypt hash: the per-IP login budget bounds that work too.
+        wait = self.auth.login_attempts_by_ip.retry_after(caller.ip)
+        if wait:
+            raise _too_many(wait)
+        self.auth.login_attempts_by_ip.record(caller.ip)
+        try:
+            doc = await create_user(self.db, self.auth.hasher, email, password, display_name=display_name)
+        except EmailTakenError:
+            raise Conflict("email", "email already registered") from None
+        await record_audit(self.db, "register", user_id=doc["user_id"], ip=caller.ip)
+        return doc
+
+    async def login(self, caller: Caller, email: str, password: str) -> TokenPair:
+        email_key = email.strip().lower()
+        wait = (self.auth.login_attempts_by_ip.retry_after(caller.ip)
+                or self.auth.login_failures_by_email.retry_after(email_key))
+        if wait:
+            raise _too_many(wait)
+        self.auth.login_attempts_by_ip.record(caller.ip)
+        user = await find_user_by_email(self.db, email)
+        if not await self.auth.hasher.verify(password, user["password_hash"] if user else None):
+            self.auth.login_failures_by_email.record(email_key)
+            await record_audit(self.db, "login_failed", user_id=user["user_id"] if user else None, ip=caller.ip,
+                               details={"email": email_key})
+            raise Unauthenticated("wrong email or password")
+        assert user is not None
+        pair = await open_session(self.db, self.auth.tokens, user["user_id"], ip=caller.ip,
+                                  user_agent=caller.user_agent)
+        await record_audit(self.db, "login", user_id=user["user_id"], ip=caller.ip,
+                           details={"session_id": pair.session_id})
+        return pair
+
+    async def refresh(self, caller: Caller, refresh_token: str) -> TokenPair:
+        """A new pair for a current refresh token; presenting a rotated one revokes its session."""
+        try:
+            return await rotate_refresh_token(self.db, self.auth.tokens, refresh_token)
+        except RefreshReuseError as reuse:
+            await record_audit(self.db, "refresh_reuse_detected", user_id=reuse.user_id, ip=caller.ip,
+                               details={"session_id": reuse.session_id})
+            raise Unauthenticated(reuse.reason) from None
+        except InvalidTokenError as exc:
+            raise Unauthenticated(exc.reason) from None
+
+    async def logout(self, principal: Principal) -> None:
+        """End this login session: its access and refresh tokens stop working at once."""
+        if principal.session_id is not None:
+            await revoke_session(self.db, principal.session_id, principal.user_id, "logout")
+        await record_audit(self.db, "logout", user_id=principal.user_id, ip=principal.ip,
+                           details={"session_id": principal.session_id})
+
+    # -- profile and sessions ------------------------------------------------------------------------
+    async def me(self, principal: Principal) -> dict[str, Any]:
+        doc = await find_user(self.db, principal.user_id)
+        if doc is None:
+            raise Unauthenticated("user no longer exists")
+        return doc
+
+    async def update_me(self, principal: Principal, display_name: str | None) -> dict[str, Any]:
+        doc = await self.db.users.find_one_and_update(
+            {"user_id": principal.user_id}, {"$set": {"display_name": display_name, "updated_at": datetime.now(UTC)}},
+            return_document=ReturnDocument.AFTER)
+        if doc is None:
+            raise Unauthenticated("user no longer exists")
+        return doc
+
+    async def sessions(self, principal: Principal) -> list[dict[str, Any]]:
+        return await list_sessions(self.db, principal.user_id)
+
+    async def end_session(self, principal: Principal, session_id: str) -> None:
+        """Sign out one of the caller's sessions (e.g. a lost device)."""
+        if not await revoke_session(self.db, session_id, principal.user_id, "revoked_by_user"):
+            raise NotFound("no such session")
+        await record_audit(self.db, "session_revoked", user_id=principal.user_id, ip=principal.ip,
+                           details={"session_id": session_id})
+
+    # -- administration ------------------------------------------------------------------------------
+    async def users(self, principal: Principal) -> list[dict[str, Any]]:
+        principal.require_admin()
+        return [d async for d in self.db.users.find().sort("created_at", 1).limit(1000)]
+
+    async def change_role(self, principal: Principal, user_id: str, role: Role) -> dict[str, Any]:
+        """The only way to change a role. Audited with the acting admin."""
+        principal.require_admin()
+        if user_id == principal.user_id and role != "admin":
+            raise Conflict("role", "admins cannot remove their own admin role")
+        previous = await set_role(self.db, user_id, role)
+        if previous is None:
+            raise NotFound("no such user")
+        await record_audit(self.db, "role_changed", user_id=user_id, actor_id=principal.user_id, ip=principal.ip,
+                           details={"from": previous, "to": role})
+        doc = await find_user(self.db, user_id)
+        if doc is None:
+            raise NotFound("no such user")
+        return doc

@@ -1,0 +1,53 @@
+"""Every use-case service of one process, built once from its clients: what an adapter (the REST
+gateway, ``/ws``, MCP, Telegram) holds and calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from temporalio.client import Client
+
+from core.settings import Settings
+from services.accounts import Accounts
+from services.auth.kit import AuthServices
+from services.backtests import Backtests
+from services.event_hub import EventHub
+from services.health import Health
+from services.market import MarketData
+from services.paper import PaperTrading
+from services.system import System
+from services.user_settings import UserSettings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    temporal: Client
+    mongo: AsyncMongoClient
+    auth: AuthServices
+    hub: EventHub
+    accounts: Accounts
+    paper: PaperTrading
+    backtests: Backtests
+    market: MarketData
+    user_settings: UserSettings
+    health: Health
+    system: System
+
+    @property
+    def db(self) -> AsyncDatabase:
+        return self.mongo[self.settings.mongo_database]
+
+    @classmethod
+    def build(cls, settings: Settings, temporal: Client, mongo: AsyncMongoClient, auth: AuthServices,
+              hub: EventHub) -> Services:
+        db = mongo[settings.mongo_database]
+        return cls(
+            settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
+            accounts=Accounts(settings, db, auth), paper=PaperTrading(settings, temporal, db),
+            backtests=Backtests(settings, temporal, db), market=MarketData(settings, db),
+            user_settings=UserSettings(settings, db, auth), health=Health(settings, temporal, db),
+            system=System(settings),
+        )

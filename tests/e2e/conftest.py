@@ -1,0 +1,82 @@
+"""The real `durabot up` as a subprocess, on free ports and a fresh var dir, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+SIM_SPEED = "3000"
+STACK_PORTS = ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "MONGO_PORT", "GATEWAY_PORT", "SIM_EXCHANGE_PORT")
+
+
+class Up:
+    """`durabot up` as a subprocess; its output goes to a file named in every failure."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.output = cwd / "up.out"
+        self.proc = subprocess.Popen([sys.executable, "-m", "durabot", "up"], env=env, cwd=cwd,
+                                     stdout=self.output.open("ab"), stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")[-4000:]
+
+    async def wait_healthy(self, http: httpx.AsyncClient, within_s: float = 150) -> None:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"up exited early:\n{self.log()}"
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/api/health")).status_code == 200 and b"Durabot is up" in \
+                        self.output.read_bytes():
+                    return
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"up not healthy in {within_s}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+async def poll(check: Callable[[], Any], within_s: float, what: str, up: Up, interval: float = 1.0) -> Any:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        assert up.proc.poll() is None, f"up exited:\n{up.log()}"
+        found = await check()
+        if found:
+            return found
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {within_s}s waiting for {what}\n{up.log()}")
+
+
+@pytest.fixture
+def stack_env(tmp_path, run_env, get_free_port) -> tuple[dict[str, str], dict[str, int]]:
+    ports = {name: get_free_port() for name in STACK_PORTS}
+    sim = f"127.0.0.1:{ports['SIM_EXCHANGE_PORT']}"
+    env = run_env(DURABOT_VAR_DIR=str(tmp_path / "var"), **{f"DURABOT_{k}": str(v) for k, v in ports.items()},
+                  DURABOT_EXCHANGE_REST_URL=f"http://{sim}", DURABOT_EXCHANGE_FUTURES_URL=f"http://{sim}",
+                  DURABOT_EXCHANGE_WS_URL=f"ws://{sim}", DURABOT_SIM_SPEED=SIM_SPEED, DURABOT_LOG_LEVEL="WARNING")
+    return env, ports
+
+
+async def sign_up(http: httpx.AsyncClient) -> tuple[str, str]:
+    email, password = f"e2e-{uuid.uuid4().hex[:8]}@example.com", "a long e2e passphrase"
+    registered = await http.post("/api/auth/register", json={"email": email, "password": password})
+    assert registered.status_code == 201, registered.text
+    login = await http.post("/api/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    return registered.json()["user_id"], login.json()["access_token"]
