@@ -69,6 +69,8 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec("push_subscriptions", ((("user_id", A), ("subscription_id", A)), (("user_id", A), ("endpoint", A)))),
     CollectionSpec("training_jobs", ((("job_id", A),),)),
     CollectionSpec("backtest_results", ((("backtest_id", A),),), ((("user_id", A), ("created_at", D)),)),
+    # Every trade of a backtest's run, in order, 500 to a document: paged and exported apart from the report.
+    CollectionSpec("backtest_trades", ((("backtest_id", A), ("run_id", A), ("chunk", A)),)),
     # The event bus: workers write, the gateway follows a change stream and fans out on /ws.
     CollectionSpec("events", ((("event_key", A),),), ((("user_id", A), ("created_at", D)),),
                    ttl=("created_at", 2 * DAY_S)),

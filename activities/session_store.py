@@ -30,6 +30,8 @@ from activities.binance import BinanceRestClient
 from activities.db import bounded
 from activities.exchange_errors import ExchangeError
 from core.contracts import (
+    FundingRateInput,
+    FundingRateResult,
     JournalEntry,
     LatestPrice,
     LatestPriceInput,
@@ -37,6 +39,7 @@ from core.contracts import (
     SessionSettingsRecord,
     SessionWritesInput,
 )
+from trading.funding import FUNDING_INTERVAL_MS, grid_floor
 
 log = logging.getLogger("durabot.session.commit")
 
@@ -123,10 +126,11 @@ def trade_events(commit: SessionCommit) -> list[dict[str, Any]]:
                          symbol=t["symbol"], user_id=commit.user_id)
         for t in commit.partial_closes
     ]
-    if commit.signal:
-        docs.append(events.event_doc(events.AI_SIGNAL_RECEIVED, f"{commit.session_id}:{commit.signal['analysis_key']}",
-                                     {"session_id": commit.session_id, "source": "technical", **commit.signal},
-                                     symbol=commit.signal["symbol"], user_id=commit.user_id))
+    for decided in (commit.acted_on, commit.signal):
+        if decided:
+            docs.append(events.event_doc(events.AI_SIGNAL_RECEIVED, f"{commit.session_id}:{decided['analysis_key']}",
+                                         {"session_id": commit.session_id, "source": "technical", **decided},
+                                         symbol=decided["symbol"], user_id=commit.user_id))
     if commit.opened or commit.closed or commit.partial_closes:
         # Several commits can share a market time (two symbols, manual orders between candles).
         position_key = f"{commit.session_id}:{commit.time}:{commit.sequence}"
@@ -140,6 +144,20 @@ class SessionStoreActivities:
     def __init__(self, db: AsyncDatabase, prices: PriceSource | None = None) -> None:
         self.db = db
         self.prices = prices
+
+    @activity.defn
+    async def funding_rate(self, request: FundingRateInput) -> FundingRateResult:
+        """The USDⓈ-M funding rate at a grid instant, from the exchange this worker follows. An
+        exchange error fails the attempt (the session retries a few times, then falls back to the
+        constant rate and says so)."""
+        if self.prices is None:
+            return FundingRateResult(None)
+        async with BinanceRestClient(self.prices.rest_url, futures_base_url=self.prices.futures_url,
+                                     timeout_s=EXCHANGE_TIMEOUT_S) as exchange:
+            rows = await exchange.funding_rates(request.symbol, start_ms=request.instant,
+                                                end_ms=request.instant + FUNDING_INTERVAL_MS - 1, limit=10)
+        found = [r.rate for r in rows if grid_floor(r.funding_time) == request.instant]
+        return FundingRateResult(found[0] if found else None)
 
     @activity.defn
     async def write_session_records(self, request: SessionWritesInput) -> int:

@@ -203,9 +203,12 @@ class StartSessionInput:
 
 @dataclass(frozen=True)
 class UpdateSymbolsInput:
-    """Follow these symbols from now on (running or stopped); the feed subscriptions follow."""
+    """Follow these symbols from now on (running or stopped); the feed subscriptions follow.
+    ``specs``: the exchange's filters of exactly these symbols (``SymbolSpec`` dicts), which the
+    Engine trades by from now on; empty keeps the Engine's (older callers)."""
 
     symbols: tuple[str, ...]
+    specs: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,9 @@ class SessionCommit:
     day_closed: dict | None = None  # DayClosed.to_dict() when this step crossed 00:00 UTC
     # The consensus that decided this candle (long/short only), published as AISignalReceived.
     signal: dict | None = None
+    # With fills at the next open: the earlier candle's decision this step acted on, with its outcome
+    # (also published as AISignalReceived, under that candle's analysis).
+    acted_on: dict | None = None
 
 
 
@@ -369,6 +375,8 @@ class SessionState:
     # Per stream_key: the newest open time signalled to the session. Candles received but not yet
     # traded are not carried across continue-as-new: the next run reads them from market_data.
     received_through: dict[str, int] | None = None
+    # Per symbol: the decision (analysis key and AISignalReceived data) waiting for the next open.
+    waiting_decisions: dict[str, dict] | None = None
     # Records written in order to MongoDB after the step or write that made them, and not yet written.
     outbox: tuple[SessionWrite, ...] = ()
     # The write history (idempotency records and the journal's recent entries), packed.
@@ -406,6 +414,8 @@ class SessionStatus:
     pending_writes: int = 0  # records waiting to be written to MongoDB
     journal_seq: int = 0  # sequence number of the last write applied
     settings_version: int = 0
+    # Per symbol: the side a closed candle decided, waiting to fill at the next candle's open.
+    waiting_entries: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -469,6 +479,19 @@ class LatestPrice:
     # Where it came from: the exchange's book ticker or 24-hour ticker, the feed's latest price, or a
     # stored candle's close.
     origin: str = "feed"
+
+
+@dataclass(frozen=True)
+class FundingRateInput:
+    """The exchange's funding rate of ``symbol`` at one 8-hour grid instant (ms)."""
+
+    symbol: str
+    instant: int
+
+
+@dataclass(frozen=True)
+class FundingRateResult:
+    rate: float | None  # None: the exchange has no rate for that instant (the constant rate applies)
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,12 @@ class Settings(BaseSettings):
     feed_source: str | None = Field(
         None, description="Name of the market feed (workflow feed:{name}); unset = `sim` or `binance` by URL."
     )
+    sim_symbols: str = Field(
+        "BTCUSDT",
+        description="Comma-separated symbols whose data files the sim replays (others are opt-in); `all` = every file.",
+    )
     feed_streams: str = Field(
-        "BTCUSDT@5m,ETHBTC@5m,BTCUSD@1h",
+        "BTCUSDT@5m",
         description="SYMBOL@interval streams the market feed always follows (sessions add their own).",
     )
 
@@ -143,6 +147,20 @@ class Settings(BaseSettings):
             if not sep or not symbol.isalnum() or interval not in INTERVAL_MS:
                 raise ValueError(f"{stream!r} is not SYMBOL@interval (intervals: {', '.join(INTERVAL_MS)})")
         return v
+
+    @field_validator("sim_symbols")
+    @classmethod
+    def _sim_symbols_are_symbols(cls, v: str) -> str:
+        if v.strip() != "all" and not all(p.strip().isalnum() for p in v.split(",")):
+            raise ValueError("must be comma-separated symbols such as BTCUSDT,ETHBTC, or `all`")
+        return v
+
+    @property
+    def sim_symbol_list(self) -> tuple[str, ...] | None:
+        """The symbols the sim replays; None = every data file."""
+        if self.sim_symbols.strip() == "all":
+            return None
+        return tuple(p.strip().upper() for p in self.sim_symbols.split(",") if p.strip())
 
     @property
     def feed_stream_list(self) -> tuple[tuple[str, str], ...]:

@@ -63,7 +63,8 @@ def mongo_argv(s: Settings) -> list[str]:
 def sim_exchange_argv(s: Settings) -> list[str]:
     return [sys.executable, "-m", "durabot", "sim", "exchange", "--port", str(s.sim_exchange_port),
             "--data-dir", str(s.data_dir), "--state-dir", str(s.var_dir / "sim"), "--speed", s.sim_speed,
-            "--start-offset-candles", str(s.sim_start_offset)]
+            "--start-offset-candles", str(s.sim_start_offset),
+            *(arg for symbol in s.sim_symbol_list or () for arg in ("--symbol", symbol))]
 
 
 def _cli_ok(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
@@ -108,6 +109,14 @@ def http_ok(url: str) -> bool:
             return 200 <= reply.status < 300
     except OSError:
         return False
+
+
+def gateway_urls(s: Settings) -> list[tuple[str, str]]:
+    from gateway.static import DIST  # the gateway serves the dashboard from here once it is built
+
+    built = (DIST / "index.html").is_file()
+    dashboard = f"{s.gateway_url}/" if built else "not built: bin/durabot up builds it (or npm run build in webapp/)"
+    return [("Dashboard", dashboard), ("API", f"{s.gateway_url}/api/health"), ("API docs", f"{s.gateway_url}/docs")]
 
 
 def durabot_argv(command: str) -> Callable[[Settings], list[str]]:
@@ -156,6 +165,6 @@ PROCESSES: tuple[ProcessSpec, ...] = (
         enabled=lambda s: True,
         ports=lambda s: [(s.gateway_port, "DURABOT_GATEWAY_PORT")],
         healthy=lambda s: http_ok(f"{s.gateway_url}/api/health"),
-        urls=lambda s: [("API", f"{s.gateway_url}/api/health"), ("API docs", f"{s.gateway_url}/docs")],
+        urls=gateway_urls,
     ),
 )

@@ -12,6 +12,7 @@ from services.accounts import Accounts
 from services.backtests import Backtests
 from services.container import Services
 from services.event_hub import EventHub
+from services.exchange_symbols import ExchangeSymbols
 from services.health import Health
 from services.market import MarketData
 from services.paper import PaperTrading
@@ -46,6 +47,10 @@ def _market(services: ServicesDep) -> MarketData:
     return services.market
 
 
+def _exchange(services: ServicesDep) -> ExchangeSymbols:
+    return services.exchange
+
+
 def _user_settings(services: ServicesDep) -> UserSettings:
     return services.user_settings
 
@@ -67,6 +72,7 @@ AccountsDep = Annotated[Accounts, Depends(_accounts)]
 PaperDep = Annotated[PaperTrading, Depends(_paper)]
 BacktestsDep = Annotated[Backtests, Depends(_backtests)]
 MarketDep = Annotated[MarketData, Depends(_market)]
+ExchangeDep = Annotated[ExchangeSymbols, Depends(_exchange)]
 UserSettingsDep = Annotated[UserSettings, Depends(_user_settings)]
 HealthDep = Annotated[Health, Depends(_health)]
 SystemDep = Annotated[System, Depends(_system)]

@@ -16,7 +16,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -68,9 +73,54 @@ def error_response(exc: DomainError) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=status)
 
 
+def _field(loc: Sequence[Any]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def invalid_request(exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own 422, in the one shape every route answers. The rejected values are left out: a
+    NaN cannot be encoded as JSON, and a mistyped password or exchange secret must not travel back."""
+    errors: list[dict[str, Any]] = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    return JSONResponse({"detail": {"field": _field(first["loc"]), "reason": first["msg"]}, "errors": errors},
+                        status_code=422)
+
+
+def _one_422_schema(app: FastAPI) -> None:
+    """Declare that 422 shape in the OpenAPI document too, where FastAPI would name its own."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        text = json.dumps(schema).replace('"#/components/schemas/HTTPValidationError"',
+                                          '"#/components/schemas/RejectedOut"')
+        fixed = json.loads(text)
+        components = fixed.setdefault("components", {}).setdefault("schemas", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        if "RejectedOut" not in components:
+            components["RejectedOut"] = RejectedOut.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(components["RejectedOut"].pop("$defs", {}))
+        app.openapi_schema = fixed
+        return fixed
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DomainError)
         return error_response(exc)
 
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return invalid_request(exc)
+
     app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    _one_422_schema(app)

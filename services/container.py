@@ -14,6 +14,7 @@ from services.accounts import Accounts
 from services.auth.kit import AuthServices
 from services.backtests import Backtests
 from services.event_hub import EventHub
+from services.exchange_symbols import ExchangeSymbols
 from services.health import Health
 from services.market import MarketData
 from services.paper import PaperTrading
@@ -32,6 +33,7 @@ class Services:
     paper: PaperTrading
     backtests: Backtests
     market: MarketData
+    exchange: ExchangeSymbols
     user_settings: UserSettings
     health: Health
     system: System
@@ -44,10 +46,11 @@ class Services:
     def build(cls, settings: Settings, temporal: Client, mongo: AsyncMongoClient, auth: AuthServices,
               hub: EventHub) -> Services:
         db = mongo[settings.mongo_database]
+        exchange = ExchangeSymbols(settings)
         return cls(
             settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
-            accounts=Accounts(settings, db, auth), paper=PaperTrading(settings, temporal, db),
-            backtests=Backtests(settings, temporal, db), market=MarketData(settings, db),
+            accounts=Accounts(settings, db, auth), paper=PaperTrading(settings, temporal, db, exchange),
+            backtests=Backtests(settings, temporal, db), market=MarketData(settings, db), exchange=exchange,
             user_settings=UserSettings(settings, db, auth), health=Health(settings, temporal, db),
             system=System(settings),
         )

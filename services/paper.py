@@ -9,18 +9,20 @@ another user's trade or order is not found.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from temporalio.client import Client
 
 from core.contracts import (
+    SESSION_NEW,
     CancelOrderInput,
     CloseTradeInput,
     ManualOrderInput,
     ManualOrderResult,
     ResetSessionResult,
+    SessionSettingsRecord,
     SessionStatus,
     SettingsUpdated,
     SignalIntervalInput,
@@ -31,15 +33,17 @@ from core.contracts import (
 from core.settings import Settings
 from services import paper_reads as reads
 from services.errors import DomainError, NotFound, Rejected
+from services.exchange_symbols import ExchangeSymbols
 from services.idempotency import checked_key, update_id
 from services.paper_session import SessionClient, new_portfolio
 from services.principal import Principal
 from trading.analysis_settings import AnalysisSettings
 from trading.config_rules import RECENT_TRADES, Suggestion, suggest
 from trading.errors import InvalidInput
+from trading.setting_catalog import SETTINGS, Setting
 from trading.settings import EngineSettings
 from trading.trade_review import TradeReview, review_trade
-from workflows.session_rules import checked_settings
+from workflows.session_rules import check_symbols, checked_settings, merged_engine_settings
 from workflows.trading_session import TradingSessionWorkflow
 
 NOTHING_TO_CHANGE = "nothing to change: give basic, strategy and/or indicators"
@@ -134,10 +138,11 @@ class SuggestionSet:
 
 
 class PaperTrading:
-    def __init__(self, settings: Settings, temporal: Client, db: AsyncDatabase) -> None:
+    def __init__(self, settings: Settings, temporal: Client, db: AsyncDatabase, exchange: ExchangeSymbols) -> None:
         self.settings = settings
         self.temporal = temporal
         self.db = db
+        self.exchange = exchange
 
     def session(self, principal: Principal) -> SessionClient:
         return SessionClient(self.temporal, self.settings, principal.user_id)
@@ -195,10 +200,19 @@ class PaperTrading:
     async def update_settings(self, principal: Principal, patch: SettingsPatch, key: str | None) -> SettingsView:
         if patch.empty:
             raise Rejected(None, NOTHING_TO_CHANGE)
+        if not await self.session(principal).exists():
+            # The update would create the session before its validator refuses the change.
+            found = await self.check_settings(principal, patch)
+            if not found.valid:
+                raise Rejected(found.field, found.reason or "invalid settings")
         done: SettingsUpdated = await self._write(principal, "update_settings", patch,
                                                   TradingSessionWorkflow.update_settings, patch.update_input(),
                                                   key=key)
         return SettingsView.of(asdict(done.settings))
+
+    def settings_catalog(self) -> list[Setting]:
+        """Every setting as users see it: label, unit, help, and the values it accepts."""
+        return list(SETTINGS.values())
 
     async def check_settings(self, principal: Principal, patch: SettingsPatch) -> SettingsCheck:
         """A dry run of ``update_settings``: whether the session would accept these changes, with the
@@ -210,7 +224,8 @@ class PaperTrading:
         try:
             checked_settings(EngineSettings.from_dict(record["engine_settings"]),
                              AnalysisSettings.from_dict(record["analysis_settings"]),
-                             request.engine_settings, request.analysis_settings)
+                             request.engine_settings, request.analysis_settings,
+                             fresh=record["status"] == SESSION_NEW)
         except InvalidInput as exc:
             return SettingsCheck(valid=False, field=exc.field, reason=exc.reason)
         return SettingsCheck(valid=True)
@@ -220,10 +235,22 @@ class PaperTrading:
         found = await self.session(principal).status()
         return SymbolsView(found.status, found.source, list(found.symbols), found.interval)
 
+    async def _engine_settings(self, principal: Principal) -> EngineSettings:
+        record: SessionSettingsRecord | None = await self.session(principal).query(TradingSessionWorkflow.settings)
+        return EngineSettings() if record is None else EngineSettings.from_dict(record.engine_settings)
+
+    async def _specs(self, symbols: tuple[str, ...], settings: EngineSettings) -> list[dict[str, Any]]:
+        """The exchange's filters of ``symbols`` for this account, or ``Rejected`` naming the symbol
+        the account cannot trade and why."""
+        check_symbols_or_reject(symbols)
+        specs = await self.exchange.specs_for(symbols, settings.market, settings.account_currency)
+        return [asdict(spec) for spec in specs]
+
     async def update_symbols(self, principal: Principal, symbols: list[str], key: str | None) -> SymbolsView:
+        specs = await self._specs(tuple(symbols), await self._engine_settings(principal))
         found: SessionStatus = await self._write(principal, "update_symbols", symbols,
                                                  TradingSessionWorkflow.update_symbols,
-                                                 UpdateSymbolsInput(tuple(symbols)), key=key)
+                                                 UpdateSymbolsInput(tuple(symbols), tuple(specs)), key=key)
         return SymbolsView(found.status, found.source, list(found.symbols), found.interval)
 
     async def start(self, principal: Principal, request: StartRequest, key: str | None) -> SessionStatus:
@@ -232,11 +259,18 @@ class PaperTrading:
         default_symbol, default_interval = (self.settings.feed_stream_list or (("BTCUSDT", "5m"),))[0]
         current = await self.session(principal).status()
         patch = request.settings
+        symbols = tuple(request.symbols or current.symbols or (default_symbol,))
+        try:
+            # The symbols start with the filters read below, not those of the ones followed before.
+            current_engine = replace(await self._engine_settings(principal), symbols=())
+            engine = merged_engine_settings(current_engine, patch.basic)
+        except InvalidInput as exc:
+            raise Rejected(exc.field, exc.reason) from None
         start = StartSessionInput(
             source=self.settings.market_source,
-            symbols=tuple(request.symbols or current.symbols or (default_symbol,)),
+            symbols=symbols,
             interval=request.interval or current.interval or default_interval,
-            engine_settings=patch.basic or None,
+            engine_settings={**(patch.basic or {}), "symbols": await self._specs(symbols, engine)},
             analysis_settings=reads.analysis_patch(patch.strategy, patch.indicators),
         )
         started: SessionStatus = await self._write(principal, "start", request, TradingSessionWorkflow.start, start,
@@ -324,3 +358,11 @@ class PaperTrading:
 
 def _analysis(row: dict[str, Any]) -> TradeAnalysis:
     return TradeAnalysis(row["trade_id"], row.get("generation", 0), review_trade(row))
+
+
+def check_symbols_or_reject(symbols: tuple[str, ...]) -> None:
+    try:
+        check_symbols(symbols)
+    except InvalidInput as exc:
+        raise Rejected(exc.field, exc.reason) from None
+

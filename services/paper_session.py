@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.contracts import (
     SESSION_NEW,
     TASK_QUEUE_TRADING,
+    SessionState,
     SessionStatus,
     session_workflow_id,
     task_queue_name,
@@ -85,8 +86,10 @@ class SessionClient:
         return self.client.get_workflow_handle_for(TradingSessionWorkflow.run, self.workflow_id)
 
     def _start_operation(self) -> WithStartWorkflowOperation[TradingSessionWorkflow, None]:
+        # The first run gets a fresh Engine under today's default settings (fills at the next open).
+        fresh = SessionState(user_id=self.user_id, mode="paper", engine=Engine(EngineSettings()).to_state())
         return WithStartWorkflowOperation(
-            TradingSessionWorkflow.run, None, id=self.workflow_id,
+            TradingSessionWorkflow.run, fresh, id=self.workflow_id,
             task_queue=task_queue_name(TASK_QUEUE_TRADING, self.settings.task_queue_prefix),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )

@@ -13,10 +13,35 @@ SIM_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True)
+class ReplayedSeries:
+    """One file the sim replays, in real dates: the file's span and the candle replaying now
+    (``copy`` counts how often a tiled file started over, its prices scaled to join up)."""
+
+    symbol: str
+    interval: str
+    real_from: int
+    real_to: int
+    real_now: int | None
+    copy: int
+
+
+@dataclass(frozen=True)
 class SimClock:
     reachable: bool
     speed: float | str | None
     market_time: int | None
+    replaying: tuple[ReplayedSeries, ...] = ()
+
+
+def _replayed(state: dict) -> tuple[ReplayedSeries, ...]:
+    seen: dict[tuple[str, str], ReplayedSeries] = {}
+    for s in state.get("series", ()):
+        key = (s["symbol"], s["interval"])
+        if s.get("kind") == "mark" or key in seen or "real_first_open_time" not in s:
+            continue
+        seen[key] = ReplayedSeries(s["symbol"], s["interval"], s["real_first_open_time"], s["real_last_open_time"],
+                                   s["replaying_real_open_time"], s["copy"])
+    return tuple(seen[k] for k in sorted(seen))
 
 
 @dataclass(frozen=True)
@@ -44,7 +69,8 @@ class System:
                 reply = await http.get(f"{base_url.rstrip('/')}/sim/state")
                 reply.raise_for_status()
                 state = reply.json()
-            return SimClock(reachable=True, speed=state.get("speed"), market_time=state.get("virtual_now_ms"))
-        except (httpx.HTTPError, ValueError):
+            return SimClock(reachable=True, speed=state.get("speed"), market_time=state.get("virtual_now_ms"),
+                            replaying=_replayed(state))
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
             # The banner then says the sim is unreachable instead of the whole call failing.
             return SimClock(reachable=False, speed=None, market_time=None)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from trading.errors import InvalidInput
+from trading.setting_catalog import INTEGER, SETTINGS, check, label
 
 RSI, MACD, BOLLINGER, VOLUME, STOCHASTIC = "rsi", "macd", "bollinger", "volume", "stochastic"
 STRATEGY_NAMES: tuple[str, ...] = (RSI, MACD, BOLLINGER, VOLUME, STOCHASTIC)
@@ -25,37 +26,21 @@ def _field(owner: object, name: str) -> str:
     return f"{section}.{name}" if section else name
 
 
-def _check_int(owner: object, name: str, minimum: int) -> None:
+def _check(owner: object, name: str) -> None:
+    """The catalog's range; numbers that may be fractional are stored as float so equal settings hash
+    equally."""
+    path = _field(owner, name)
     value = getattr(owner, name)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InvalidInput(_field(owner, name),
-                           f"{type(owner).__name__}.{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_level(owner: object, name: str) -> None:
-    """A threshold on a 0..100 oscillator, stored as float so equal settings hash equally."""
-    value = getattr(owner, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 100:
-        raise InvalidInput(
-            _field(owner, name),
-            f"{type(owner).__name__}.{name} must be a number strictly between 0 and 100, got {value!r}",
-        )
-    object.__setattr__(owner, name, float(value))
-
-
-def _check_positive(owner: object, name: str, above: float = 0.0) -> None:
-    value = getattr(owner, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not above < value < math.inf:
-        raise InvalidInput(_field(owner, name),
-                           f"{type(owner).__name__}.{name} must be a finite number > {above}, got {value!r}")
-    object.__setattr__(owner, name, float(value))
+    check(path, value)
+    if SETTINGS[path].kind != INTEGER:
+        object.__setattr__(owner, name, float(value))
 
 
 def _check_band(owner: object, low: str, high: str) -> None:
     low_value, high_value = getattr(owner, low), getattr(owner, high)
     if low_value >= high_value:
-        raise InvalidInput(_field(owner, low),
-                           f"{type(owner).__name__}.{low} ({low_value}) must be below {high} ({high_value})")
+        raise InvalidInput(_field(owner, low), f"{label(_field(owner, low))} ({low_value:g}) must be below the "
+                                               f"{label(_field(owner, high))} ({high_value:g})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +50,9 @@ class RsiParams:
     overbought: float = 70.0
 
     def __post_init__(self) -> None:
-        _check_int(self, "length", 2)
-        _check_level(self, "oversold")
-        _check_level(self, "overbought")
+        _check(self, "length")
+        _check(self, "oversold")
+        _check(self, "overbought")
         _check_band(self, "oversold", "overbought")
 
 
@@ -78,11 +63,12 @@ class MacdParams:
     signal: int = 9
 
     def __post_init__(self) -> None:
-        _check_int(self, "fast", 2)
-        _check_int(self, "slow", 3)
-        _check_int(self, "signal", 2)
+        _check(self, "fast")
+        _check(self, "slow")
+        _check(self, "signal")
         if self.fast >= self.slow:
-            raise InvalidInput("macd.fast", f"MacdParams.fast ({self.fast}) must be below slow ({self.slow})")
+            raise InvalidInput("macd.fast", f"{label('macd.fast')} ({self.fast}) must be below the "
+                                            f"{label('macd.slow')} ({self.slow})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +77,8 @@ class BollingerParams:
     std: float = 2.0
 
     def __post_init__(self) -> None:
-        _check_int(self, "length", 2)
-        _check_positive(self, "std")
+        _check(self, "length")
+        _check(self, "std")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +87,8 @@ class VolumeParams:
     min_ratio: float = 1.5
 
     def __post_init__(self) -> None:
-        _check_int(self, "length", 1)
-        _check_positive(self, "min_ratio", above=1.0)
+        _check(self, "length")
+        _check(self, "min_ratio")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +100,11 @@ class StochasticParams:
     overbought: float = 80.0
 
     def __post_init__(self) -> None:
-        _check_int(self, "k", 1)
-        _check_int(self, "d", 2)
-        _check_int(self, "smooth_k", 1)
-        _check_level(self, "oversold")
-        _check_level(self, "overbought")
+        _check(self, "k")
+        _check(self, "d")
+        _check(self, "smooth_k")
+        _check(self, "oversold")
+        _check(self, "overbought")
         _check_band(self, "oversold", "overbought")
 
 
@@ -161,7 +147,7 @@ class AnalysisSettings:
         for name, params_type in PARAMS_TYPE.items():
             if not isinstance(getattr(self, name), params_type):
                 raise InvalidInput(
-                    name, f"AnalysisSettings.{name} must be a {params_type.__name__}, got {getattr(self, name)!r}"
+                    name, f"the {name} settings must be an object of its parameters, got {getattr(self, name)!r}"
                 )
         self._set("enabled", self._checked_enabled())
         n = len(self.enabled)
@@ -171,14 +157,12 @@ class AnalysisSettings:
             or not 1 <= self.min_agree <= n
         ):
             raise InvalidInput(
-                "min_agree", f"AnalysisSettings.min_agree must be an integer from 1 to {n} "
-                f"(the enabled strategies), got {self.min_agree!r}"
+                "min_agree", f"{label('min_agree')} must be a whole number from 1 to {n} "
+                f"(the strategies that vote), got {self.min_agree!r}"
             )
         self._set("weights", self._checked_weights())
         self._set("min_vote_weight", self._checked_min_vote_weight())
-        if isinstance(self.atr_length, bool) or not isinstance(self.atr_length, int) or self.atr_length < 1:
-            raise InvalidInput("atr_length",
-                               f"AnalysisSettings.atr_length must be an integer >= 1, got {self.atr_length!r}")
+        check("atr_length", self.atr_length)
 
     def _set(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
@@ -186,17 +170,17 @@ class AnalysisSettings:
     def _checked_enabled(self) -> tuple[str, ...]:
         enabled = self.enabled
         if isinstance(enabled, str) or not isinstance(enabled, Sequence):
-            raise InvalidInput("enabled", f"AnalysisSettings.enabled must be a list of strategy names, got {enabled!r}")
+            raise InvalidInput("enabled", f"{label('enabled')} must be a list of strategy names, got {enabled!r}")
         unknown = [s for s in enabled if s not in STRATEGY_NAMES]
         if unknown:
             raise InvalidInput(
-                "enabled", f"AnalysisSettings.enabled has unknown strategies {unknown}; "
+                "enabled", f"{label('enabled')} has unknown strategies {unknown}; "
                 f"known: {', '.join(STRATEGY_NAMES)}"
             )
         if len(set(enabled)) != len(enabled):
-            raise InvalidInput("enabled", f"AnalysisSettings.enabled lists a strategy twice: {list(enabled)}")
+            raise InvalidInput("enabled", f"{label('enabled')} lists a strategy twice: {list(enabled)}")
         if not enabled:
-            raise InvalidInput("enabled", "AnalysisSettings.enabled must name at least one strategy")
+            raise InvalidInput("enabled", f"{label('enabled')} must name at least one strategy")
         return tuple(s for s in STRATEGY_NAMES if s in enabled)
 
     def _checked_weights(self) -> dict[str, float] | None:
@@ -204,20 +188,20 @@ class AnalysisSettings:
             return None
         if not isinstance(self.weights, Mapping):
             raise InvalidInput(
-                "weights", f"AnalysisSettings.weights must map strategy names to weights, got {self.weights!r}"
+                "weights", f"Strategy weights must map strategy names to weights, got {self.weights!r}"
             )
         checked: dict[str, float] = {}
         for name in sorted(self.weights):
             weight = self.weights[name]
             if name not in STRATEGY_NAMES:
                 raise InvalidInput(
-                    "weights", f"AnalysisSettings.weights names unknown strategy {name!r}; "
+                    "weights", f"Strategy weights name an unknown strategy {name!r}; "
                     f"known: {', '.join(STRATEGY_NAMES)}"
                 )
-            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
-                raise InvalidInput(
-                    "weights", f"AnalysisSettings.weights[{name!r}] must be a finite number > 0, got {weight!r}"
-                )
+            try:
+                check("weights", weight)
+            except InvalidInput as exc:
+                raise InvalidInput("weights", f"{name}: {exc.reason}") from None
             checked[name] = float(weight)
         return checked
 
@@ -226,11 +210,12 @@ class AnalysisSettings:
         if value is None:
             return None
         if self.weights is None:
-            raise InvalidInput("min_vote_weight", "AnalysisSettings.min_vote_weight only applies together with weights")
+            raise InvalidInput("min_vote_weight",
+                               f"{label('min_vote_weight')} only applies together with strategy weights")
         total = sum(self.enabled_weights().values())
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= total:
             raise InvalidInput(
-                "min_vote_weight", f"AnalysisSettings.min_vote_weight must be > 0 and at most the enabled "
+                "min_vote_weight", f"{label('min_vote_weight')} must be above 0 and at most the voting "
                 f"strategies' total weight {total:g}, got {value!r}"
             )
         return float(value)

@@ -33,7 +33,7 @@ from trading.candle import Candle, validate_candles
 from trading.engine import Engine
 from trading.metrics import compute_metrics
 from trading.models import Fill, Side, Trade
-from trading.settings import EngineSettings, MarketType
+from trading.settings import EngineSettings, FillPrice, MarketType
 from trading.signals import Direction, Signal
 from trading.simple_signals import SimpleSignalSeries
 
@@ -253,11 +253,15 @@ def run_backtest(
     fills: list[Fill] = []  # the Engine's fills of one step; the result keeps none
     positions = engine.positions
     orders = engine.orders
+    pending = engine.pending_signals  # a decision waiting for the next open needs that candle stepped
+    # The candle whose step may answer for a signal's entry: its own, or with fills at the next open,
+    # the next one's.
+    decided = 1 if settings.fill_price is FillPrice.NEXT_OPEN else 0
     symbol = candles[0].symbol
     record = equity.append
     i = start
     while i < end:
-        if skip_idle and not positions and not orders:
+        if skip_idle and not positions and not orders and not pending:
             k = bisect.bisect_left(actionable, i)
             nxt = min(actionable[k] if k < len(actionable) else end, end)
             if nxt > i:
@@ -265,7 +269,7 @@ def run_backtest(
                 equity.extend([engine.cash] * (nxt - i))
                 i = nxt
                 continue
-        if skip_idle and len(positions) == 1 and not orders:
+        if skip_idle and len(positions) == 1 and not orders and not pending:
             # Holding: any long/short signal (even a weak one closes an opposite position), an
             # exit level or a funding instant needs a real step; the candles before it do not.
             k = bisect.bisect_left(directional, i)
@@ -293,7 +297,7 @@ def run_backtest(
             rejection = result.rejection
         # Ignored signals (too weak, a short in spot) count as rejected entries nowhere, so
         # skipping them cannot change the count.
-        if rejection is not None and i in actionable_set:
+        if rejection is not None and i - decided in actionable_set:
             rejected += 1
         if positions:
             in_position += 1

@@ -14,7 +14,9 @@ One step, in this order:
 6. the close is marked (last price, correlation window, MFE/MAE, trailing extreme);
 7. the signal: an opposite direction closes the position (if ``close_on_opposite_signal``), then a
    long/short signal with enough confidence, while entries are enabled and the symbol is flat, runs
-   the seven risk checks and fills a market order at close ± slippage with the taker fee.
+   the seven risk checks and fills a market order with the taker fee. With ``fill_price`` next_open
+   (the default) the signal waits, and all of this happens first thing on the symbol's next candle,
+   at its open ± slippage (step 2½); with ``close``, at this candle's close ± slippage.
 
 State is compact (closed trades are output, never kept) and ``to_state()`` / ``from_state()``
 round-trip it through plain JSON exactly. No I/O, no wall clock, no numpy/pandas; randomness only
@@ -33,7 +35,7 @@ from trading.funding import FUNDING_INTERVAL_MS
 from trading.ledger import EntryPlan
 from trading.models import Fill, Order, Position, Side, Trade
 from trading.order_book import OrderBook
-from trading.settings import EngineSettings
+from trading.settings import EngineSettings, FillPrice
 from trading.signals import Direction, Signal
 
 __all__ = ["EMPTY_STEP", "CandleRejected", "Engine", "EntryPlan", "OrderError", "StepResult"]
@@ -92,6 +94,15 @@ class Engine(OrderBook, FastPaths):
         if day != self.day:
             self.day_start_equity = self.equity()
             self.day = day
+        verdicts: tuple[risk.RiskCheckResult, ...] = ()
+        rejection: str | None = None
+        waiting = self.pending_signals.pop(symbol, None) if self.pending_signals else None
+        if waiting is not None:
+            # Decided on the previous candle's close, filled at this candle's open: the first price an
+            # order sent after that close can get.
+            self.now = max(self.now, open_time)
+            verdicts, rejection = self._on_signal(waiting[0], waiting[1], symbol, candle.open, open_time, fills,
+                                                  trades)
         self.now = close_time
         if self.orders:
             self._process_orders(candle, fills, trades)
@@ -130,8 +141,21 @@ class Engine(OrderBook, FastPaths):
             window = self.closes[symbol] = deque(maxlen=self.settings.risk.correlation_window)
         window.append(close)
         if side is None:
-            return (), None
+            return verdicts, rejection
+        if self._next_open:
+            if self._could_act(symbol, side, confidence):
+                self.pending_signals[symbol] = (side, confidence)
+            return verdicts, rejection
         return self._on_signal(side, confidence, symbol, close, close_time, fills, trades)
+
+    def _could_act(self, symbol: str, side: Side, confidence: float) -> bool:
+        """Whether a signal can change anything at the next open (nothing happens to the symbol's
+        position before then): close an opposite position, or open one. Others are not kept, so an
+        ignored signal leaves the state as it found it."""
+        position = self.positions.get(symbol)
+        if position is not None:
+            return position.side is not side and self.settings.close_on_opposite_signal
+        return confidence >= self.settings.min_confidence and not (side is Side.SHORT and self._spot)
 
     def to_state(self) -> dict[str, object]:
         return {
@@ -154,6 +178,9 @@ class Engine(OrderBook, FastPaths):
             "next_order_id": self.next_order_id,
             "fill_counter": self.fill_counter,
             "entries_enabled": self.entries_enabled,
+            "pending_signals": {k: [side.value, confidence] for k, (side, confidence) in self.pending_signals.items()},
+            **({"funding_rates": {k: sorted(v.items()) for k, v in self.learned_rates.items()}}
+               if self.learned_rates else {}),
         }
 
     @classmethod
@@ -163,7 +190,9 @@ class Engine(OrderBook, FastPaths):
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"engine state version {state.get('version')!r}, expected {STATE_VERSION}")
         data: dict = dict(state)
-        engine = cls(EngineSettings.from_dict(data["settings"]), funding_series)
+        # Engines saved before fills at the next open filled signals at the close: they still do.
+        settings = {"fill_price": FillPrice.CLOSE.value, **data["settings"]}
+        engine = cls(EngineSettings.from_dict(settings), funding_series)
         engine.cash = data["cash"]
         engine.fees_paid = data["fees_paid"]
         engine.funding_paid = data["funding_paid"]
@@ -182,5 +211,8 @@ class Engine(OrderBook, FastPaths):
         engine.next_order_id = data["next_order_id"]
         engine.fill_counter = data["fill_counter"]
         engine.entries_enabled = data["entries_enabled"]
+        # States saved before fills at the next open have none waiting.
+        engine.pending_signals = {k: (Side(v[0]), v[1]) for k, v in data.get("pending_signals", {}).items()}
+        engine.learned_rates = {k: {int(t): r for t, r in v} for k, v in data.get("funding_rates", {}).items()}
         return engine
 

@@ -85,7 +85,9 @@ class EntryPlanning(Ledger):
         if stop is None and take is None and existing is None:
             stop, take = self._default_brackets(side, price, spec)
         elif existing is not None:
-            stop, take = existing.stop_loss, existing.take_profit
+            # A manual add's requested brackets replace the position's; one not given stays as it was.
+            stop = existing.stop_loss if stop is None else stop
+            take = existing.take_profit if take is None else take
         signal_entry = quantity is None
         if quantity is None:
             quantity = self._size(side, price, stop)
@@ -105,6 +107,14 @@ class EntryPlanning(Ledger):
             avg_entry = (existing.quantity * existing.entry_price + quantity * price) / total_q
             total_margin = add_margin + existing.margin
         liq = self._liquidation(symbol, side, total_q, avg_entry, total_margin)
+        # The balance first: an order far beyond it is a margin problem, whatever else it breaks.
+        exit_reserve = quantity * (price if long else max(liq, price)) * self._exit_fee_rate
+        free = self.available()
+        if order is not None:
+            free += order.reserved_margin
+        if add_margin + entry_fee + exit_reserve > free * (1 + 1e-12):
+            return None, (), (f"insufficient balance: needs {add_margin + entry_fee + exit_reserve:.8g} "
+                              f"{s.account_currency} (margin at {leverage}x and fees), available {free:.8g}")
         if not self._spot:
             notional = total_q * avg_entry
             allowed = margin.max_leverage_for(margin.brackets_for(symbol), notional)
@@ -113,13 +123,6 @@ class EntryPlanning(Ledger):
                                   f"for notional {notional:.2f}")
         if stop is not None and liq > 0 and (liq >= stop if long else liq <= stop):
             return None, (), f"liquidation price {liq:.8g} lies inside the stop {stop}"
-        exit_reserve = quantity * (price if long else max(liq, price)) * self._exit_fee_rate
-        free = self.available()
-        if order is not None:
-            free += order.reserved_margin
-        if add_margin + entry_fee + exit_reserve > free * (1 + 1e-12):
-            return None, (), (f"insufficient balance: needs {add_margin + entry_fee + exit_reserve:.8g}, "
-                              f"available {free:.8g}")
         verdicts: tuple[risk.RiskCheckResult, ...] = ()
         if signal_entry and not s.risk.enabled:
             verdicts = risk.ALL_OFF

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from trading import broker, margin, risk
 from trading.candle import Candle
 from trading.engine_types import OrderError
-from trading.funding import FundingSchedule, boundaries_in
+from trading.funding import FundingSchedule, boundaries_in, grid_floor
 from trading.models import (
     Account,
     CloseReason,
@@ -24,7 +24,10 @@ from trading.models import (
     SymbolSpec,
     Trade,
 )
-from trading.settings import EngineSettings, FundingMode, MarketType
+from trading.settings import EngineSettings, FillPrice, FundingMode, MarketType
+
+# Learned funding rates kept per symbol (a few days of 8-hour instants: only the next one is ever used).
+LEARNED_RATES_KEPT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,12 @@ class Ledger:
         self._spot = settings.market is MarketType.SPOT
         self._exit_fee_rate = max(settings.taker_fee, 0.0)
         self._partial = settings.partial_fill_min_ratio < 1
+        self._next_open = settings.fill_price is FillPrice.NEXT_OPEN
         self._funding_series = dict(funding_series or {})
         self._funding: dict[str, FundingSchedule] = {}
+        # Rates learned one grid instant at a time (a session asks the exchange as candles cross
+        # them), per symbol: instant → rate. They outrank the series given at construction.
+        self.learned_rates: dict[str, dict[int, float]] = {}
         self.cash = settings.starting_balance
         self.fees_paid = 0.0
         self.funding_paid = 0.0
@@ -82,6 +89,9 @@ class Ledger:
         self.next_order_id = 1
         self.fill_counter = 0
         self.entries_enabled = True
+        # fill_price next_open: the side and confidence a closed candle decided, per symbol, acted on
+        # at that symbol's next candle's open.
+        self.pending_signals: dict[str, tuple[Side, float]] = {}
 
     def spec(self, symbol: str) -> SymbolSpec:
         if not self._specs:
@@ -136,13 +146,30 @@ class Ledger:
         if schedule is None:
             s = self.settings
             series = self._funding_series.get(symbol) if s.funding_mode is FundingMode.SERIES else None
+            learned = self.learned_rates.get(symbol)
+            if learned and s.funding_mode is FundingMode.SERIES:
+                merged = {grid_floor(t): r for t, r in series or ()}
+                merged.update(learned)
+                series = sorted(merged.items())
             schedule = FundingSchedule(series, s.funding_rate)
             self._funding[symbol] = schedule
         return schedule
 
+    def knows_funding_rate(self, symbol: str, instant: int) -> bool:
+        return instant in self.learned_rates.get(symbol, ())
+
+    def learn_funding_rate(self, symbol: str, instant: int, rate: float) -> None:
+        """The exchange's funding rate at a grid instant, for the candle that crosses it."""
+        known = self.learned_rates.setdefault(symbol, {})
+        known[grid_floor(instant)] = float(rate)
+        for old in sorted(known)[:-LEARNED_RATES_KEPT]:
+            del known[old]
+        self._funding.pop(symbol, None)  # rebuilt with it on next use
+
     def is_idle(self) -> bool:
-        """No position and no order: a neutral candle can only move marks and clocks."""
-        return not self.positions and not self.orders
+        """No position, no order, no decision waiting for the next open: a neutral candle can only move
+        marks and clocks."""
+        return not self.positions and not self.orders and not self.pending_signals
 
     def _apply_funding(self, p: Position, candle: Candle, fills: list[Fill], trades: list[Trade]) -> None:
         close_time = candle.open_time + candle.interval_ms
@@ -202,6 +229,8 @@ class Ledger:
             existing.margin = plan.total_margin
             existing.liquidation_price = plan.liquidation_price
             existing.entry_fee += plan.entry_fee
+            # An add that asked for brackets moves the whole position's (plan_entry kept the others).
+            existing.stop_loss, existing.take_profit = plan.stop, plan.take
         fills.append(Fill(order.id if order else None, symbol, side, True, quantity, price, plan.entry_fee, liquidity,
                           time))
 

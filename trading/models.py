@@ -66,9 +66,11 @@ class SymbolSpec:
     tick_size: float = 0.0
     step_size: float = 0.0
     min_notional: float = 0.0
+    min_qty: float = 0.0
+    quote_asset: str = ""  # "" when unknown (a backtest on a bare file)
 
     def __post_init__(self) -> None:
-        for name in ("tick_size", "step_size", "min_notional"):
+        for name in ("tick_size", "step_size", "min_notional", "min_qty"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"SymbolSpec {self.symbol}: {name} must be a finite number >= 0, got {value!r}")

@@ -107,8 +107,10 @@ class OrderBook(EntryPlanning):
         if not _finite_positive(quantity):
             raise OrderError(f"quantity must be a finite number > 0, got {quantity!r}", "quantity")
         rounded = spec.round_quantity(quantity)
-        if rounded <= 0:
-            raise OrderError(f"quantity {quantity} is below the step size {spec.step_size}", "quantity")
+        smallest = max(spec.min_qty, spec.step_size)
+        if rounded <= 0 or rounded < spec.min_qty:
+            raise OrderError(f"quantity {quantity:g} is below the minimum order quantity {smallest:g} of {symbol}",
+                             "quantity")
         if time < self.now:
             raise OrderError(f"time {time} is before market time {self.now}")
         for name, value in (
@@ -127,9 +129,12 @@ class OrderBook(EntryPlanning):
             raise OrderError(f"reduce-only order: no {side} position in {symbol} to reduce", "reduce_only")
         if not reduce_only and position is not None and position.side is not side:
             raise OrderError(f"{symbol} holds a {position.side} position: close it or use reduce_only", "side")
+        if reduce_only and (stop_loss is not None or take_profit is not None):
+            raise OrderError("a reduce-only order takes no stop_loss or take_profit: it opens nothing", "stop_loss")
         if order_type is OrderType.MARKET:
             if price is None:
                 raise OrderError("a market order needs the latest price", "price")
+            check_brackets(side, price, stop_loss, take_profit, "the price")
             return None, self._market(symbol, side, rounded, price, time, reduce_only, stop_loss, take_profit)
         if limit_price is None:
             raise OrderError(f"a {order_type} order needs limit_price", "limit_price")
@@ -138,6 +143,7 @@ class OrderBook(EntryPlanning):
         if order_type is OrderType.LIMIT and stop_price is not None:
             raise OrderError("a limit order takes no stop_price", "stop_price")
         limit_price = spec.round_price(limit_price)
+        check_brackets(side, limit_price, stop_loss, take_profit, "the limit price")
         reserved = 0.0
         if not reduce_only:
             reserved = rounded * limit_price / self.settings.leverage
@@ -222,4 +228,19 @@ class OrderBook(EntryPlanning):
                 self._close(position, price, CloseReason.MANUAL, time, position.quantity, fills, trades)
                 return trades[0]
         raise OrderError(f"no open trade {trade_id}")
+
+
+def check_brackets(side: Side, price: float, stop_loss: float | None, take_profit: float | None,
+                   reference: str) -> None:
+    """A stop on the wrong side of the entry would close the position at once (or never protect
+    it); an exchange refuses it, so does the Engine."""
+    long = side is Side.LONG
+    if stop_loss is not None and (stop_loss >= price if long else stop_loss <= price):
+        where = "below" if long else "above"
+        raise OrderError(f"a {side}'s stop_loss must be {where} {reference} {price:.8g}, got {stop_loss:.8g}",
+                         "stop_loss")
+    if take_profit is not None and (take_profit <= price if long else take_profit >= price):
+        where = "above" if long else "below"
+        raise OrderError(f"a {side}'s take_profit must be {where} {reference} {price:.8g}, got {take_profit:.8g}",
+                         "take_profit")
 

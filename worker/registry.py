@@ -57,7 +57,7 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
         backtests = BacktestActivities(ctx.db, ctx.settings.data_dir / "candles")
         return [reads.read_market_candles, reads.subscribe_feed, reads.unsubscribe_feed,
                 analysis.analyze_candle, store.write_session_records, store.commit_session_step,
-                store.save_session_settings, store.latest_price,
+                store.save_session_settings, store.latest_price, store.funding_rate,
                 backtests.open_backtest, backtests.mark_backtest, backtests.run_backtest_job]
     if role == TASK_QUEUE_MARKET:
         feed = MarketFeedActivities(ctx.db, ctx.temporal, feed_config(ctx.settings))

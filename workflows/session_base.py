@@ -41,8 +41,9 @@ with workflow.unsafe.imports_passed_through():
     from trading.analysis_settings import AnalysisSettings
     from trading.engine import Engine, StepResult
     from trading.errors import InvalidInput
+    from trading.models import Trade
     from trading.running_metrics import RunningMetrics
-    from trading.settings import EngineSettings
+    from trading.settings import EngineSettings, FillPrice
     from workflows import session_journal as journal
     from workflows.session_queue import DUPLICATE, IGNORED, CandleQueue
     from workflows.session_rules import KEY_REUSED, rejected, rejection_of, session_identity
@@ -77,10 +78,20 @@ PATCH_LONGER_BURSTS = "longer-candle-bursts"
 # and cursors instead of the candle backlog across continue-as-new. Older runs replay on
 # ``session_legacy``.
 PATCH_WRITE_OUTBOX = "write-outbox"
+# Runs started before sessions with funding_mode "series" asked the exchange for each 8-hour rate
+# (they charged the constant rate).
+PATCH_FUNDING_RATES = "funding-rates-from-the-exchange"
 # Records one outbox write sends at most.
 OUTBOX_BATCH = 20
 
 Result = TypeVar("Result")
+
+
+def _entry_of(trade: Trade) -> dict:
+    """What an open position record says of a trade that opened and closed within one step."""
+    return {"trade_id": trade.id, "symbol": trade.symbol, "side": trade.side.value, "quantity": trade.quantity,
+            "entry_price": trade.entry_price, "entry_time": trade.entry_time, "leverage": trade.leverage,
+            "entry_fee": trade.entry_fee}
 
 
 class SessionBase:
@@ -94,7 +105,11 @@ class SessionBase:
         self._source = state.source
         self._symbols = tuple(state.symbols)
         self._interval = state.interval
-        self._engine = Engine.from_state(state.engine) if state.engine else Engine(EngineSettings())
+        # A run started without an Engine fills signals at the close, as every run did before fills at
+        # the next open: their histories replay unchanged. New sessions are started with an Engine
+        # (services.paper_session), and so get the settings' default.
+        self._engine = (Engine.from_state(state.engine) if state.engine
+                        else Engine(EngineSettings(fill_price=FillPrice.CLOSE)))
         self._analysis = AnalysisSettings.from_dict(state.analysis_settings or {})
         self._last_open = dict(state.last_open_time or {})
         self._read_through = dict(state.read_through or {})
@@ -122,6 +137,7 @@ class SessionBase:
         self._outbox: list[SessionWrite] = list(state.outbox)
         self._writes = WriteHistory(state.writes)
         self._journal_seq = state.journal_seq
+        self._waiting = dict(state.waiting_decisions or {})
         self._degraded: dict[str, str] = {}
         # Writes that touch the Engine across an await take turns; a candle step takes it briefly.
         self._lock = asyncio.Lock()
@@ -141,12 +157,18 @@ class SessionBase:
 
     # ------------------------------------------------------------------ what the session writes
     async def _commit(self, result: StepResult, analysis_key: str | None, symbol: str | None,
-                      day_closed: dict | None = None, signal: dict | None = None) -> None:
+                      day_closed: dict | None = None, signal: dict | None = None,
+                      acted_on: dict | None = None) -> None:
         for trade in result.trades:
             self._metrics.record_trade(trade.net_pnl)
         opened_symbols = {f.symbol for f in result.fills if f.opens}
-        opened = tuple(p.to_dict() for s, p in self._engine.positions.items() if s in opened_symbols)
         positions = self._engine.positions
+        opened = tuple(p.to_dict() for s, p in positions.items() if s in opened_symbols)
+        # An entry at the open can meet its stop on the same candle: it opened and closed in this step.
+        entries = {(f.symbol, f.time) for f in result.fills if f.opens}
+        opened += tuple(_entry_of(t) for t in result.trades
+                        if (t.symbol, t.entry_time) in entries
+                        and not (t.symbol in positions and positions[t.symbol].trade_id == t.id))
         # A reduce-only order closes part of a position: the trade ID stays open with the rest.
         partial = tuple(t.to_dict() for t in result.trades
                         if t.symbol in positions and positions[t.symbol].trade_id == t.id)
@@ -158,7 +180,7 @@ class SessionBase:
             account=self._engine.account().to_dict(), opened=opened, closed=closed, partial_closes=partial,
             analysis_key=analysis_key, status=self._status, symbol=symbol, sequence=self._commits + 1,
             generation=self._generation, metrics=self._metrics.snapshot(), day_closed=day_closed,
-            signal=signal,
+            signal=signal, acted_on=acted_on,
         )
         if self._outbox_mode():
             self._commits += 1
@@ -315,6 +337,7 @@ class SessionBase:
             equity=self._engine.equity(), generation=self._generation, metrics=self._metrics.snapshot(),
             lagging=tuple(sorted(self._queue.lagging)), degraded=dict(self._degraded) or None,
             pending_writes=len(self._outbox), journal_seq=self._journal_seq, settings_version=self._settings_version,
+            waiting_entries={s: side.value for s, (side, _) in self._engine.pending_signals.items()} or None,
         )
 
     def _queued(self) -> int:
@@ -363,7 +386,7 @@ class SessionBase:
             candles_rejected=self._rejected, trades_closed=self._trades_closed, commits=self._commits,
             generation=self._generation, metrics=self._metrics.to_state(), read_through=dict(self._read_through),
             lagging=tuple(sorted(self._queue.lagging)), barrier_timeout_s=self._barrier_timeout_s,
-            settings_version=self._settings_version,
+            settings_version=self._settings_version, waiting_decisions=dict(self._waiting),
         )
 
     def _handover(self) -> SessionState:
@@ -399,5 +422,5 @@ class SessionBase:
 
 
 __all__ = ["ANALYSIS_TIMEOUT", "BARRIER_TIMEOUT_RANGE_S", "BOUNDED", "COMMIT_TIMEOUT", "FILLED_SOURCE",
-           "OUTBOX_BATCH", "PATCH_CANDLE_BARRIER", "PATCH_LOCAL_ANALYSIS", "PATCH_LONGER_BURSTS",
+           "OUTBOX_BATCH", "PATCH_CANDLE_BARRIER", "PATCH_FUNDING_RATES", "PATCH_LOCAL_ANALYSIS", "PATCH_LONGER_BURSTS",
            "PATCH_STOPPED_BLOCKS_ENTRIES", "PATCH_WRITE_OUTBOX", "PATCH_YIELD_BURSTS", "READ_TIMEOUT", "SessionBase"]

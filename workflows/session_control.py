@@ -49,12 +49,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.session_rules import (
         Conflict,
+        check_account_kept,
         check_interval,
+        check_specs_cover,
         check_symbols,
         checked_settings,
         merged_analysis_settings,
         merged_engine_settings,
         validating,
+        with_specs,
     )
 
 AnalysisResults = dict[str, AnalyzeCandleResult]
@@ -109,7 +112,9 @@ class SessionControl(SessionBase):
         if self._status != SESSION_NEW and request.source != self._source:
             raise InvalidInput("source", f"changing the feed source from {self._source!r} needs a reset")
         self._check_leaving(request.symbols)
+        check_account_kept(self._engine.settings, request.engine_settings, fresh=self._status == SESSION_NEW)
         settings = merged_engine_settings(self._engine.settings, request.engine_settings)
+        check_specs_cover(settings, request.symbols)
         analysis = merged_analysis_settings(self._analysis, request.analysis_settings)
         journal.rebuilt_engine(self._engine, settings, self._status == SESSION_NEW)
         return settings, analysis
@@ -156,9 +161,12 @@ class SessionControl(SessionBase):
                                  partial(self._update_symbols, request))
 
     async def _update_symbols(self, request: UpdateSymbolsInput) -> SessionStatus:
-        self._check_symbols_change(request)
+        settings = self._check_symbols_change(request)
         await self._follow(self._source, tuple(request.symbols), self._interval)
-        self._apply(journal.UPDATE_SYMBOLS, {"symbols": list(request.symbols)})
+        change: dict = {"symbols": list(request.symbols)}
+        if request.specs:
+            change.update(journal.settings_change(settings, self._status == SESSION_NEW))
+        self._apply(journal.UPDATE_SYMBOLS, change)
         self._publish_search_attributes()
         await self._save_settings()
         return self.status()
@@ -169,11 +177,17 @@ class SessionControl(SessionBase):
             if not self._check_repeat(request):
                 self._check_symbols_change(request)
 
-    def _check_symbols_change(self, request: UpdateSymbolsInput) -> None:
+    def _check_symbols_change(self, request: UpdateSymbolsInput) -> EngineSettings:
+        """The Engine's settings under the new symbols (their exchange filters, when given)."""
         symbols = check_symbols(request.symbols)
         if self._status == SESSION_NEW:
             raise InvalidInput("status", "the session has not been started: give the symbols to start")
         self._check_leaving(symbols)
+        settings = with_specs(self._engine.settings, request.specs) if request.specs else self._engine.settings
+        if request.specs and sorted(spec.symbol for spec in settings.symbols) != sorted(symbols):
+            raise InvalidInput("specs", "the exchange filters must name exactly the symbols followed")
+        check_specs_cover(settings, symbols)
+        return settings
 
     @workflow.update
     async def set_signal_interval(self, request: SignalIntervalInput) -> SessionStatus:
@@ -287,7 +301,8 @@ class SessionControl(SessionBase):
             raise Conflict("expected_version", f"the settings changed since version {expected} (now "
                                                f"{self._settings_version}): reload them and try again")
         engine_settings, analysis = checked_settings(self._engine.settings, self._analysis,
-                                                     request.engine_settings, request.analysis_settings)
+                                                     request.engine_settings, request.analysis_settings,
+                                                     fresh=self._status == SESSION_NEW)
         journal.rebuilt_engine(self._engine, engine_settings, self._status == SESSION_NEW)
         return engine_settings, analysis
 

@@ -44,6 +44,8 @@ def rebuilt_engine(engine: Engine, settings: EngineSettings, fresh: bool) -> Eng
         new = Engine(settings).to_state()
         for kept in KEPT_BY_A_FRESH_ACCOUNT:
             new[kept] = state[kept]
+        if "funding_rates" in state:  # market data, not the account's
+            new["funding_rates"] = state["funding_rates"]
         return Engine.from_state(new)
     state["settings"] = settings.to_dict()
     return Engine.from_state(state)
@@ -77,7 +79,7 @@ def flatten(engine: Engine, prices: dict[str, Any]) -> tuple[tuple[Order, ...], 
 def apply(engine: Engine, kind: str, change: dict[str, Any]) -> tuple[Engine, Any]:
     """Apply one write; return the Engine after it (the same object, or a rebuilt one) and what the
     write produced (an order and its step, a closed trade, a reset's cancels and closes, or None)."""
-    if kind in (START, UPDATE_SETTINGS):
+    if kind in (START, UPDATE_SETTINGS) or (kind == UPDATE_SYMBOLS and "engine_settings" in change):
         engine = rebuilt_engine(engine, EngineSettings.from_dict(change["engine_settings"]), change["fresh"])
         if kind == START:
             engine.entries_enabled = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from temporalio.exceptions import ApplicationError
@@ -16,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from trading.analysis_settings import PARAMS_TYPE, AnalysisSettings
 from trading.candle import INTERVAL_MS
 from trading.errors import InvalidInput
+from trading.models import SymbolSpec
 from trading.settings import EngineSettings
 
 # ApplicationError types of a rejected update, read by the application layer.
@@ -97,12 +99,30 @@ def merged_analysis_settings(current: AnalysisSettings, changes: dict[str, Any] 
 
 
 def checked_settings(engine: EngineSettings, analysis: AnalysisSettings, engine_changes: dict[str, Any] | None,
-                     analysis_changes: dict[str, Any] | None) -> tuple[EngineSettings, AnalysisSettings]:
+                     analysis_changes: dict[str, Any] | None, *,
+                     fresh: bool) -> tuple[EngineSettings, AnalysisSettings]:
     """The settings a session's ``update_settings`` leads to, or ``InvalidInput`` naming the field. The
-    session's validator and the settings dry run both ask this."""
+    session's validator and the settings dry run both ask this. ``fresh``: the account has not traded
+    since it was opened or reset, so its market and currency may still change."""
     if engine_changes is None and analysis_changes is None:
         raise InvalidInput(None, "nothing to change: give engine_settings and/or analysis_settings")
+    check_account_kept(engine, engine_changes, fresh=fresh)
     return merged_engine_settings(engine, engine_changes), merged_analysis_settings(analysis, analysis_changes)
+
+
+ACCOUNT_DEFINING = {"market": "market type", "account_currency": "account currency"}
+
+
+def check_account_kept(current: EngineSettings, changes: dict[str, Any] | None, *, fresh: bool) -> None:
+    """An account's market type and currency are what its balance and history are in: they change
+    only on a fresh account (before the first start, or after a reset)."""
+    if fresh or not isinstance(changes, Mapping):
+        return
+    for name, label in ACCOUNT_DEFINING.items():
+        now = getattr(current, name)
+        if name in changes and changes[name] != now:
+            raise InvalidInput(name, f"the {label} changes only with a reset ({now} → {changes[name]}): "
+                                     f"reset the account, then start it with the new {label}")
 
 
 def check_symbols(symbols: Sequence[str]) -> tuple[str, ...]:
@@ -119,3 +139,21 @@ def check_interval(interval: str) -> str:
     if interval not in INTERVAL_MS:
         raise InvalidInput("interval", f"unknown interval {interval!r}; known: {', '.join(INTERVAL_MS)}")
     return interval
+
+
+def check_specs_cover(settings: EngineSettings, symbols: Sequence[str]) -> None:
+    """An Engine that knows the exchange's filters trades only symbols it has filters for."""
+    known = {spec.symbol for spec in settings.symbols}
+    missing = [s for s in symbols if s not in known]
+    if known and missing:
+        raise InvalidInput("symbols", f"no exchange filters for {', '.join(missing)}: the exchange lists "
+                                      "what a session may trade (GET /api/market/symbols)")
+
+
+def with_specs(settings: EngineSettings, specs: Sequence[dict[str, Any]]) -> EngineSettings:
+    """``settings`` trading exactly the symbols of ``specs`` (exchange filters as plain dicts)."""
+    try:
+        return replace(settings, symbols=tuple(SymbolSpec(**spec) for spec in specs))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("specs", f"bad exchange filters: {exc}") from None
+

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         AnalyzeCandleInput,
         AnalyzeCandleResult,
         CandleClosed,
+        FundingRateInput,
         ReadCandlesInput,
         SessionState,
         SessionWritesInput,
@@ -44,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from trading.candle import INTERVAL_MS, Candle, candle_problem
     from trading.engine import CandleRejected, StepResult
+    from trading.funding import boundaries_in
+    from trading.settings import FundingMode
     from trading.signals import Direction, Signal
     from workflows import session_legacy as legacy
     from workflows.session_base import (
@@ -53,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         FILLED_SOURCE,
         OUTBOX_BATCH,
         PATCH_CANDLE_BARRIER,
+        PATCH_FUNDING_RATES,
         PATCH_LOCAL_ANALYSIS,
         PATCH_LONGER_BURSTS,
         PATCH_STOPPED_BLOCKS_ENTRIES,
@@ -86,6 +90,8 @@ COMMIT_RETRIES = RetryPolicy(initial_interval=timedelta(milliseconds=200), backo
                              maximum_interval=timedelta(seconds=1), maximum_attempts=2)
 # What a candle was traded on when its analysis failed for good (a signal never comes from it).
 NO_ANALYSIS = AnalyzeCandleResult(anchor=-1, analysis_key="", signal=None)
+# What a decision waiting for the next open has done so far.
+PENDING_OUTCOME: dict[str, Any] = {"risk": [], "rejection": None, "opened": False}
 
 
 @workflow.defn
@@ -251,7 +257,28 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
         self._recovered("analysis")
         return analysis
 
+    async def _learn_funding_rates(self, candle: Candle) -> None:
+        """With funding from the exchange's series: its rate at each 8-hour instant the candle crosses,
+        asked once per instant (a failure falls back to the constant rate, and says so)."""
+        s = self._engine.settings
+        if not (s.funding_on and s.funding_mode is FundingMode.SERIES):
+            return
+        for instant in boundaries_in(candle.open_time, candle.close_time):
+            if self._engine.knows_funding_rate(candle.symbol, instant) or not workflow.patched(PATCH_FUNDING_RATES):
+                continue
+            try:
+                found = await workflow.execute_activity_method(
+                    SessionStoreActivities.funding_rate, FundingRateInput(candle.symbol, instant),
+                    start_to_close_timeout=READ_TIMEOUT, retry_policy=BOUNDED)
+            except ActivityError as exc:
+                self._degraded["funding"] = f"{candle.symbol}@{instant}: {exc.cause}; the constant rate applied"
+                continue
+            self._degraded.pop("funding", None)
+            if found.rate is not None:
+                self._engine.learn_funding_rate(candle.symbol, instant, found.rate)
+
     async def _step(self, closed: CandleClosed, candle: Candle, analysis: AnalyzeCandleResult) -> None:
+        await self._learn_funding_rates(candle)
         key = stream_key(closed.symbol, closed.interval)
         if analysis is not NO_ANALYSIS:
             self._anchor[key] = analysis.anchor
@@ -259,8 +286,10 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
         if analysis.signal is not None:
             signal = Signal(closed.symbol, closed.open_time, Direction(analysis.signal.direction),
                             analysis.signal.confidence, analysis.signal.reason)
+        engine = self._engine
+        waiting = engine.pending_signals.get(closed.symbol) if engine.pending_signals else None
         try:
-            result = self._engine.step(candle, signal)
+            result = engine.step(candle, signal)
         except CandleRejected as exc:
             # Bad or late data is never traded on; the stream goes on with the next candle.
             workflow.logger.warning("candle rejected: %s", exc)
@@ -271,8 +300,29 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
         self._processed += 1
         day_closed = self._metrics.record_step(self._engine.now, self._engine.equity(), bool(self._engine.positions))
         analysis_key = analysis.analysis_key or None
-        await self._commit(result, analysis_key, closed.symbol, day_closed.to_dict() if day_closed else None,
-                           self._decision(closed, signal, analysis_key, result))
+        decision = self._decision(closed, signal, analysis_key, result)
+        # With fills at the next open, this step may act on the previous candle's decision: its
+        # trades keep that candle's analysis, and the decision is published with its outcome now.
+        held = self._waiting.pop(closed.symbol, None)
+        acted_on = None
+        if held is not None and held["decision"]:
+            # None waiting in the Engine: a reset or new settings dropped the decision before this open.
+            acted_on = {**held["decision"], **(self._outcome(result) if waiting is not None
+                                               else {"rejection": "dropped before the next open"})}
+        if closed.symbol in engine.pending_signals:
+            self._waiting[closed.symbol] = {"analysis_key": analysis_key,
+                                            "decision": {**decision, **PENDING_OUTCOME} if decision else None}
+            decision = None
+        entry_key = held["analysis_key"] if held is not None and waiting is not None else analysis_key
+        await self._commit(result, entry_key, closed.symbol, day_closed.to_dict() if day_closed else None,
+                           decision, acted_on)
+
+    @staticmethod
+    def _outcome(result: StepResult) -> dict[str, Any]:
+        # The risk checks of an attempted entry and why it did not trade (None: it traded, or nothing
+        # was attempted).
+        return {"risk": [r.to_dict() for r in result.risk], "rejection": result.rejection,
+                "opened": any(f.opens for f in result.fills)}
 
     @staticmethod
     def _decision(closed: CandleClosed, signal: Signal | None, analysis_key: str | None,
@@ -282,11 +332,7 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
             return None
         return {"symbol": closed.symbol, "interval": closed.interval, "open_time": closed.open_time,
                 "direction": signal.direction.value, "confidence": signal.confidence,
-                "reason": signal.reason, "analysis_key": analysis_key,
-                # The risk checks of an attempted entry and why it did not trade (None: it traded,
-                # or nothing was attempted).
-                "risk": [r.to_dict() for r in result.risk], "rejection": result.rejection,
-                "opened": any(f.opens for f in result.fills)}
+                "reason": signal.reason, "analysis_key": analysis_key, **TradingSessionWorkflow._outcome(result)}
 
     async def _unblock(self) -> None:
         """The barrier timed out: look for the silent streams' candles in market_data, and stop

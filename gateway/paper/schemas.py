@@ -42,12 +42,21 @@ class RiskSettingsIn(StrictModel):
 class BasicSettingsIn(StrictModel):
     """Engine settings to change; omitted fields keep their value (``risk`` merges field by field)."""
 
-    market: Literal["futures", "spot"] | None = None
+    market: Literal["futures", "spot"] | None = Field(
+        None, description="futures: USDⓈ-M perpetuals; spot: long only at 1x. Changes only on a fresh account "
+                          "(before the first start, or after a reset)")
+    account_currency: str | None = Field(
+        None, pattern=r"^[A-Z0-9]{2,10}$",
+        description="the currency the balance and profit are in (USDT, BTC …); every symbol traded is quoted in "
+                    "it. Changes only on a fresh account")
     leverage: int | None = None
     starting_balance: Finite | None = Field(None, description="applies from the next reset (or before a start)")
     taker_fee: Finite | None = None
     maker_fee: Finite | None = None
     slippage_bps: Finite | None = None
+    fill_price: Literal["next_open", "close"] | None = Field(
+        None, description="next_open: a closed candle's decision fills at the next candle's open; close: at its "
+                          "close (only to cross-check tools that fill so)")
     stop_loss_pct: Finite | None = None
     take_profit_pct: Finite | None = None
     trailing_stop_pct: Finite | None = None
@@ -130,6 +139,24 @@ class SettingsOut(BaseModel):
     indicators: dict[str, Any]
 
 
+class SettingInfoOut(BaseModel):
+    """One setting as the settings form shows it: where it lives, its label, unit and help, and what
+    it accepts (a range for numbers, choices for the others)."""
+
+    path: str = Field(description="as the API names it: leverage, risk.max_daily_loss_pct, rsi.length")
+    section: Literal["basic", "strategy", "indicators"]
+    label: str
+    kind: Literal["number", "integer", "choice", "flag", "text", "list"]
+    unit: str
+    help: str
+    minimum: float | None
+    maximum: float | None
+    above_minimum: bool = Field(description="the minimum itself is not allowed")
+    below_maximum: bool = Field(description="the maximum itself is not allowed")
+    choices: list[str] = Field(description="the values a choice takes, or the items a list may hold")
+    optional: bool = Field(description="null (off) is allowed")
+
+
 class SettingsCheckOut(BaseModel):
     """Whether the session would accept a settings change; nothing is changed either way."""
 
@@ -195,6 +222,8 @@ class StatusOut(BaseModel):
     pending_writes: int = Field(0, description="records waiting to be written to the database")
     journal_seq: int = Field(0, description="sequence number of the last write the session applied")
     settings_version: int = Field(0, description="counts every settings change")
+    waiting_entries: dict[str, Literal["long", "short"]] | None = Field(None, description=(
+        "per symbol, the side a closed candle decided: it fills at the next candle's open (fill_price next_open)"))
 
 
 class AccountOut(BaseModel):
@@ -382,9 +411,16 @@ class AnalysisSettingsIn(StrategySettingsIn, IndicatorSettingsIn):
 class BacktestIn(StrictModel):
     dataset: str | None = Field(None, max_length=200, description="a file under data/candles",
                                 examples=["BTCUSDT-5m-2023-01.csv.gz"])
+    datasets: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        None, min_length=1, max_length=20, description="several files under data/candles, one per symbol, one "
+                                                       "interval: the symbols trade together in one account")
     market_data: MarketDataIn | None = None
     engine_settings: BasicSettingsIn | None = None
     analysis_settings: AnalysisSettingsIn | None = None
+    settings: dict[str, Any] | None = Field(None, description=(
+        "a settings document (GET /api/paper-trading/settings/export), taken unchanged instead of "
+        "engine_settings and analysis_settings; without dataset(s) the backtest runs on the stored candles "
+        "of its symbols and interval"))
     warmup_from: int | None = Field(None, ge=0, le=2**53)
     trade_from: int | None = Field(None, ge=0, le=2**53)
     trade_to: int | None = Field(None, ge=0, le=2**53)
@@ -401,7 +437,45 @@ class BacktestOut(BaseModel):
     finished_at: Any = None
     summary: dict[str, Any] | None = None
     metrics: dict[str, Any] | None = None
-    trades: list[dict[str, Any]] | None = None
+    trades: list[dict[str, Any]] | None = Field(None, description=(
+        "the first 100 trades of a completed run, in the order they closed (all: GET …/trades or …/export)"))
     equity_curve: dict[str, Any] | None = None
     settings: dict[str, Any] | None = None
     data: dict[str, Any] | None = None
+    report: dict[str, Any] | None = Field(None, description=(
+        "parameters, data, metrics and tables (per_pair, per_exit_reason, durations, per_month) of a completed run"))
+    trades_total: int | None = Field(None, description="every trade of the run (trades holds the first 100)")
+    price_curves: dict[str, Any] | None = Field(None, description=(
+        "each symbol's closes over the traded window (close_times, close; at most 1,000 points)"))
+
+
+class BacktestTradesOut(BaseModel):
+    items: list[dict[str, Any]] = Field(description="the Engine's trade records, in the order they closed")
+    total: int
+    offset: int
+    limit: int
+
+
+class BacktestRunOut(BaseModel):
+    backtest_id: str
+    created_at: Any = None
+    data: dict[str, Any]
+    source: dict[str, Any] = Field(description="where the candles came from (files or stored data)")
+    metrics: dict[str, Any]
+    per_pair: list[dict[str, Any]]
+
+
+class ParameterDifferenceOut(BaseModel):
+    parameter: str = Field(examples=["settings.engine.leverage"])
+    values: list[Any] = Field(description="each run's value, in the order of runs")
+
+
+class BacktestComparisonOut(BaseModel):
+    runs: list[BacktestRunOut]
+    differences: list[ParameterDifferenceOut]
+
+
+class BacktestDeletedOut(BaseModel):
+    backtest_id: str
+    deleted: bool
+    trades_deleted: int

@@ -20,13 +20,12 @@ from gateway.auth.schemas import (
     TokenOut,
     UserOut,
 )
-from gateway.auth.secret_safe_route import SecretSafeRoute
 from gateway.deps import AccountsDep
 from gateway.errors import RejectedOut
 from services.accounts import Caller
 from services.auth.sessions import TokenPair
 
-router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=SecretSafeRoute)
+router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 SessionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 UserId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[a-z2-7]+$")]

@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from gateway.deps import MarketDep
+from gateway.deps import ExchangeDep, MarketDep
+from gateway.errors import RejectedOut
 from services.market import INDICATORS
 from trading.candle import Candle
 
@@ -17,7 +18,9 @@ router = APIRouter(prefix="/api", tags=["market"])
 
 Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
 NOT_FOUND = {404: {"description": "No data for this symbol"}}
-BAD_INPUT = {422: {"description": "Invalid timeframe, range or indicator"}}
+BAD_INPUT = {422: {"model": RejectedOut, "description": "Invalid timeframe, range or indicator"}}
+EXCHANGE_DOWN = {503: {"description": "The exchange cannot be reached right now"}}
+MarketName = Annotated[Literal["futures", "spot"], Query(description="futures: USDⓈ-M perpetuals; spot")]
 
 SymbolPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{2,20}$", description="e.g. BTCUSDT")]
 
@@ -102,3 +105,34 @@ async def get_prices(market: MarketDep) -> list[PriceOut]:
 @router.get("/overview", response_model=list[OverviewItem])
 async def get_overview(market: MarketDep) -> list[OverviewItem]:
     return [OverviewItem(**asdict(item)) for item in await market.overview()]
+
+
+class SymbolFiltersOut(BaseModel):
+    """A symbol the exchange lists, with the filters every order on it must pass."""
+
+    symbol: str
+    market: Literal["futures", "spot"]
+    status: str = Field(description="TRADING when orders are accepted")
+    base_asset: str
+    quote_asset: str = Field(description="the currency prices, fees and profit are in")
+    tick_size: float = Field(description="prices are multiples of this")
+    step_size: float = Field(description="quantities are multiples of this")
+    min_qty: float
+    min_notional: float = Field(description="smallest order value, in the quote asset")
+    price_decimals: int = Field(description="decimals a price shows (from the tick size)")
+    quantity_decimals: int
+
+
+@router.get("/market/symbols", response_model=list[SymbolFiltersOut], responses={**BAD_INPUT, **EXCHANGE_DOWN})
+async def list_symbols(
+    exchange: ExchangeDep,
+    market: MarketName = "futures",
+    quote_asset: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9]{2,10}$", description="e.g. USDT")] = None,
+) -> list[SymbolFiltersOut]:
+    return [SymbolFiltersOut(**asdict(f)) for f in await exchange.symbols(market, quote_asset)]
+
+
+@router.get("/market/symbols/{symbol}", response_model=SymbolFiltersOut,
+            responses={**NOT_FOUND, **BAD_INPUT, **EXCHANGE_DOWN})
+async def get_symbol(exchange: ExchangeDep, symbol: SymbolPath, market: MarketName = "futures") -> SymbolFiltersOut:
+    return SymbolFiltersOut(**asdict(await exchange.symbol(symbol, market)))

@@ -11,6 +11,7 @@ database is out of reach (a session confirmed live within the last minute is eno
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -34,6 +35,7 @@ from gateway.paper.schemas import (
     PortfolioOut,
     ResetOut,
     SectionOut,
+    SettingInfoOut,
     SettingsCheckOut,
     SettingsIn,
     SettingsOut,
@@ -82,6 +84,7 @@ def _status_out(found: SessionStatus, exists: bool) -> StatusOut:
         trades_closed=found.trades_closed, entries_enabled=found.entries_enabled, equity=found.equity,
         generation=found.generation, metrics=found.metrics, lagging=list(found.lagging), degraded=found.degraded,
         pending_writes=found.pending_writes, journal_seq=found.journal_seq, settings_version=found.settings_version,
+        waiting_entries=found.waiting_entries,  # type: ignore[arg-type]
     )
 
 
@@ -162,6 +165,13 @@ async def put_settings(body: SettingsIn, user: CurrentUser, paper: PaperDep,
     fields keep their value."""
     patch = _patch(body.basic, body.strategy, body.indicators, body.expected_version)
     return _settings_out(await paper.update_settings(user, patch, key))
+
+
+@router.get("/settings/schema", response_model=list[SettingInfoOut], responses=AUTH_ERRORS)
+async def get_settings_schema(user: CurrentUser, paper: PaperDep) -> list[SettingInfoOut]:
+    """Every setting with its label, unit, help and allowed values: what the settings form is built from,
+    and the ranges every settings write is checked against."""
+    return [SettingInfoOut(**asdict(setting)) for setting in paper.settings_catalog()]
 
 
 @router.post("/settings/check", response_model=SettingsCheckOut, responses={**AUTH_ERRORS, **BAD_BODY, **REJECTED})

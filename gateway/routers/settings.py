@@ -11,7 +11,6 @@ from fastapi import APIRouter, Path, Response
 
 from gateway.auth.deps import AUTH_ERRORS, CurrentUser, Responses
 from gateway.auth.schemas import ErrorOut
-from gateway.auth.secret_safe_route import SecretSafeRoute
 from gateway.auth.settings_schemas import (
     ApiKeyIn,
     ApiKeyOut,
@@ -23,7 +22,7 @@ from gateway.auth.settings_schemas import (
 from gateway.deps import UserSettingsDep
 from gateway.errors import RejectedOut
 
-router = APIRouter(prefix="/api/settings", tags=["settings"], route_class=SecretSafeRoute)
+router = APIRouter(prefix="/api/settings", tags=["settings"])
 
 ObjectId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 INVALID: Responses = {400: {"model": ErrorOut, "description": "The body is not valid JSON"},

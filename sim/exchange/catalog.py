@@ -15,6 +15,7 @@ from trading.candle import Candle
 
 log = logging.getLogger(__name__)
 
+USDM_MARGIN_ASSETS = ("USDT", "USDC")
 _QUOTE_ASSETS = ("USDT", "USDC", "BUSD", "FDUSD", "TUSD", "USD", "BTC", "ETH", "BNB", "EUR")
 
 
@@ -42,9 +43,11 @@ class Catalog:
 
     @property
     def futures_symbols(self) -> list[str]:
-        """Futures endpoints serve every symbol with futures data, and every spot symbol (from its
-        spot series) so a default futures session works on any replayed market."""
-        return sorted(set(self.klines[SeriesKind.FUTURES]) | set(self.klines[SeriesKind.SPOT]))
+        """Futures endpoints serve every symbol with futures data, and every spot symbol quoted in a
+        USDⓈ-M margin asset (from its spot series), so a default futures session works on BTCUSDT.
+        Like Binance USDⓈ-M, they list no BTC- or ETH-quoted contract."""
+        usd_margined = {s for s in self.klines[SeriesKind.SPOT] if split_symbol(s)[1] in USDM_MARGIN_ASSETS}
+        return sorted(set(self.klines[SeriesKind.FUTURES]) | usd_margined)
 
     def all_series(self) -> list[tuple[SeriesKind, ReplaySeries]]:
         return [

@@ -21,8 +21,14 @@ def control_routes(clock: MarketClock, hub: StreamHub, faults: Faults, request_l
         series = []
         for kind, s in clock.catalog.all_series():
             closed = s.count_closed_by(now)
+            # The real dates behind the virtual clock: which candle of the file is replaying now.
+            copy, position = divmod(closed - 1, s.file_length) if closed else (0, None)
             series.append(
                 {
+                    "real_first_open_time": s.source[0].open_time,
+                    "real_last_open_time": s.source[-1].open_time,
+                    "replaying_real_open_time": s.source[position].open_time if position is not None else None,
+                    "copy": copy,
                     "market": "spot" if kind is SeriesKind.SPOT else "usdm",
                     "kind": kind.value,
                     "symbol": s.symbol,

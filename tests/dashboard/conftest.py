@@ -1,5 +1,6 @@
 """Fixtures of the dashboard tests: the webapp built from source, a sim exchange, a trading worker and a
-gateway on a real socket (real Temporal + SecantusDB), and Debian's Chromium driven by Playwright."""
+gateway on a real socket (real Temporal + SecantusDB), and Debian's Chromium driven by Playwright; all
+started once per run and shared by the tests (each signs up a user of its own)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from temporalio.worker import Worker
 
 from activities.binance.key_vault import new_master_key_text
 
-from ..conftest import trading_worker_running
+from ..conftest import free_port, running_gateway, trading_worker_running
 
 REPO = Path(__file__).resolve().parents[2]
 WEBAPP = REPO / "webapp"
@@ -61,7 +62,9 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture
+# One stack and one Chromium for every dashboard test of a run: each test registers a user of its own
+# (a session is per user) and opens its own browser context, so they share nothing but the processes.
+@pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Any]:
     _ensure_chromium()
     from playwright.async_api import async_playwright
@@ -74,32 +77,56 @@ async def browser() -> AsyncIterator[Any]:
             await instance.close()
 
 
-@pytest.fixture
-async def sim(start_sim) -> Any:
-    return await start_sim(speed="60")
+@pytest.fixture(scope="session")
+async def sim(tmp_path_factory) -> AsyncIterator[Any]:
+    """The sim exchange at ×60 (the start_sim defaults otherwise), for the banner's live clock and the
+    symbol listings sessions are checked against."""
+    from sim.exchange import SimExchangeConfig, SimExchangeServer
+
+    server = SimExchangeServer(SimExchangeConfig(
+        port=0, state_dir=tmp_path_factory.mktemp("dash-sim"), speed="60", symbols=LISTED, tiling=False,
+        max_candles_per_series=2000, start_offset_candles=500))
+    await server.start()
+    yield server
+    await server.stop()
 
 
-@pytest.fixture
-def dash_settings(settings, jwt_private_pem, sim):
+# Sessions trade only what the exchange lists: BTCUSDT (USDⓈ-M) and, for spot accounts in BTC, the
+# BTC-quoted pairs the trading-desk tests use (each test its own, see test_trading_desk.py).
+LISTED = ("BTCUSDT", "LTCBTC", "ADABTC", "DASHBTC", "TRXBTC")
+# The sessions follow the tests' own candle deliveries (feed "test": stored, published and signalled
+# by tests/dashboard/helpers.py), not the sim's replay: a manual fill takes that feed's newest price,
+# as it would take the live feed's. The worker keeps its default feed (the sim), whose exchange prices
+# are for sessions of that feed only.
+TEST_FEED = "test"
+
+
+@pytest.fixture(scope="session")
+def dash_settings(tmp_path_factory, temporal_server, mongo_server, jwt_private_pem, sim):
+    from core.settings import Settings
+
     # The exchange is the sim started here, so the banner shows its real clock.
-    return settings.model_copy(update={
-        "jwt_private_key": SecretStr(jwt_private_pem), "master_key": SecretStr(new_master_key_text()),
-        "login_attempts_per_ip": 1000, "task_queue_prefix": f"dash-{uuid.uuid4().hex[:10]}-",
-        "data_dir": REPO / "data", "sim_exchange_port": sim.port, "exchange_rest_url": sim.rest_url,
-        "exchange_futures_url": sim.rest_url, "exchange_ws_url": sim.ws_url,
+    return Settings(
+        _env_file=None, var_dir=tmp_path_factory.mktemp("dash-var"), temporal_address=temporal_server.address,
+        mongo_uri=mongo_server.uri, mongo_database=f"dash_{uuid.uuid4().hex[:10]}", gateway_port=free_port(),
+        connect_timeout_s=10, jwt_private_key=SecretStr(jwt_private_pem), master_key=SecretStr(new_master_key_text()),
+        login_attempts_per_ip=1000, task_queue_prefix=f"dash-{uuid.uuid4().hex[:10]}-", data_dir=REPO / "data",
+        sim_exchange_port=sim.port, exchange_rest_url=sim.rest_url, exchange_futures_url=sim.rest_url,
+        exchange_ws_url=sim.ws_url, feed_source=TEST_FEED,
         # The fixture Temporal runs headless; the link only has to name the session in a UI.
-        "temporal_ui_url": "http://127.0.0.1:8233",
-    })
+        temporal_ui_url="http://127.0.0.1:8233",
+    )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def trading_worker(dash_settings, temporal_client: Client, mongo_client) -> AsyncIterator[Worker]:
-    async with trading_worker_running(temporal_client, dash_settings, mongo_client[dash_settings.mongo_database],
+    worker_settings = dash_settings.model_copy(update={"feed_source": None})
+    async with trading_worker_running(temporal_client, worker_settings, mongo_client[dash_settings.mongo_database],
                                       "dashboard-test") as worker:
         yield worker
 
 
-@pytest.fixture
-async def gateway(webapp_dist, dash_settings, run_gateway, trading_worker) -> AsyncIterator[Any]:
-    async with run_gateway(dash_settings) as gw:
+@pytest.fixture(scope="session")
+async def gateway(webapp_dist, dash_settings, trading_worker) -> AsyncIterator[Any]:
+    async with running_gateway(dash_settings) as gw:
         yield gw

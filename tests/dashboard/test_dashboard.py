@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-from playwright.async_api import ConsoleMessage, Page, expect
+from playwright.async_api import Page, expect
 
 from activities import events
 from activities.market_store import set_latest_price, store_candles
@@ -29,27 +29,16 @@ from core.datafiles import load_candles
 from trading.analysis import AnalysisSettings, warmup_candles
 
 from ..conftest import with_key
-from .conftest import REPO
+from .conftest import REPO, TEST_FEED
+from .helpers import PASSWORD, Console, js_number
 
-SYMBOL = "ETHBTC"
-DATASET = "ETHBTC-5m-2018-01.csv.gz"
-PASSWORD = "correct horse battery staple"
+# A pair the sim lists on USDⓈ-M (sessions trade only what the exchange lists), fed from the same file.
+SYMBOL = "BTCUSDT"
+DATASET = "BTCUSDT-5m-2023-01.csv.gz"
+BACKTEST_DATASET = "ETHBTC-5m-2018-01.csv.gz"
 PAGES = {"overview": "/", "chart": "/chart", "positions": "/positions", "signals": "/signals", "orders": "/orders",
          "backtests": "/backtests", "settings": "/settings"}
 WIDTHS = {1280: 900, 390: 844}
-
-
-class Console:
-    """Console errors and uncaught exceptions of a page."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[tuple[str, str]] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append((f"uncaught: {exc}", "")))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append((message.text, message.location.get("url", "")))
 
 
 CANDLES = load_candles(REPO / "data" / "candles" / DATASET)
@@ -58,10 +47,10 @@ CANDLES = load_candles(REPO / "data" / "candles" / DATASET)
 async def feed(gateway, temporal_client, user_id: str, token: str, count: int, start: int = 0) -> None:
     """Store candles and signal them to the user's session; wait until it processed the last one."""
     fed = CANDLES[start:start + count]
-    await store_candles(gateway.db, fed, "5m", "test")
+    await store_candles(gateway.db, fed, "5m", TEST_FEED)
     handle = temporal_client.get_workflow_handle(session_workflow_id(user_id))
     for c in fed:
-        await handle.signal(SIGNAL_CANDLE_CLOSED, CandleClosed("test", c.symbol, "5m", c.open_time, c.close_time,
+        await handle.signal(SIGNAL_CANDLE_CLOSED, CandleClosed(TEST_FEED, c.symbol, "5m", c.open_time, c.close_time,
                                                                c.open, c.high, c.low, c.close, c.volume))
     deadline = asyncio.get_running_loop().time() + 120
     headers = {"Authorization": f"Bearer {token}"}
@@ -80,11 +69,6 @@ async def market_data(gateway, index: int) -> float:
         "symbol": c.symbol, "price": c.close, "time": c.close_time, "price_change_24h": 0.0,
         "price_change_pct_24h": 0.0, "volume_24h": c.volume}, symbol=c.symbol)])
     return c.close
-
-
-def js_number(value: float) -> str:
-    """How JavaScript prints a float (no trailing ``.0``), e.g. for a data attribute."""
-    return str(int(value)) if value == int(value) else repr(value)
 
 
 async def equity_history(gateway, headers, steps: int) -> list[dict]:
@@ -257,8 +241,10 @@ async def test_dashboard_end_to_end(gateway, browser, temporal_client, artifacts
     assert (await gateway.http.get("/api/paper-trading/pending-orders", headers=headers)).json() == []
     await nav(page, "Positions")
 
-    # Close it from the page: it leaves the open table and shows among the closed trades.
+    # Close it from the page (confirming the dialog): it leaves the open table and shows among the closed trades.
     await row.get_by_role("button", name=f"Close position {trade_id}").click()
+    await page.get_by_role("dialog", name=f"Close trade #{trade_id}?").get_by_role(
+        "button", name=f"Close trade #{trade_id}").click()
     await expect(row).to_have_count(0)
     closed_row = page.get_by_test_id(f"closed-{position['trade_id']}")
     await expect(closed_row).to_contain_text("manual")
@@ -277,14 +263,14 @@ async def test_dashboard_end_to_end(gateway, browser, temporal_client, artifacts
     await expect(review.get_by_test_id("review-entry-indicators")).to_contain_text(f"RSI {rsi:.1f}")
     await screenshots(page, base, artifacts, "trade-review")
 
-    # A rejected setting shows the API's message; a valid one saves.
+    # A rejected setting shows the API's message next to it; a valid one saves.
     await nav(page, "Settings")
-    leverage = page.get_by_test_id("settings-basic").get_by_label("leverage", exact=True)
+    leverage = page.get_by_test_id("settings-basic").get_by_label("Leverage", exact=True)
     await expect(leverage).to_have_value("10")
     await leverage.fill("0")
     await page.get_by_role("button", name="Save basic settings").click()
     alert = page.get_by_test_id("settings-basic").get_by_role("alert")
-    await expect(alert).to_contain_text("leverage:")
+    await expect(alert).to_have_text("Leverage must be a whole number from 1 to 125x, got 0")
     await expect(leverage).to_have_attribute("aria-invalid", "true")
     basic = (await gateway.http.get("/api/paper-trading/basic-settings", headers=headers)).json()
     assert basic["settings"]["leverage"] == 10, "a rejected setting was applied"
@@ -298,7 +284,7 @@ async def test_dashboard_end_to_end(gateway, browser, temporal_client, artifacts
     # A backtest on stored data, and its report.
     await nav(page, "Backtests")
     form = page.get_by_role("form", name="Run a backtest")
-    await form.get_by_label("Dataset").fill(DATASET)
+    await form.get_by_label("Dataset").fill(BACKTEST_DATASET)
     await form.get_by_label("Trade until").fill("2018-01-11 18:00")
     await form.get_by_role("button", name="Run backtest").click()
     status = page.get_by_test_id("backtest-status")
@@ -352,4 +338,4 @@ async def test_static_serving_does_not_shadow_the_api(webapp_dist, settings, run
         assert (await gw.http.get("/../../etc/passwd")).text == index.text
         system = (await gw.http.get("/api/system")).json()
         assert system["exchange"] == "sim" and system["sim"] == {"reachable": False, "speed": None,
-                                                                  "market_time": None}
+                                                                  "market_time": None, "replaying": []}

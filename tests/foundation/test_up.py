@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from temporalio.client import Client
 from core.datafiles import load_candles
 from trading.candle import DAY_MS
 
-from ..conftest import alive, descendants
+from ..conftest import REPO, alive, descendants
 
 BTCUSDT_FILE = Path(__file__).resolve().parents[2] / "data" / "candles" / "BTCUSDT-5m-2023-01.csv.gz"
 
@@ -118,6 +119,12 @@ def test_up_serves_stops_cleanly_and_keeps_its_data(tmp_path, up_env):
     check_live_market(gateway)
     printed = up.output.read_text()
     assert f"http://127.0.0.1:{ports['TEMPORAL_UI_PORT']}" in printed and f"{gateway}/docs" in printed
+    if (REPO / "webapp" / "dist" / "index.html").is_file():  # the dashboard tests build it
+        assert re.search(rf"Dashboard +{re.escape(gateway)}/\n", printed), printed
+        status, page = _get(f"{gateway}/")
+        assert status == 200 and b'<div id="root">' in page
+    else:
+        assert re.search(r"Dashboard +not built", printed), printed
 
     mongo_uri = f"mongodb://127.0.0.1:{ports['MONGO_PORT']}/?retryWrites=false&directConnection=true"
     with MongoClient(mongo_uri) as mongo:

@@ -170,3 +170,29 @@ async def test_publish_is_idempotent_by_event_key(mongo_client, db_name):
     assert await db.events.count_documents({}) == 2
     with pytest.raises(ValueError, match="needs a user_id"):
         events.event_doc(events.TRADE_EXECUTED, "k", {})
+
+
+async def test_bad_input_is_one_422_shape_on_every_route(settings, market_db, run_gateway):
+    """Market, auth and paper routes answer bad input alike: {"detail": {"field", "reason"}}, never a
+    500 (a number beyond 64 bits once was one) and never the rejected value echoed back."""
+    async with run_gateway(settings) as gw:
+        http = gw.http
+        cases = [
+            (await http.get("/api/candles/BTCUSDT/5m", params={"from": "99999999999999999999"}), "from"),
+            (await http.get("/api/candles/BTCUSDT/7m"), "timeframe"),
+            (await http.get("/api/candles/BTCUSDT/5m", params={"limit": 0}), "limit"),
+            (await http.get("/api/chart/BTCUSDT/5m", params={"indicators": "rsi,astrology"}), "indicators"),
+            (await http.post("/api/auth/register", json={"email": "not-an-email", "password": "s3cret-typo"}),
+             "email"),
+            (await http.get("/api/market/symbols", params={"market": "options"}), "market"),
+        ]
+        schema = (await http.get("/openapi.json")).json()
+    for reply, field in cases:
+        assert reply.status_code == 422, reply.text
+        body = reply.json()
+        assert body["detail"]["field"] == field and body["detail"]["reason"], body
+        assert "s3cret-typo" not in reply.text and "99999999999999999999" not in reply.text
+    # The document declares that shape wherever a 422 can come.
+    assert "HTTPValidationError" not in str(schema)
+    declared = schema["paths"]["/api/candles/{symbol}/{timeframe}"]["get"]["responses"]["422"]
+    assert declared["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/RejectedOut"

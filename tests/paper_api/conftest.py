@@ -36,12 +36,24 @@ SYMBOL = "ETHBTC"
 DATASET = "ETHBTC-5m-2018-01.csv.gz"
 
 
+# The alt/BTC set is quoted in BTC: it trades in a BTC-denominated spot account.
+BTC_ACCOUNT = {"market": "spot", "account_currency": "BTC", "leverage": 1}
+SIM_SYMBOLS = (SYMBOL, "LTCBTC", "BTCUSDT")
+
+
 @pytest.fixture
-def paper_settings(settings, jwt_private_pem):
+async def exchange_sim(start_sim):
+    """The sim exchange the gateway asks which symbols exist and with which filters."""
+    return await start_sim(symbols=SIM_SYMBOLS, max_candles_per_series=600, start_offset_candles=100)
+
+
+@pytest.fixture
+def paper_settings(settings, jwt_private_pem, exchange_sim):
+    url = f"http://127.0.0.1:{exchange_sim.port}"
     return settings.model_copy(update={
         "jwt_private_key": SecretStr(jwt_private_pem), "master_key": SecretStr(new_master_key_text()),
         "login_attempts_per_ip": 1000, "task_queue_prefix": f"papi-{uuid.uuid4().hex[:10]}-",
-        "data_dir": REPO / "data",
+        "data_dir": REPO / "data", "exchange_rest_url": url, "exchange_futures_url": url,
     })
 
 
@@ -139,6 +151,6 @@ async def fuzz(gateway, account: Account, tmp_path: Path, phases: str) -> str:
 async def live_session(gateway, temporal_client: Client, account: Account) -> None:
     """A started session that has traded 20 candles, so fuzzed writes reach a live session."""
     started = await gateway.http.post("/api/paper-trading/start", headers=account.headers,
-                                      json={"symbols": [SYMBOL], "interval": "5m"})
+                                      json={"symbols": [SYMBOL], "interval": "5m", "basic": BTC_ACCOUNT})
     assert started.status_code == 200, started.text
     await feed(gateway, temporal_client, account, candles(20))

@@ -13,10 +13,10 @@ from typing import Any
 
 from trading.analysis import AnalysisSettings, warmup_candles
 
-from .conftest import DATASET, SYMBOL, candles, feed
+from .conftest import BTC_ACCOUNT, DATASET, SYMBOL, candles, feed
 
 P = "/api/paper-trading"
-ENGINE = {"slippage_bps": 1.0}
+ENGINE = {"slippage_bps": 1.0, **BTC_ACCOUNT}
 STRATEGY = {"min_agree": 2}
 
 
@@ -116,7 +116,7 @@ async def test_a_session_through_the_api(gateway, sign_up, temporal_client):
         assert put.status_code == 422 and check.status_code == 200, (body, put.text, check.text)
         assert put.json()["detail"]["field"] == field, put.text
         assert check.json() == {"valid": False, "field": field, "reason": put.json()["detail"]["reason"]}
-    check = await http.post(P + "/settings/check", headers=h, json={"basic": {"leverage": 7}})
+    check = await http.post(P + "/settings/check", headers=h, json={"basic": {"slippage_bps": 2.0}})
     assert check.json() == {"valid": True, "field": None, "reason": None}, check.text
     await _rejected(await http.post(P + "/settings/check", headers=h, json={"basic": {"lever": 5}}), "basic.lever")
     assert await _state(gateway, alice) == before, "a rejected request changed the session"
@@ -154,20 +154,22 @@ async def test_a_session_through_the_api(gateway, sign_up, temporal_client):
     assert (await http.get(P + "/config-suggestions", headers=h, params={"tier": "RED"})).json() == []
 
     # Settings round trips; indicator parameters merge into the current ones.
-    put = await http.put(P + "/basic-settings", headers=h, json={"leverage": 5, "risk": {"cooldown_minutes": 30}})
+    put = await http.put(P + "/basic-settings", headers=h,
+                         json={"stop_loss_pct": 3.0, "risk": {"cooldown_minutes": 30}})
     assert put.status_code == 200, put.text
     basic = (await http.get(P + "/basic-settings", headers=h)).json()["settings"]
-    assert basic["leverage"] == 5 and basic["risk"]["cooldown_minutes"] == 30 and basic["slippage_bps"] == 1.0
+    assert basic["stop_loss_pct"] == 3.0 and basic["risk"]["cooldown_minutes"] == 30 and basic["slippage_bps"] == 1.0
     assert (await http.put(P + "/strategy-settings", headers=h, json={"min_agree": 3})).status_code == 200
     assert (await http.get(P + "/strategy-settings", headers=h)).json()["settings"]["min_agree"] == 3
     assert (await http.put(P + "/indicator-settings", headers=h, json={"rsi": {"length": 10}})).status_code == 200
     rsi = (await http.get(P + "/indicator-settings", headers=h)).json()["settings"]["rsi"]
     assert rsi == {"length": 10, "oversold": 30.0, "overbought": 70.0}
-    both = await http.put(P + "/settings", headers=h, json={"basic": {"leverage": 4}, "strategy": {"min_agree": 2},
+    both = await http.put(P + "/settings", headers=h, json={"basic": {"take_profit_pct": 5.0},
+                                                            "strategy": {"min_agree": 2},
                                                             "indicators": {"macd": {"fast": 10}}})
     assert both.status_code == 200, both.text
-    assert (both.json()["basic"]["leverage"], both.json()["strategy"]["min_agree"],
-            both.json()["indicators"]["macd"]["fast"]) == (4, 2, 10)
+    assert (both.json()["basic"]["take_profit_pct"], both.json()["strategy"]["min_agree"],
+            both.json()["indicators"]["macd"]["fast"]) == (5.0, 2, 10)
 
     # Symbols and interval.
     assert (await http.put(P + "/symbols", headers=h, json={"symbols": [SYMBOL, "LTCBTC"]})).status_code == 200
@@ -218,8 +220,8 @@ async def test_backtests_run_and_report(gateway, sign_up):
                        ({"dataset": "nope.csv.gz"}, "dataset"),
                        ({"dataset": "../secrets.csv"}, "dataset"),
                        ({"dataset": DATASET, "trade_from": 10, "trade_to": 5}, "trade_from"),
-                       ({"dataset": DATASET, "engine_settings": {"leverage": 500}}, "engine_settings"),
-                       ({"dataset": DATASET, "analysis_settings": {"min_agree": 0}}, "analysis_settings"),
+                       ({"dataset": DATASET, "engine_settings": {"leverage": 500}}, "engine_settings.leverage"),
+                       ({"dataset": DATASET, "analysis_settings": {"min_agree": 0}}, "analysis_settings.min_agree"),
                        ({"market_data": {"symbol": SYMBOL, "interval": "5m", "start": 5, "end": 1}}, "market_data")):
         await _rejected(await http.post("/api/backtests", headers=h, json=bad), field)
     assert len((await http.get("/api/backtests", headers=h)).json()) == 1

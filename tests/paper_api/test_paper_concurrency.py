@@ -30,7 +30,7 @@ from trading.engine import Engine
 from workflows import session_journal
 from workflows.trading_session import TradingSessionWorkflow
 
-from .conftest import CANDLES, SYMBOL, Account, feed
+from .conftest import BTC_ACCOUNT, CANDLES, SYMBOL, Account, feed
 
 P = "/api/paper-trading"
 SESSIONS = 20
@@ -104,7 +104,8 @@ async def test_a_storm_of_concurrent_writes_never_wedges_a_session(gateway, sign
     candles = {s: load_candles(CANDLES / f"{s}-5m-2018-01.csv.gz")[:FED] for s in (SYMBOL, OTHER)}
     await store_candles(gateway.db, candles[OTHER], "5m", "test")
     for account in accounts:
-        started = await http.post(P + "/start", headers=account.headers, json={"symbols": [SYMBOL], "interval": "5m"})
+        started = await http.post(P + "/start", headers=account.headers, json={"symbols": [SYMBOL], "interval": "5m",
+                                                                          "basic": BTC_ACCOUNT})
         assert started.status_code == 200, started.text
     await asyncio.gather(*(feed(gateway, temporal_client, a, candles[SYMBOL]) for a in accounts))
     before = {a.user_id: await temporal_client.get_workflow_handle(a.session_id).query(TradingSessionWorkflow.snapshot)

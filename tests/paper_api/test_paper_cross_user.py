@@ -15,19 +15,19 @@ from typing import Any
 
 from workflows.trading_session import TradingSessionWorkflow
 
-from .conftest import DATASET, SYMBOL, candles, feed
+from .conftest import BTC_ACCOUNT, DATASET, SYMBOL, candles, feed
 
 PATH_PARAM = re.compile(r"\{([^}]+)\}")
 PREFIXES = ("/api/paper-trading", "/api/backtests")
 P = "/api/paper-trading"
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
-    ("put", f"{P}/settings"): {"basic": {"leverage": 3}},
-    ("post", f"{P}/settings/check"): {"basic": {"leverage": 3}},
-    ("put", f"{P}/basic-settings"): {"leverage": 3},
+    ("put", f"{P}/settings"): {"basic": {"stop_loss_pct": 3.0}},
+    ("post", f"{P}/settings/check"): {"basic": {"stop_loss_pct": 3.0}},
+    ("put", f"{P}/basic-settings"): {"stop_loss_pct": 3.0},
     ("put", f"{P}/strategy-settings"): {"min_agree": 2},
     ("put", f"{P}/indicator-settings"): {"rsi": {"length": 12}},
     ("put", f"{P}/symbols"): {"symbols": [SYMBOL]},
-    ("post", f"{P}/start"): {"symbols": [SYMBOL], "interval": "5m"},
+    ("post", f"{P}/start"): {"symbols": [SYMBOL], "interval": "5m", "basic": BTC_ACCOUNT},
     ("post", f"{P}/orders"): {"symbol": SYMBOL, "side": "long", "order_type": "market", "quantity": 1.0},
     ("put", f"{P}/signal-interval"): {"interval": "15m"},
     ("post", "/api/backtests"): {"dataset": DATASET, "trade_to": candles(1, 300)[0].open_time},
@@ -114,8 +114,9 @@ async def test_no_user_can_read_or_change_another_users_paper_trading(gateway, s
     # B's own writes did reach B's own session (the suite exercised live sessions, not just 404s).
     assert outcomes[f"POST {P}/start"] == 200 and outcomes[f"PUT {P}/basic-settings"] == 200, outcomes
 
-    # Positive controls: the ID requests by their owner succeed, so the 404s above were about ownership.
-    for method, path in routes:
+    # Positive controls: the ID requests by their owner succeed, so the 404s above were about ownership
+    # (deletes last: deleting the backtest would make the reads of it 404).
+    for method, path in sorted(routes, key=lambda r: r[0] == "delete"):
         if not PATH_PARAM.search(path):
             continue
         ids = objects.get((method, path), objects[("default", "")])

@@ -18,7 +18,7 @@ from temporalio.client import Client
 from worker.main import ensure_search_attributes
 
 from ..conftest import TemporalServer, trading_worker_running
-from .conftest import PASSWORD, SYMBOL, Account, candles, feed
+from .conftest import BTC_ACCOUNT, PASSWORD, SYMBOL, Account, candles, feed
 
 P = "/api/paper-trading"
 # The gateway gives up on an unreachable dependency after gateway_dependency_timeout_s (3 s by
@@ -55,8 +55,8 @@ async def test_routes_answer_503_while_temporal_is_down_and_recover(tmp_path, pa
             login = await http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
             account = Account(registered.json()["user_id"], email, login.json()["access_token"])
             h = account.headers
-            assert (await http.post(P + "/start", headers=h, json={"symbols": [SYMBOL], "interval": "5m"})
-                    ).status_code == 200
+            start = {"symbols": [SYMBOL], "interval": "5m", "basic": BTC_ACCOUNT}
+            assert (await http.post(P + "/start", headers=h, json=start)).status_code == 200
             before_status = await feed(gateway, client, account, candles(30))
             before = await _documents(db, account)
 
@@ -71,7 +71,7 @@ async def test_routes_answer_503_while_temporal_is_down_and_recover(tmp_path, pa
                 assert took < ANSWER_WITHIN_S, f"{method.upper()} {path} took {took:.1f} s to give up"
             # Reads that MongoDB answers alone still work; nothing was written.
             assert (await http.get(P + "/trades/closed", headers=h)).status_code == 200
-            assert (await http.get(P + "/basic-settings", headers=h)).json()["settings"]["leverage"] == 10
+            assert (await http.get(P + "/basic-settings", headers=h)).json()["settings"]["leverage"] == 1
             health = await http.get("/api/health")
             assert health.status_code == 503, health.text
             assert health.json()["dependencies"]["temporal"]["status"] == "error", health.text

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TRADED = 80
-VERSION = "v6"
+VERSION = "v7"
 
 
 async def record() -> list[Path]:
@@ -73,7 +73,7 @@ async def record() -> list[Path]:
             await rig.store(ltc, "5m")
             async with rig.worker():
                 handle, _ = await rig.start("recorder", StartSessionInput(
-                    "test", ("ETHBTC", "LTCBTC"), "5m", {"slippage_bps": 1.0}, ANALYSIS))
+                    "test", ("ETHBTC", "LTCBTC"), "5m", {"slippage_bps": 1.0, "fill_price": "next_open"}, ANALYSIS))
                 first_run = (await handle.describe()).run_id
                 latest = client.get_workflow_handle(handle.id)  # whichever run is current
                 await feed(latest, eth[warmup: warmup + 40], "5m")

@@ -17,7 +17,7 @@ from workflows.trading_session import TradingSessionWorkflow
 from .conftest import ANALYSIS, SessionRig, feed, new_user, session_backtest, wait_processed
 
 TRADED = 300
-ENGINE = {"slippage_bps": 1.0, "take_profit_pct": 1.5, "stop_loss_pct": 1.0}
+ENGINE = {"slippage_bps": 1.0, "take_profit_pct": 1.5, "stop_loss_pct": 1.0, "fill_price": "next_open"}
 
 
 async def carried_states(rig: SessionRig, workflow_id: str, first_run_id: str) -> list[SessionState]:

@@ -60,7 +60,7 @@ SLICE = FeedSlice("ETHBTC-5m-2018-01.csv.gz", served=2000, closed_at_start=300)
 # Found offline by backtesting this slice: one strategy suffices to enter and exits are tight, so
 # even the last 250 candles (the sim may race that far ahead) give >= 15 trades with stop-loss
 # and take-profit exits.
-ENGINE = {"slippage_bps": 1.0, "take_profit_pct": 0.8, "stop_loss_pct": 0.5}
+ENGINE = {"slippage_bps": 1.0, "take_profit_pct": 0.8, "stop_loss_pct": 0.5, "fill_price": "next_open"}
 ANALYSIS = {"min_agree": 1}
 KILLS = 20
 COMMIT_KILLS_NEEDED = 5

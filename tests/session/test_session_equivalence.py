@@ -18,7 +18,7 @@ from workflows.trading_session import TradingSessionWorkflow
 from .conftest import ANALYSIS, feed, new_user, session_backtest, wait_processed
 
 TRADED = 360
-ENGINE = {"slippage_bps": 2.0}
+ENGINE = {"slippage_bps": 2.0, "fill_price": "next_open"}
 
 
 def backtest_signals(data, anchor: int):
@@ -64,6 +64,9 @@ async def test_session_equals_backtest_through_duplicates_gaps_and_late_candles(
     assert still_open == [p["trade_id"] for p in backtest.final_state["positions"]]
     assert status.equity == backtest.equity[-1]
     assert portfolio == Engine.from_state(backtest.final_state).account().to_dict()
+    # A decision of the last candle waits for the next open in both.
+    waiting = {symbol: side for symbol, (side, _) in backtest.final_state["pending_signals"].items()}
+    assert (status.waiting_entries or {}) == waiting
 
     # Every trade keeps the analysis at entry and exit; analyses are stored once per candle.
     assert all(r["entry_analysis_key"] for r in rows)

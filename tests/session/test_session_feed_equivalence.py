@@ -26,7 +26,9 @@ from .feedrig import (
     start_feed,
 )
 
-ENGINE = {"slippage_bps": 1.0, "take_profit_pct": 1.5, "stop_loss_pct": 1.0}
+ENGINE = {"slippage_bps": 1.0, "take_profit_pct": 1.5, "stop_loss_pct": 1.0, "fill_price": "next_open"}
+# Each symbol trades in an account of its quote currency: ETHBTC in a BTC spot account.
+ACCOUNTS = {"BTCUSDT": ENGINE, "ETHBTC": {**ENGINE, "market": "spot", "account_currency": "BTC", "leverage": 1}}
 SLICES = [
     FeedSlice("BTCUSDT-5m-2023-01.csv.gz", served=2000, closed_at_start=200),
     FeedSlice("ETHBTC-5m-2018-01.csv.gz", served=2000, closed_at_start=200),
@@ -42,7 +44,7 @@ async def test_session_fed_by_the_sim_equals_the_backtest(feed_slice, rig, start
     workers = build_workers(rig.client, s, rig.db, identity=f"feed-eq-{rig.queue_prefix}")
     async with workers[0], workers[1], workers[2]:
         handle, status = await rig.start(user, StartSessionInput(
-            s.market_source, (feed_slice.symbol,), INTERVAL, ENGINE, ANALYSIS))
+            s.market_source, (feed_slice.symbol,), INTERVAL, ACCOUNTS[feed_slice.symbol], ANALYSIS))
         assert status.status == "running"
         # Subscribed first, so the session sees the feed's very first delivery.
         feed = await start_feed(rig.client, s)
@@ -53,7 +55,7 @@ async def test_session_fed_by_the_sim_equals_the_backtest(feed_slice, rig, start
     assert series_checksum(stored) == series_checksum(series[:-1])
 
     outcome = await session_outcome(rig.db, session_workflow_id(user))
-    backtest, traded = backtest_for(series, status, outcome, ENGINE, ANALYSIS)
+    backtest, traded = backtest_for(series, status, outcome, ACCOUNTS[feed_slice.symbol], ANALYSIS)
     # The feed delivers from the newest candle of its backfill: the session trades the replay.
     assert traded[0].open_time >= series[feed_slice.closed_at_start - 1].open_time
     assert status.candles_processed == len(traded) == len(outcome.history_times)

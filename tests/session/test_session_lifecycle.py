@@ -26,6 +26,8 @@ from workflows.trading_session import TradingSessionWorkflow
 from .conftest import ANALYSIS, CANDLES, feed, new_user, wait_processed
 
 ENGINE = {"slippage_bps": 1.0, "stop_loss_pct": 1.0, "take_profit_pct": 1.5}
+# The alt/BTC set trades in a BTC spot account, filling signals at the next open.
+BTC_ACCOUNT = {**ENGINE, "market": "spot", "account_currency": "BTC", "leverage": 1, "fill_price": "next_open"}
 SYMBOLS = ("ETHBTC", "LTCBTC")
 WARMUP = warmup_candles(AnalysisSettings.from_dict(ANALYSIS))
 
@@ -53,7 +55,7 @@ async def test_multi_symbol_session_equals_the_portfolio_backtest(rig):
         await rig.store(series, "5m")
     user = new_user()
     async with rig.worker():
-        handle, _ = await rig.start(user, StartSessionInput("test", SYMBOLS, "5m", ENGINE, ANALYSIS))
+        handle, _ = await rig.start(user, StartSessionInput("test", SYMBOLS, "5m", BTC_ACCOUNT, ANALYSIS))
         # The worst order a feed could deliver: one stream whole, then the other (plus redeliveries).
         eth, ltc = (data[s][WARMUP:] for s in SYMBOLS)
         await feed(handle, eth + eth[:3], "5m")
@@ -67,7 +69,7 @@ async def test_multi_symbol_session_equals_the_portfolio_backtest(rig):
         anchor = status.analysis_anchor[stream_key(symbol, "5m")]
         series[symbol] = [c for c in data[symbol] if c.open_time >= anchor]
         signals[symbol] = compute_signal_series(series[symbol], AnalysisSettings.from_dict(ANALYSIS)).signals()
-    reference = run_portfolio_backtest(series, signals, EngineSettings.from_dict(ENGINE),
+    reference = run_portfolio_backtest(series, signals, EngineSettings.from_dict(BTC_ACCOUNT),
                                        trade_from=data["ETHBTC"][WARMUP].open_time)
     assert len(reference.trades) >= 3 and {t.symbol for t in reference.trades} == set(SYMBOLS)
     rows = await rig.db.paper_trading_trades.find(

@@ -75,7 +75,7 @@ async def test_validators_reject_bad_input_and_manual_trading_commits(rig):
             await rejected(handle.execute_update(TradingSessionWorkflow.start,
                                                  StartSessionInput("test", ("ETHBTC",), "5m"))),
         ]
-        expected = ["leverage", "min_agree", "taker_fee", "no open trade 999", "no pending order 7",
+        expected = ["Leverage", "Strategies that must agree", "Taker fee", "no open trade 999", "no pending order 7",
                     "quantity", "quantity", "quantity", "insufficient", "not one of this session's symbols",
                     "limit_price", "running already"]
         for reason, word in zip(reasons, expected, strict=True):

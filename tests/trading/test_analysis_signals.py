@@ -272,18 +272,19 @@ def test_settings_round_trip_through_dict() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"enabled": ("rsi", "momentum")}, r"AnalysisSettings.enabled has unknown strategies \['momentum'\]"),
-        ({"enabled": ("rsi", "rsi")}, "AnalysisSettings.enabled lists a strategy twice"),
-        ({"enabled": ()}, "AnalysisSettings.enabled must name at least one strategy"),
-        ({"enabled": "rsi"}, "AnalysisSettings.enabled must be a list of strategy names"),
-        ({"enabled": ("rsi", "macd")}, r"AnalysisSettings.min_agree must be an integer from 1 to 2"),
-        ({"min_agree": 0}, r"AnalysisSettings.min_agree must be an integer from 1 to 5"),
-        ({"weights": {"rsi": -1}}, r"AnalysisSettings.weights\['rsi'\] must be a finite number > 0"),
-        ({"weights": {"trend": 1}}, "AnalysisSettings.weights names unknown strategy 'trend'"),
-        ({"min_vote_weight": 2.0}, "AnalysisSettings.min_vote_weight only applies together with weights"),
-        ({"weights": {"rsi": 2}, "min_vote_weight": 7}, "at most the enabled strategies' total weight 6"),
-        ({"rsi": {"length": 14}}, "AnalysisSettings.rsi must be a RsiParams"),
-        ({"atr_length": 0}, "AnalysisSettings.atr_length must be an integer >= 1"),
+        ({"enabled": ("rsi", "momentum")}, r"Strategies that vote has unknown strategies \['momentum'\]"),
+        ({"enabled": ("rsi", "rsi")}, "Strategies that vote lists a strategy twice"),
+        ({"enabled": ()}, "Strategies that vote must name at least one strategy"),
+        ({"enabled": "rsi"}, "Strategies that vote must be a list of strategy names"),
+        ({"enabled": ("rsi", "macd")}, r"Strategies that must agree must be a whole number from 1 to 2"),
+        ({"min_agree": 0}, r"Strategies that must agree must be a whole number from 1 to 5"),
+        ({"weights": {"rsi": -1}}, r"rsi: Strategy weight must be a number above 0 and at most 10, got -1"),
+        ({"weights": {"rsi": 1e308}}, r"rsi: Strategy weight must be a number above 0 and at most 10, got 1e\+308"),
+        ({"weights": {"trend": 1}}, "Strategy weights name an unknown strategy 'trend'"),
+        ({"min_vote_weight": 2.0}, "Weight that must agree only applies together with strategy weights"),
+        ({"weights": {"rsi": 2}, "min_vote_weight": 7}, "at most the voting strategies' total weight 6"),
+        ({"rsi": {"length": 14}}, "the rsi settings must be an object of its parameters"),
+        ({"atr_length": 0}, "ATR length must be a whole number from 1 to 100 candles, got 0"),
     ],
 )
 def test_settings_validation_names_the_field(kwargs: dict, message: str) -> None:
@@ -297,7 +298,7 @@ def test_settings_validation_names_the_field(kwargs: dict, message: str) -> None
         ({"min_agre": 3}, r"unknown analysis settings fields: \['min_agre'\]"),
         ({"rsi": {"period": 14}}, r"unknown rsi settings fields: \['period'\]"),
         ({"macd": [12, 26, 9]}, "analysis settings field 'macd' must be an object"),
-        ({"macd": {"fast": 30}}, r"MacdParams.fast \(30\) must be below slow \(26\)"),
+        ({"macd": {"fast": 30}}, r"MACD fast length \(30\) must be below the MACD slow length \(26\)"),
     ],
 )
 def test_from_dict_rejects_bad_documents(data: dict, message: str) -> None:

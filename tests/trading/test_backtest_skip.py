@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
 
 from core.datafiles import load_candles
-from durabot.backtest_cmd import register
 from trading.analysis import AnalysisSettings, compute_signal_series
 from trading.backtest import run_backtest
-from trading.settings import EngineSettings, MarketType
+from trading.settings import EngineSettings, FillPrice, MarketType
 from trading.simple_signals import rsi_threshold, sma_cross
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +25,10 @@ def test_skipping_equals_stepping_every_candle_simple_signals(path: Path) -> Non
     base = EngineSettings(trailing_stop_pct=3.0, slippage_bps=1.0)
     for signals, settings in (
         (sma_cross(candles), base),
+        (sma_cross(candles), replace(base, fill_price=FillPrice.CLOSE)),
         (rsi_threshold(candles), replace(base, market=MarketType.SPOT, leverage=1, min_confidence=0.5)),
+        (rsi_threshold(candles), replace(base, market=MarketType.SPOT, leverage=1, min_confidence=0.5,
+                                         fill_price=FillPrice.CLOSE)),
     ):
         skipped = run_backtest(candles, signals, settings)
         stepped = run_backtest(candles, signals, settings, skip_idle=False)
@@ -72,45 +71,3 @@ def test_bad_rows_are_named() -> None:
     with pytest.raises(ValueError, match="row 6 .*duplicate open_time"):
         run_backtest(duplicated, [None] * len(duplicated), EngineSettings())
 
-
-def test_cli_backtest_prints_a_report_and_writes_identical_json(tmp_path: Path) -> None:
-    app = typer.Typer()
-    register(app)
-
-    @app.command("noop")
-    def noop() -> None:  # a second command keeps typer from collapsing the app into one command
-        """Unused."""
-
-    data = REPO / "data" / "candles" / "BTCUSDT-5m-2023-01.csv.gz"
-    runner = CliRunner()
-    outputs = []
-    for n in (1, 2):
-        out = tmp_path / f"run{n}.json"
-        result = runner.invoke(
-            app,
-            [
-                "backtest",
-                "--data",
-                str(data),
-                "--symbol",
-                "BTCUSDT",
-                "--warmup-from",
-                "2023-01-03",
-                "--from",
-                "2023-01-05",
-                "--to",
-                "2023-02-01",
-                "--strategy",
-                "sma_cross",
-                "--json",
-                str(out),
-            ],
-        )
-        assert result.exit_code == 0, result.output
-        assert "total return" in result.output and "BTCUSDT" in result.output
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
-    payload = json.loads(outputs[0])
-    assert payload["symbol"] == "BTCUSDT" and payload["metrics"]["trades"] == len(payload["trades"]) > 0
-    bad = runner.invoke(app, ["backtest", "--data", str(data), "--symbol", "BTCUSDT", "--strategy", "astrology"])
-    assert bad.exit_code != 0 and "unknown strategy astrology" in bad.output

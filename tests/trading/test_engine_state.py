@@ -69,16 +69,18 @@ def test_state_is_compact_and_plain_json() -> None:
 
 
 def test_settings_validation_names_the_field() -> None:
-    with pytest.raises(ValueError, match="setting leverage: must be an integer in \\[1, 125\\]"):
+    with pytest.raises(ValueError, match="Leverage must be a whole number from 1 to 125x, got 126"):
         EngineSettings(leverage=126)
-    with pytest.raises(ValueError, match="setting leverage: spot trading uses leverage 1"):
+    with pytest.raises(ValueError, match="Leverage must be 1 on a spot account, got 2"):
         EngineSettings(market="spot", leverage=2)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="setting stop_loss_pct: is required"):
+    with pytest.raises(ValueError, match="Stop loss is required"):
         EngineSettings(stop_loss_pct=None)
-    with pytest.raises(ValueError, match="setting taker_fee"):
+    with pytest.raises(ValueError, match="Taker fee must be a number"):
         EngineSettings(taker_fee=float("nan"))
-    with pytest.raises(ValueError, match="setting risk.enabled: unknown checks \\['vibes'\\]"):
+    with pytest.raises(ValueError, match="Risk checks on has unknown checks \\['vibes'\\]"):
         EngineSettings().with_risk(enabled=("vibes",))
+    with pytest.raises(ValueError, match="Starting balance must be a number above 0 and at most 1e\\+09 account"):
+        EngineSettings(starting_balance=1e308)
     with pytest.raises(ValueError, match="unknown settings \\['levrage'\\]"):
         EngineSettings.from_dict({"levrage": 3})
     settings = replace(_settings(), take_profit_pct=None)
@@ -103,8 +105,9 @@ from trading.candle import Candle
 from trading.signals import Direction, Signal
 engine = Engine(EngineSettings())
 c = Candle(0, 100.0, 101.0, 99.0, 100.0, 1.0, 3_600_000, "BTCUSDT")
-result = engine.step(c, Signal("BTCUSDT", 0, Direction.LONG, 1.0, "probe"))
-assert result.fills, result
+assert not engine.step(c, Signal("BTCUSDT", 0, Direction.LONG, 1.0, "probe")).fills
+result = engine.step(Candle(3_600_000, 100.5, 101.0, 99.0, 100.0, 1.0, 3_600_000, "BTCUSDT"))
+assert result.fills and result.fills[0].price == 100.5, result  # at the next open
 assert not any(m.split(".")[0] in ("numpy", "pandas") for m in sys.modules)
 print("ok")
 """

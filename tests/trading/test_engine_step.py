@@ -9,7 +9,7 @@ import pytest
 from trading import Engine, OrderError
 from trading.candle import BadCandleError, Candle
 from trading.models import CloseReason, Side
-from trading.settings import EngineSettings, FundingMode, MarketType
+from trading.settings import EngineSettings, FillPrice, FundingMode, MarketType
 from trading.signals import Direction, Signal
 
 HOUR = 3_600_000
@@ -153,7 +153,7 @@ def test_manual_orders_are_validated(engine_plain_settings: EngineSettings) -> N
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(OrderError, match="quantity must be a finite number > 0"):
             engine.place_order("BTCUSDT", "long", "market", bad, price=100.0, time=t)
-    with pytest.raises(OrderError, match="below the step size"):
+    with pytest.raises(OrderError, match="below the minimum order quantity 0.001"):
         engine.place_order("BTCUSDT", "long", "market", 0.0001, price=100.0, time=t)
     with pytest.raises(OrderError, match="insufficient balance"):
         engine.place_order("BTCUSDT", "long", "market", 5_000.0, price=100.0, time=t)
@@ -268,7 +268,8 @@ def test_partial_fills_are_seeded_and_deterministic(engine_plain_settings: Engin
 def test_risk_verdicts_come_with_a_signal_entry() -> None:
     engine = Engine(EngineSettings())
     candle = make_candle(0, 100, 100, 100, 100)
-    result = engine.step(candle, _signal(candle, Direction.LONG))
+    assert engine.step(candle, _signal(candle, Direction.LONG)).risk == ()  # decided; fills at the next open
+    result = engine.step(make_candle(1, 100, 100, 100, 100))
     assert [v.name for v in result.risk] == [
         "risk_per_trade",
         "stop_loss",
@@ -281,3 +282,53 @@ def test_risk_verdicts_come_with_a_signal_entry() -> None:
     assert all(v.passed for v in result.risk)
     sizing = result.risk[0]
     assert sizing.values["loss_at_stop"] == pytest.approx(100.0, rel=1e-6)  # 1 % of 10,000
+
+
+def _next_open(settings: EngineSettings) -> EngineSettings:
+    return replace(settings, fill_price=FillPrice.NEXT_OPEN)
+
+
+def test_a_signal_fills_at_the_next_candles_open_not_at_its_own_close(engine_plain_settings: EngineSettings) -> None:
+    """A decision made on a closed candle cannot fill at that candle's close on any exchange."""
+    engine = Engine(replace(_next_open(engine_plain_settings), slippage_bps=10.0))
+    decided = make_candle(0, 100, 110, 90, 105)
+    assert engine.step(decided, _signal(decided, Direction.LONG)).fills == ()
+    assert engine.positions == {} and engine.pending_signals == {"BTCUSDT": (Side.LONG, 1.0)}
+    following = make_candle(1, 107, 112, 104, 111)
+    (fill,) = engine.step(following).fills
+    assert fill.price == pytest.approx(107 * 1.001) and fill.time == following.open_time
+    assert engine.positions["BTCUSDT"].entry_time == following.open_time and engine.pending_signals == {}
+    # The opposite signal closes (and reverses) at the open after it, too.
+    turn = make_candle(2, 111, 115, 108, 113)
+    assert engine.step(turn, _signal(turn, Direction.SHORT)).trades == ()
+    result = engine.step(make_candle(3, 109, 110, 100, 101))
+    (trade,) = result.trades
+    assert trade.close_reason is CloseReason.SIGNAL and trade.exit_price == pytest.approx(109 * 0.999)
+    assert engine.positions["BTCUSDT"].side is Side.SHORT
+
+
+def test_an_entry_at_the_open_meets_its_stop_on_the_same_candle(engine_plain_settings: EngineSettings) -> None:
+    engine = Engine(replace(_next_open(engine_plain_settings), stop_loss_pct=2.0))
+    decided = make_candle(0, 100, 100, 100, 100)
+    engine.step(decided, _signal(decided, Direction.LONG))
+    result = engine.step(make_candle(1, 100, 101, 97, 98))  # enters at 100, stop 98 touched by the low
+    assert [f.opens for f in result.fills] == [True, False]
+    assert result.trades[0].close_reason is CloseReason.STOP_LOSS and result.trades[0].exit_price == 98.0
+
+
+def test_a_waiting_signal_survives_state_and_respects_a_stop(engine_plain_settings: EngineSettings) -> None:
+    engine = Engine(_next_open(engine_plain_settings))
+    decided = make_candle(0, 100, 100, 100, 100)
+    engine.step(decided, _signal(decided, Direction.LONG))
+    restored = Engine.from_state(engine.to_state())
+    assert restored.pending_signals == {"BTCUSDT": (Side.LONG, 1.0)}
+    assert restored.step(make_candle(1, 101, 101, 101, 101)).fills[0].price == 101.0
+    # Entries stopped between the decision and the next open: nothing opens.
+    stopped = Engine.from_state(engine.to_state())
+    stopped.entries_enabled = False
+    assert stopped.step(make_candle(1, 101, 101, 101, 101)).rejection == "entries are stopped"
+    assert stopped.positions == {}
+    # A signal that could not act (a short on spot) is not kept.
+    spot = Engine(replace(_next_open(engine_plain_settings), market=MarketType.SPOT))
+    spot.step(decided, _signal(decided, Direction.SHORT))
+    assert spot.pending_signals == {} and spot.is_idle()

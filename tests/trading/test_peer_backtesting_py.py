@@ -31,7 +31,7 @@ from backtesting.lib import FractionalBacktest, crossover
 from core.datafiles import load_candles
 from trading.backtest import run_backtest
 from trading.models import SymbolSpec
-from trading.settings import EngineSettings, FundingMode, PositionSizing, RiskSettings
+from trading.settings import EngineSettings, FillPrice, FundingMode, PositionSizing, RiskSettings
 from trading.simple_signals import sma_cross
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "candles"
@@ -82,6 +82,7 @@ def test_sma_cross_matches_backtesting_py(file_name: str) -> None:
     peer_trades = peer["_trades"]
 
     settings = EngineSettings(
+        fill_price=FillPrice.CLOSE,  # as the peer runs: trade_on_close=True
         leverage=1,
         starting_balance=cash,
         taker_fee=FEE,

@@ -23,7 +23,7 @@ from trading.risk import (
     loss_at_stop,
     size_for_risk,
 )
-from trading.settings import EngineSettings, RiskSettings
+from trading.settings import EngineSettings, FillPrice, RiskSettings
 from trading.signals import Direction, Signal
 
 RISK = RiskSettings()
@@ -119,7 +119,7 @@ def test_disabled_checks_report_but_never_block() -> None:
 
 
 def test_engine_stops_entering_after_three_losses_for_sixty_minutes() -> None:
-    settings = EngineSettings(taker_fee=0.0, stop_loss_pct=1.0, take_profit_pct=None)
+    settings = EngineSettings(taker_fee=0.0, stop_loss_pct=1.0, take_profit_pct=None, fill_price=FillPrice.CLOSE)
     settings = settings.with_risk(enabled=("risk_per_trade", "stop_loss", "consecutive_losses", "cooldown"))
     engine = Engine(settings)
     minute = 60_000

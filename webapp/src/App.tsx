@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { getTokens, http, onTokens, setTokens, type Tokens } from './api/client';
 import { ConnectionBadge, LiveProvider } from './components/live';
+import { SymbolsProvider } from './components/symbols';
 import { SimBanner, SystemProvider } from './components/system';
 import { Link, navigate, usePath } from './lib/router';
 import { Backtests } from './pages/Backtests';
@@ -26,8 +27,10 @@ function Shell({ tokens }: { tokens: Tokens }) {
   const path = usePath();
   const current = PAGES.find((p) => p.path === path) ?? PAGES[0];
   const Page = current.page;
+  const [menuOpen, setMenuOpen] = useState(false);
   useEffect(() => {
     document.title = `${current.title} · Durabot`;
+    setMenuOpen(false);
   }, [current.title]);
 
   const logout = async () => {
@@ -41,7 +44,12 @@ function Shell({ tokens }: { tokens: Tokens }) {
       <a className="skip" href="#main">Skip to content</a>
       <header className="top">
         <span className="brand">Durabot</span>
-        <nav aria-label="Pages">
+        {/* On a phone the pages fold into a menu: seven links do not fit 390 px side by side. */}
+        <button className="menu-toggle" aria-expanded={menuOpen} aria-controls="nav-pages"
+          onClick={() => setMenuOpen(!menuOpen)}>
+          Menu<span className="visually-hidden">: {current.title}</span>
+        </button>
+        <nav aria-label="Pages" id="nav-pages" className={menuOpen ? 'open' : undefined}>
           {PAGES.map((p) => (
             <Link key={p.path} href={p.path} aria-current={p.path === current.path ? 'page' : undefined}>
               {p.title}
@@ -54,7 +62,9 @@ function Shell({ tokens }: { tokens: Tokens }) {
       <SimBanner />
       <main id="main" tabIndex={-1}>
         <h1>{current.title}</h1>
-        <Page />
+        <SymbolsProvider>
+          <Page />
+        </SymbolsProvider>
       </main>
     </LiveProvider>
   );

@@ -203,6 +203,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/backtests/compare": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Compare Backtests
+         * @description Completed backtests side by side: metrics, per-pair totals and every parameter that differs.
+         */
+        get: operations["compare_backtests_api_backtests_compare_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/backtests/{backtest_id}": {
         parameters: {
             query?: never;
@@ -212,9 +232,54 @@ export interface paths {
         };
         /**
          * Get Backtest
-         * @description Progress (status, phase, fraction) and, once completed, the whole report.
+         * @description Progress (status, phase, fraction) and, once completed, the report with its first 100 trades.
          */
         get: operations["get_backtest_api_backtests__backtest_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Backtest
+         * @description Delete a backtest with its report and trades (a running one is cancelled first).
+         */
+        delete: operations["delete_backtest_api_backtests__backtest_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/backtests/{backtest_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Backtest
+         * @description Download the report (JSON: the same bytes as ``durabot backtest --json`` for the same settings
+         *     and candles) or all its trades (CSV: ``--csv``).
+         */
+        get: operations["export_backtest_api_backtests__backtest_id__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/backtests/{backtest_id}/trades": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Backtest Trades
+         * @description A page of a completed backtest's trades, in the order they closed.
+         */
+        get: operations["backtest_trades_api_backtests__backtest_id__trades_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -271,6 +336,40 @@ export interface paths {
          *     else is.
          */
         get: operations["health_api_health_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/market/symbols": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Symbols */
+        get: operations["list_symbols_api_market_symbols_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/market/symbols/{symbol}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Symbol */
+        get: operations["get_symbol_api_market_symbols__symbol__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -574,6 +673,47 @@ export interface paths {
          *     Nothing is changed. A body that does not fit the schema is still a 422.
          */
         post: operations["check_settings_api_paper_trading_settings_check_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/paper-trading/settings/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Settings
+         * @description Your session's settings as a settings document, to download or to backtest with.
+         */
+        get: operations["export_settings_api_paper_trading_settings_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/paper-trading/settings/schema": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Settings Schema
+         * @description Every setting with its label, unit, help and allowed values: what the settings form is built from,
+         *     and the ranges every settings write is checked against.
+         */
+        get: operations["get_settings_schema_api_paper_trading_settings_schema_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1153,6 +1293,22 @@ export interface components {
             /** Reason */
             reason: string | null;
         };
+        /** BacktestComparisonOut */
+        BacktestComparisonOut: {
+            /** Differences */
+            differences: components["schemas"]["ParameterDifferenceOut"][];
+            /** Runs */
+            runs: components["schemas"]["BacktestRunOut"][];
+        };
+        /** BacktestDeletedOut */
+        BacktestDeletedOut: {
+            /** Backtest Id */
+            backtest_id: string;
+            /** Deleted */
+            deleted: boolean;
+            /** Trades Deleted */
+            trades_deleted: number;
+        };
         /** BacktestIn */
         BacktestIn: {
             analysis_settings?: components["schemas"]["AnalysisSettingsIn"] | null;
@@ -1162,8 +1318,20 @@ export interface components {
              * @example BTCUSDT-5m-2023-01.csv.gz
              */
             dataset?: string | null;
+            /**
+             * Datasets
+             * @description several files under data/candles, one per symbol, one interval: the symbols trade together in one account
+             */
+            datasets?: string[] | null;
             engine_settings?: components["schemas"]["BasicSettingsIn"] | null;
             market_data?: components["schemas"]["MarketDataIn"] | null;
+            /**
+             * Settings
+             * @description a settings document (GET /api/paper-trading/settings/export), taken unchanged instead of engine_settings and analysis_settings; without dataset(s) the backtest runs on the stored candles of its symbols and interval
+             */
+            settings?: {
+                [key: string]: unknown;
+            } | null;
             /** Trade From */
             trade_from?: number | null;
             /** Trade To */
@@ -1196,10 +1364,24 @@ export interface components {
             /** Phase */
             phase?: string | null;
             /**
+             * Price Curves
+             * @description each symbol's closes over the traded window (close_times, close; at most 1,000 points)
+             */
+            price_curves?: {
+                [key: string]: unknown;
+            } | null;
+            /**
              * Progress
              * @default 0
              */
             progress: number;
+            /**
+             * Report
+             * @description parameters, data, metrics and tables (per_pair, per_exit_reason, durations, per_month) of a completed run
+             */
+            report?: {
+                [key: string]: unknown;
+            } | null;
             /** Request */
             request?: {
                 [key: string]: unknown;
@@ -1214,18 +1396,78 @@ export interface components {
             summary?: {
                 [key: string]: unknown;
             } | null;
-            /** Trades */
+            /**
+             * Trades
+             * @description the first 100 trades of a completed run, in the order they closed (all: GET …/trades or …/export)
+             */
             trades?: {
                 [key: string]: unknown;
             }[] | null;
+            /**
+             * Trades Total
+             * @description every trade of the run (trades holds the first 100)
+             */
+            trades_total?: number | null;
+        };
+        /** BacktestRunOut */
+        BacktestRunOut: {
+            /** Backtest Id */
+            backtest_id: string;
+            /** Created At */
+            created_at?: unknown;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /** Metrics */
+            metrics: {
+                [key: string]: unknown;
+            };
+            /** Per Pair */
+            per_pair: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Source
+             * @description where the candles came from (files or stored data)
+             */
+            source: {
+                [key: string]: unknown;
+            };
+        };
+        /** BacktestTradesOut */
+        BacktestTradesOut: {
+            /**
+             * Items
+             * @description the Engine's trade records, in the order they closed
+             */
+            items: {
+                [key: string]: unknown;
+            }[];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
         };
         /**
          * BasicSettingsIn
          * @description Engine settings to change; omitted fields keep their value (``risk`` merges field by field).
          */
         BasicSettingsIn: {
+            /**
+             * Account Currency
+             * @description the currency the balance and profit are in (USDT, BTC …); every symbol traded is quoted in it. Changes only on a fresh account
+             */
+            account_currency?: string | null;
             /** Close On Opposite Signal */
             close_on_opposite_signal?: boolean | null;
+            /**
+             * Fill Price
+             * @description next_open: a closed candle's decision fills at the next candle's open; close: at its close (only to cross-check tools that fill so)
+             */
+            fill_price?: ("next_open" | "close") | null;
             /** Fixed Notional */
             fixed_notional?: number | null;
             /** Fixed Quantity */
@@ -1238,7 +1480,10 @@ export interface components {
             leverage?: number | null;
             /** Maker Fee */
             maker_fee?: number | null;
-            /** Market */
+            /**
+             * Market
+             * @description futures: USDⓈ-M perpetuals; spot: long only at 1x. Changes only on a fresh account (before the first start, or after a reset)
+             */
             market?: ("futures" | "spot") | null;
             /** Min Confidence */
             min_confidence?: number | null;
@@ -1409,11 +1654,6 @@ export interface components {
             time: number;
             /** Unrealised */
             unrealised?: number | null;
-        };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
         };
         /** HealthResponse */
         HealthResponse: {
@@ -1650,6 +1890,19 @@ export interface components {
             /** Volume 24H */
             volume_24h: number;
         };
+        /** ParameterDifferenceOut */
+        ParameterDifferenceOut: {
+            /**
+             * Parameter
+             * @example settings.engine.leverage
+             */
+            parameter: string;
+            /**
+             * Values
+             * @description each run's value, in the order of runs
+             */
+            values: unknown[];
+        };
         /** PortfolioOut */
         PortfolioOut: {
             account: components["schemas"]["AccountOut"];
@@ -1752,6 +2005,33 @@ export interface components {
             field: string | null;
             /** Reason */
             reason: string;
+        };
+        /** ReplayedSeriesOut */
+        ReplayedSeriesOut: {
+            /**
+             * Copy
+             * @description how often a tiled file started over (0: the real data as is)
+             */
+            copy: number;
+            /** Interval */
+            interval: string;
+            /**
+             * Real From
+             * @description open time of the file's first candle: the real date, ms
+             */
+            real_from: number;
+            /**
+             * Real Now
+             * @description real open time of the candle replaying now; null before the first
+             */
+            real_now: number | null;
+            /**
+             * Real To
+             * @description open time of the file's last candle, ms
+             */
+            real_to: number;
+            /** Symbol */
+            symbol: string;
         };
         /** ResetOut */
         ResetOut: {
@@ -1858,6 +2138,58 @@ export interface components {
             user_agent: string;
         };
         /**
+         * SettingInfoOut
+         * @description One setting as the settings form shows it: where it lives, its label, unit and help, and what
+         *     it accepts (a range for numbers, choices for the others).
+         */
+        SettingInfoOut: {
+            /**
+             * Above Minimum
+             * @description the minimum itself is not allowed
+             */
+            above_minimum: boolean;
+            /**
+             * Below Maximum
+             * @description the maximum itself is not allowed
+             */
+            below_maximum: boolean;
+            /**
+             * Choices
+             * @description the values a choice takes, or the items a list may hold
+             */
+            choices: string[];
+            /** Help */
+            help: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "number" | "integer" | "choice" | "flag" | "text" | "list";
+            /** Label */
+            label: string;
+            /** Maximum */
+            maximum: number | null;
+            /** Minimum */
+            minimum: number | null;
+            /**
+             * Optional
+             * @description null (off) is allowed
+             */
+            optional: boolean;
+            /**
+             * Path
+             * @description as the API names it: leverage, risk.max_daily_loss_pct, rsi.length
+             */
+            path: string;
+            /**
+             * Section
+             * @enum {string}
+             */
+            section: "basic" | "strategy" | "indicators";
+            /** Unit */
+            unit: string;
+        };
+        /**
          * SettingsCheckOut
          * @description Whether the session would accept a settings change; nothing is changed either way.
          */
@@ -1930,7 +2262,7 @@ export interface components {
         SimClockOut: {
             /**
              * Market Time
-             * @description the sim's market time, ms since the epoch
+             * @description the sim's market time (its virtual clock), ms since the epoch
              */
             market_time: number | null;
             /**
@@ -1938,6 +2270,11 @@ export interface components {
              * @description false when the sim did not answer; speed and market time are then null
              */
             reachable: boolean;
+            /**
+             * Replaying
+             * @description the files replayed, in their real dates
+             */
+            replaying: components["schemas"]["ReplayedSeriesOut"][];
             /**
              * Speed
              * @description replay speed: a multiple of real time, or `max`
@@ -2034,6 +2371,13 @@ export interface components {
             symbols: string[];
             /** Trades Closed */
             trades_closed: number;
+            /**
+             * Waiting Entries
+             * @description per symbol, the side a closed candle decided: it fills at the next candle's open (fill_price next_open)
+             */
+            waiting_entries?: {
+                [key: string]: "long" | "short";
+            } | null;
         };
         /** StochasticIn */
         StochasticIn: {
@@ -2098,6 +2442,55 @@ export interface components {
             suggestions: components["schemas"]["SuggestionOut"][];
             /** Trades Considered */
             trades_considered: number;
+        };
+        /**
+         * SymbolFiltersOut
+         * @description A symbol the exchange lists, with the filters every order on it must pass.
+         */
+        SymbolFiltersOut: {
+            /** Base Asset */
+            base_asset: string;
+            /**
+             * Market
+             * @enum {string}
+             */
+            market: "futures" | "spot";
+            /**
+             * Min Notional
+             * @description smallest order value, in the quote asset
+             */
+            min_notional: number;
+            /** Min Qty */
+            min_qty: number;
+            /**
+             * Price Decimals
+             * @description decimals a price shows (from the tick size)
+             */
+            price_decimals: number;
+            /** Quantity Decimals */
+            quantity_decimals: number;
+            /**
+             * Quote Asset
+             * @description the currency prices, fees and profit are in
+             */
+            quote_asset: string;
+            /**
+             * Status
+             * @description TRADING when orders are accepted
+             */
+            status: string;
+            /**
+             * Step Size
+             * @description quantities are multiples of this
+             */
+            step_size: number;
+            /** Symbol */
+            symbol: string;
+            /**
+             * Tick Size
+             * @description prices are multiples of this
+             */
+            tick_size: number;
         };
         /** SymbolsIn */
         SymbolsIn: {
@@ -2268,19 +2661,6 @@ export interface components {
              * @description short, permanent ID (used in workflow IDs)
              */
             user_id: string;
-        };
-        /** ValidationError */
-        ValidationError: {
-            /** Context */
-            ctx?: Record<string, never>;
-            /** Input */
-            input?: unknown;
-            /** Location */
-            loc: (string | number)[];
-            /** Message */
-            msg: string;
-            /** Error Type */
-            type: string;
         };
         /** VolumeIn */
         VolumeIn: {
@@ -2946,13 +3326,70 @@ export interface operations {
                     "application/json": components["schemas"]["RejectedOut"];
                 };
             };
-            /** @description The backtest could not be started */
+            /** @description Temporal could not be reached in time */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    compare_backtests_api_backtests_compare_get: {
+        parameters: {
+            query: {
+                /** @description 2 to 10 completed backtests */
+                ids: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestComparisonOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such backtest of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid request (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
                 };
             };
         };
@@ -2991,6 +3428,207 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid request (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    delete_backtest_api_backtests__backtest_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                backtest_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestDeletedOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such backtest of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Still being cancelled; try again */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Invalid request (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not be reached in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    export_backtest_api_backtests__backtest_id__export_get: {
+        parameters: {
+            query?: {
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path: {
+                backtest_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report as JSON (the CLI's --json) or its trades as CSV */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/csv": unknown;
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such backtest of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The backtest has not completed (yet) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Invalid request (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    backtest_trades_api_backtests__backtest_id__trades_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                backtest_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BacktestTradesOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such backtest of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The backtest has not completed (yet) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Invalid request (the field and the reason) */
@@ -3053,7 +3691,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
             };
             /** @description A dependency (Temporal or MongoDB) is unreachable */
             503: {
@@ -3104,7 +3744,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
             };
             /** @description A dependency (Temporal or MongoDB) is unreachable */
             503: {
@@ -3144,7 +3786,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description Temporal or MongoDB is down */
@@ -3155,6 +3797,96 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HealthResponse"];
                 };
+            };
+        };
+    };
+    list_symbols_api_market_symbols_get: {
+        parameters: {
+            query?: {
+                /** @description futures: USDⓈ-M perpetuals; spot */
+                market?: "futures" | "spot";
+                /** @description e.g. USDT */
+                quote_asset?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SymbolFiltersOut"][];
+                };
+            };
+            /** @description Invalid timeframe, range or indicator */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange cannot be reached right now */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_symbol_api_market_symbols__symbol__get: {
+        parameters: {
+            query?: {
+                /** @description futures: USDⓈ-M perpetuals; spot */
+                market?: "futures" | "spot";
+            };
+            header?: never;
+            path: {
+                /** @description e.g. BTCUSDT */
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SymbolFiltersOut"];
+                };
+            };
+            /** @description No data for this symbol */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid timeframe, range or indicator */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange cannot be reached right now */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -3329,7 +4061,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description The session could not answer */
@@ -3412,7 +4144,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description The session could not answer */
@@ -3462,7 +4194,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description The session could not answer */
@@ -4012,6 +4744,87 @@ export interface operations {
             };
         };
     };
+    export_settings_api_paper_trading_settings_export_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings document (format durabot-settings, version 1) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The saved settings are not a valid document */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    get_settings_schema_api_paper_trading_settings_schema_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettingInfoOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
     put_signal_interval_api_paper_trading_signal_interval_put: {
         parameters: {
             query?: never;
@@ -4108,7 +4921,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description The session could not answer */
@@ -4516,7 +5329,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description The session could not answer */
@@ -4573,7 +5386,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description The session could not answer */
@@ -4622,7 +5435,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description The session could not answer */

@@ -2,7 +2,7 @@
 import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
 import { call, http, type Schemas } from '../api/client';
 import { useInterval } from '../lib/hooks';
-import { formatTime } from '../lib/format';
+import { formatDate, formatTime } from '../lib/format';
 
 type System = Schemas['SystemOut'];
 
@@ -30,7 +30,7 @@ export function temporalLink(system: System | null, workflowId: string): string 
 export function SimBanner() {
   const system = useSystem();
   if (!system?.sim) return null;
-  const { reachable, speed, market_time } = system.sim;
+  const { reachable, speed, market_time, replaying } = system.sim;
   return (
     <div className="banner" role="status" data-testid="sim-banner">
       <strong>Local sim exchange</strong>
@@ -38,6 +38,14 @@ export function SimBanner() {
         <>
           <span>replay speed {speed === 'max' ? 'max' : `×${speed}`}</span>
           <span>market time {formatTime(market_time)}</span>
+          {replaying.map((r) => (
+            // The virtual clock is shifted onto today: say which real dates are being replayed.
+            <span key={`${r.symbol}@${r.interval}`} data-testid="sim-replaying">
+              {r.symbol} {r.interval}: real data of {formatTime(r.real_now ?? r.real_from)}
+              {r.copy > 0 ? ` (repeat ${r.copy}, prices scaled)` : ''} from {formatDate(r.real_from)} to{' '}
+              {formatDate(r.real_to)}
+            </span>
+          ))}
         </>
       ) : (
         <span>not reachable</span>

@@ -25,9 +25,13 @@ export function Card({ title, children, actions, wide }: {
   );
 }
 
-export function Stat({ label, children, testId }: { label: string; children: ReactNode; testId?: string }) {
+export function Stat({ label, children, testId, value }: {
+  label: string; children: ReactNode; testId?: string;
+  /** The raw figure behind the text, for tests and tools. */
+  value?: number | string | null;
+}) {
   return (
-    <div className="stat" data-testid={testId}>
+    <div className="stat" data-testid={testId} data-value={value ?? undefined}>
       <div className="stat-label">{label}</div>
       <div className="stat-value">{children}</div>
     </div>

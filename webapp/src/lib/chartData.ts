@@ -29,3 +29,26 @@ export function snapToBar(barTimes: readonly number[], ms: number): number | nul
   }
   return found >= 0 ? barTimes[found] : null;
 }
+
+export interface Bar {
+  time: number; // seconds
+  value: number;
+  color: string;
+}
+
+/** One volume bar per candle, coloured as the candle (close ≥ open is up). */
+export function volumeBars(candles: readonly { open_time: number; open: number; close: number; volume: number }[],
+  up: string, down: string): Bar[] {
+  return candles.map((k) => ({ time: Math.floor(k.open_time / 1000), value: k.volume, color: k.close >= k.open ? up : down }));
+}
+
+/** A histogram (MACD's) per candle where it is defined (warm-up values are null), coloured by sign. */
+export function histogramBars(candles: readonly { open_time: number }[], values: readonly (number | null)[],
+  up: string, down: string): Bar[] {
+  const bars: Bar[] = [];
+  candles.forEach((k, i) => {
+    const v = values[i];
+    if (v != null && Number.isFinite(v)) bars.push({ time: Math.floor(k.open_time / 1000), value: v, color: v >= 0 ? up : down });
+  });
+  return bars;
+}

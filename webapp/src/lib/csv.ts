@@ -20,7 +20,12 @@ export function toCsv<T>(rows: readonly T[], columns: readonly Column<T>[]): str
 }
 
 export function downloadCsv(filename: string, text: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: 'text/csv;charset=utf-8' }));
+  downloadFile(filename, text, 'text/csv;charset=utf-8');
+}
+
+/** Hands the text to the browser as a file download. */
+export function downloadFile(filename: string, text: string, type: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type }));
   const link = document.createElement('a');
   link.href = url;
   link.download = filename;

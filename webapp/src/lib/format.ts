@@ -12,9 +12,12 @@ export function formatNumber(value: number | null | undefined, digits = 2): stri
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-/** A price: enough significant digits for small quotes such as ETHBTC (0.09…). */
-export function formatPrice(value: number | null | undefined): string {
+/** A price with the symbol's decimals (from its tick size) when known: 0.0994700 at a tick of 1e-7,
+ *  42,000.50 at 0.01. Without them (the exchange's filters still loading, or a symbol it does not
+ *  list for this account), enough significant digits for small quotes such as ETHBTC (0.09…). */
+export function formatPrice(value: number | null | undefined, decimals?: number | null): string {
   if (value == null || !Number.isFinite(value)) return '—';
+  if (decimals != null && Number.isInteger(decimals) && decimals >= 0 && decimals <= 20) return formatNumber(value, decimals);
   const abs = Math.abs(value);
   const digits = abs >= 1000 ? 2 : abs >= 1 ? 4 : abs === 0 ? 2 : Math.min(8, 4 - Math.floor(Math.log10(abs)));
   return formatNumber(value, digits);
@@ -38,6 +41,12 @@ export function formatPct(ratio: number | null | undefined, digits = 1): string 
 export function formatTime(ms: number | null | undefined): string {
   if (ms == null || !Number.isFinite(ms) || ms <= 0) return '—';
   return new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+}
+
+/** A UTC day (ms) as "2018-01-03". */
+export function formatDate(ms: number | null | undefined): string {
+  if (ms == null || !Number.isFinite(ms) || ms <= 0) return '—';
+  return new Date(ms).toISOString().slice(0, 10);
 }
 
 // The indicators a trader reads first, in reading order; the rest stay in the API's record.

@@ -4,7 +4,6 @@ import { csvCell, toCsv } from './csv';
 import { formatDuration } from '../components/TradeReview';
 import { formatIndicators, formatPct, formatPnl, formatPrice, formatTime, tone } from './format';
 import { equityCurve, maxDrawdown, pnlOnDay, unrealised, winRate } from './metrics';
-import { buildPatch, flatten } from './settingsForm';
 import { describe as describeProblem, problemFrom, problemFromCheck } from './validation';
 import { CLOSED_COLUMNS, filterClosed } from '../pages/Positions';
 import { curvePoints, parseUtc } from '../pages/Backtests';
@@ -99,20 +98,6 @@ describe('chart data', () => {
     expect(snapToBar(bars, 450_000)).toBe(400);
     expect(snapToBar(bars, 700_000)).toBe(700);
     expect(snapToBar(bars, 50_000)).toBeNull();
-  });
-});
-
-describe('settings form', () => {
-  const fields = flatten({ leverage: 10, risk: { cooldown_minutes: 0, enabled: true }, enabled: ['rsi', 'macd'], market: 'futures' });
-  it('flattens nested settings to dotted fields', () => {
-    expect(fields.map((f) => [f.path, f.kind])).toEqual([
-      ['leverage', 'number'], ['risk.cooldown_minutes', 'number'], ['risk.enabled', 'boolean'], ['enabled', 'list'], ['market', 'text'],
-    ]);
-  });
-  it('sends only what changed, nested, and passes unparsable numbers through for the API to reject', () => {
-    expect(buildPatch(fields, { leverage: '10', 'risk.cooldown_minutes': '30', enabled: 'rsi, macd' })).toEqual({ risk: { cooldown_minutes: 30 } });
-    expect(buildPatch(fields, { leverage: 'ten', 'risk.enabled': false, enabled: 'rsi' })).toEqual({ leverage: 'ten', risk: { enabled: false }, enabled: ['rsi'] });
-    expect(buildPatch(fields, {})).toEqual({});
   });
 });
 

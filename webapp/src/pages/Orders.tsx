@@ -1,19 +1,68 @@
-import { useState, type FormEvent } from 'react';
+import { useMemo, useState, type FormEvent } from 'react';
 import { call, errorText, http, type Schemas } from '../api/client';
 import { useLiveEvents } from '../components/live';
+import { usePriceFormat } from '../components/symbols';
 import { Card, ErrorNote } from '../components/ui';
-import { formatNumber, formatPrice } from '../lib/format';
+import { formatNumber, formatTime } from '../lib/format';
 import { useLoad } from '../lib/hooks';
+import { orderHistory, type OrderRow } from '../lib/orderHistory';
 
 type OrderIn = Schemas['ManualOrderIn'];
 
 const optional = (text: string): number | undefined => (text.trim() === '' ? undefined : Number(text));
+const SHOWN = 50;
+
+function OrderHistory({ pending }: { pending: Record<string, unknown>[] }) {
+  const open = useLoad(() => call(() => http.GET('/api/paper-trading/trades/open')));
+  const closed = useLoad(() => call(() => http.GET('/api/paper-trading/trades/closed', { params: { query: { limit: 500 } } })));
+  const [shown, setShown] = useState(SHOWN);
+  const priceOf = usePriceFormat();
+  useLiveEvents(['TradeExecuted', 'PositionUpdate'], () => {
+    open.reload();
+    closed.reload();
+  });
+  const rows = useMemo(() => orderHistory(open.data ?? [], closed.data ?? [], pending), [open.data, closed.data, pending]);
+  return (
+    <Card title="Order history" wide>
+      <p className="muted">
+        Every fill of the session's trades (market and filled limit orders, signal entries, stops, take profits) and the
+        orders still resting, newest first. Cancelled orders are not kept.
+      </p>
+      <ErrorNote message={open.error ?? closed.error} />
+      {rows.length === 0 ? (
+        <p className="muted" data-testid="no-order-history">No orders yet.</p>
+      ) : (
+        <div className="table-wrap">
+          <table data-testid="order-history">
+            <thead>
+              <tr><th>Time</th><th>Ref</th><th>Symbol</th><th>Side</th><th>Order</th><th>Qty</th><th>Price</th><th>Fee</th><th>Status</th><th>Note</th></tr>
+            </thead>
+            <tbody>
+              {rows.slice(0, shown).map((r: OrderRow) => (
+                <tr key={r.key} data-testid={`order-${r.key}`} data-price={r.price ?? ''}>
+                  <td>{formatTime(r.time)}</td><td>{r.ref}</td><td>{r.symbol}</td>
+                  <td className={r.action === 'buy' ? 'long' : 'short'}>{r.action}</td><td>{r.what}</td>
+                  <td>{formatNumber(r.quantity, 4)}</td><td>{priceOf(r.symbol, r.price)}</td><td>{formatNumber(r.fee, 6)}</td>
+                  <td>{r.status}</td><td>{r.note}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {rows.length > shown ? (
+        <button onClick={() => setShown(shown + SHOWN)}>Show {Math.min(SHOWN, rows.length - shown)} more of {rows.length - shown}</button>
+      ) : null}
+    </Card>
+  );
+}
 
 export function Orders() {
   const pending = useLoad(() => call(() => http.GET('/api/paper-trading/pending-orders')));
   const [form, setForm] = useState({ symbol: '', side: 'long', order_type: 'limit', quantity: '', limit_price: '', stop_price: '', stop_loss: '', take_profit: '' });
   const [error, setError] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
+  const priceOf = usePriceFormat();
   useLiveEvents(['TradeExecuted', 'PositionUpdate'], pending.reload);
   const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [key]: e.target.value });
 
@@ -78,7 +127,7 @@ export function Orders() {
                     <tr key={id} data-testid={`pending-${id}`}>
                       <td>{id}</td><td>{String(o.symbol)}</td><td>{String(o.side)}</td><td>{String(o.type ?? o.order_type)}</td>
                       <td>{formatNumber(Number(o.quantity), 4)}</td>
-                      <td>{formatPrice(o.limit_price as number | null)}</td><td>{formatPrice(o.stop_price as number | null)}</td>
+                      <td>{priceOf(o.symbol, o.limit_price as number | null)}</td><td>{priceOf(o.symbol, o.stop_price as number | null)}</td>
                       <td><button className="small" onClick={() => void cancel(id)} aria-label={`Cancel order ${id}`}>Cancel</button></td>
                     </tr>
                   );
@@ -88,6 +137,7 @@ export function Orders() {
           </div>
         )}
       </Card>
+      <OrderHistory pending={rows} />
     </div>
   );
 }

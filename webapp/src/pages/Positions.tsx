@@ -1,10 +1,12 @@
 import { useMemo, useState } from 'react';
 import { call, errorText, http } from '../api/client';
 import { useLive, useLiveEvents } from '../components/live';
+import { usePriceFormat } from '../components/symbols';
+import { ConfirmButton, type ConfirmText } from '../components/Confirm';
 import { TradeReview } from '../components/TradeReview';
 import { Card, ErrorNote, Pnl } from '../components/ui';
 import { downloadCsv, toCsv, type Column } from '../lib/csv';
-import { formatNumber, formatPrice, formatTime } from '../lib/format';
+import { formatNumber, formatPnl, formatTime } from '../lib/format';
 import { useLoad } from '../lib/hooks';
 import { livePnl } from '../lib/metrics';
 
@@ -42,9 +44,30 @@ export const CLOSED_COLUMNS: Column<Row>[] = [
   { header: 'close_reason', value: (t) => t.close_reason as string },
 ];
 
+/** What closing an open trade does, with the numbers the trader sees in its row. */
+function closeText(p: Row, price: number | null, pnl: number | null,
+  formatPrice: (value: number | null | undefined) => string): ConfirmText {
+  const id = Number(p.trade_id);
+  const long = p.side === 'long';
+  const size = `${formatNumber(num(p.quantity), 4)} ${String(p.symbol)}`;
+  return {
+    title: `Close trade #${id}?`,
+    action: `Close trade #${id}`,
+    body: (
+      <p>
+        {long ? 'Sells' : 'Buys back'} {size}, the whole {String(p.side)} entered at {formatPrice(num(p.entry_price))}, at the latest
+        market price{price != null ? ` (last ${formatPrice(price)})` : ''}. Its PnL
+        {pnl != null ? `, ${formatPnl(pnl, 6)} now,` : ''} becomes realised, less the exit fee; its stop loss and take profit
+        are dropped. This cannot be undone.
+      </p>
+    ),
+  };
+}
+
 function OpenPositions() {
   const open = useLoad(() => call(() => http.GET('/api/paper-trading/trades/open')));
   const { prices } = useLive();
+  const priceOf = usePriceFormat();
   const [error, setError] = useState<string | null>(null);
   const [closing, setClosing] = useState<number | null>(null);
   useLiveEvents(['TradeExecuted', 'PositionUpdate'], open.reload);
@@ -89,16 +112,16 @@ function OpenPositions() {
                     <td>{String(p.symbol)}</td>
                     <td className={String(p.side)}>{String(p.side)}</td>
                     <td>{formatNumber(num(p.quantity), 4)}</td>
-                    <td>{formatPrice(num(p.entry_price))}</td>
-                    <td data-testid={`price-${id}`} data-value={price ?? ''}>{formatPrice(price)}</td>
-                    <td>{formatPrice(num(p.stop_loss))} / {formatPrice(num(p.take_profit))}</td>
+                    <td data-testid={`entry-${id}`}>{priceOf(p.symbol, num(p.entry_price))}</td>
+                    <td data-testid={`price-${id}`} data-value={price ?? ''}>{priceOf(p.symbol, price)}</td>
+                    <td>{priceOf(p.symbol, num(p.stop_loss))} / {priceOf(p.symbol, num(p.take_profit))}</td>
                     <td data-testid={`pnl-${id}`} data-value={live?.pnl ?? ''}><Pnl value={live?.pnl} digits={6} /></td>
                     <td data-testid={`pnl-pct-${id}`}>{live?.pct != null ? <Pnl value={live.pct * 100} digits={2} /> : '—'}{live?.pct != null ? '%' : ''}</td>
                     <td>
-                      <button className="danger small" disabled={closing === id} onClick={() => void close(id)}
-                        aria-label={`Close position ${id}`}>
+                      <ConfirmButton className="danger small" disabled={closing === id} label={`Close position ${id}`}
+                        onConfirm={() => void close(id)} confirm={() => closeText(p, price, live?.pnl ?? null, (v) => priceOf(p.symbol, v))}>
                         Close
-                      </button>
+                      </ConfirmButton>
                     </td>
                   </tr>
                 );
@@ -113,6 +136,7 @@ function OpenPositions() {
 
 function ClosedTrades({ onReview }: { onReview: (id: number) => void }) {
   const closed = useLoad(() => call(() => http.GET('/api/paper-trading/trades/closed', { params: { query: { limit: 500 } } })));
+  const priceOf = usePriceFormat();
   const [filter, setFilter] = useState<ClosedFilter>({ symbol: '', side: '', result: '' });
   useLiveEvents(['TradeExecuted'], closed.reload);
   const all = useMemo(() => (closed.data ?? []).map((r) => r.trade as Row), [closed.data]);
@@ -164,8 +188,8 @@ function ClosedTrades({ onReview }: { onReview: (id: number) => void }) {
                   <td>{String(t.id)}</td>
                   <td>{String(t.symbol)}</td>
                   <td className={String(t.side)}>{String(t.side)}</td>
-                  <td>{formatPrice(num(t.entry_price))}</td>
-                  <td>{formatPrice(num(t.exit_price))}</td>
+                  <td>{priceOf(t.symbol, num(t.entry_price))}</td>
+                  <td>{priceOf(t.symbol, num(t.exit_price))}</td>
                   <td>{formatTime(num(t.exit_time))}</td>
                   <td>{String(t.close_reason ?? '')}</td>
                   <td><Pnl value={num(t.net_pnl)} digits={6} /></td>

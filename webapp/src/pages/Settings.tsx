@@ -1,98 +1,155 @@
-import { useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useRef, useState, type FormEvent } from 'react';
 import { ApiError, call, errorText, http } from '../api/client';
+import { SettingField, type FieldMessage } from '../components/SettingField';
 import { Card, ErrorNote } from '../components/ui';
 import { useLoad } from '../lib/hooks';
-import { buildPatch, flatten, type Field } from '../lib/settingsForm';
-import { describe, problemFromCheck } from '../lib/validation';
+import {
+  buildFields, fieldOf, sectionPatch, type Draft, type Field, type Section, type SettingInfo, type Values,
+} from '../lib/settingsForm';
+import { problemFromCheck } from '../lib/validation';
 
-type Section = 'basic' | 'strategy' | 'indicator';
+const TITLES: Record<Section, string> = { basic: 'Basic settings', strategy: 'Strategy settings', indicators: 'Indicator settings' };
+/** Settings that define the account: they change only while it is fresh (before the first start, or after a reset). */
+const ACCOUNT_DEFINING = new Set(['market', 'account_currency']);
+const LOCKED_NOTE = 'Locked: this account has been started. Reset it on the overview to change this.';
 
-const LOAD = {
-  basic: () => call(() => http.GET('/api/paper-trading/basic-settings')),
-  strategy: () => call(() => http.GET('/api/paper-trading/strategy-settings')),
-  indicator: () => call(() => http.GET('/api/paper-trading/indicator-settings')),
-};
-
-// The patch holds only fields read from the API, so the generated body types are asserted, not built.
-const SAVE = {
-  basic: (body: object) => call(() => http.PUT('/api/paper-trading/basic-settings', { body: body as never })),
-  strategy: (body: object) => call(() => http.PUT('/api/paper-trading/strategy-settings', { body: body as never })),
-  indicator: (body: object) => call(() => http.PUT('/api/paper-trading/indicator-settings', { body: body as never })),
-};
-
-// The dry run takes the PUT /settings body, where the indicator section is called "indicators".
-const CHECK_KEY: Record<Section, string> = { basic: 'basic', strategy: 'strategy', indicator: 'indicators' };
-const CHECK = (section: Section, patch: object) =>
-  call(() => http.POST('/api/paper-trading/settings/check', { body: { [CHECK_KEY[section]]: patch } as never }));
-
-const TITLES: Record<Section, string> = { basic: 'Basic settings', strategy: 'Strategy settings', indicator: 'Indicator settings' };
-
-function FieldInput({ field, value, onChange, invalid }: {
-  field: Field; value: string | boolean; onChange: (v: string | boolean) => void; invalid: boolean;
-}) {
-  const id = `f-${field.path}`;
-  if (field.kind === 'boolean') {
-    return (
-      <label className="check" htmlFor={id}>
-        <input id={id} type="checkbox" checked={Boolean(value)} onChange={(e) => onChange(e.target.checked)} />
-        {field.path}
-      </label>
-    );
-  }
-  return (
-    <label htmlFor={id}>
-      {field.path}
-      <input id={id} name={field.path} aria-invalid={invalid} inputMode={field.kind === 'number' ? 'decimal' : undefined}
-        value={String(value)} onChange={(e) => onChange(e.target.value)} />
-    </label>
-  );
+interface Loaded {
+  values: Values;
+  version: number | null;
+  status: string;
 }
 
-function SectionForm({ section }: { section: Section }) {
-  const loaded = useLoad(LOAD[section]);
-  const fields = useMemo(() => flatten((loaded.data?.settings ?? {}) as Record<string, unknown>), [loaded.data]);
-  const [edits, setEdits] = useState<Record<string, string | boolean>>({});
-  const [error, setError] = useState<{ field: string | null; text: string } | null>(null);
+// There is no GET of all sections at once: the three section reads, again if a change landed between them.
+async function loadValues(): Promise<Loaded> {
+  for (let attempt = 0; ; attempt += 1) {
+    const [basic, strategy, indicators] = await Promise.all([
+      call(() => http.GET('/api/paper-trading/basic-settings')),
+      call(() => http.GET('/api/paper-trading/strategy-settings')),
+      call(() => http.GET('/api/paper-trading/indicator-settings')),
+    ]);
+    const versions = new Set([basic.version, strategy.version, indicators.version]);
+    if (versions.size === 1 || attempt === 2) {
+      return {
+        values: { basic: basic.settings, strategy: strategy.settings, indicators: indicators.settings },
+        version: basic.version ?? null,
+        status: basic.status,
+      };
+    }
+  }
+}
+
+function SectionForm({ section, fields, schema, loaded, drafts, setDraft, onSaved, onConflict }: {
+  section: Section;
+  fields: Field[];
+  schema: readonly SettingInfo[];
+  loaded: Loaded;
+  drafts: Record<string, Draft>;
+  setDraft: (path: string, draft: Draft | undefined) => void;
+  onSaved: (next: Loaded) => void;
+  onConflict: () => void;
+}) {
+  const form = useRef<HTMLFormElement>(null);
+  const [refused, setRefused] = useState<{ path: string; text: string } | null>(null);
+  const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const fresh = loaded.status === 'new';
+  const currency = String(loaded.values.basic.account_currency ?? '') || undefined;
+
+  const refuse = (field: string | null | undefined, text: string) => {
+    const path = fieldOf(field, fields.map((f) => f.info.path));
+    if (!path) {
+      setError(`Not saved: ${text}`);
+      return;
+    }
+    // The reason stands next to the field (announced, and its input's description); the focus takes the
+    // person there however far up the form it is.
+    setRefused({ path, text });
+    form.current?.querySelector<HTMLElement>(`[data-path="${path}"] input, [data-path="${path}"] select`)?.focus();
+  };
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setSaved(false);
     setError(null);
-    const patch = buildPatch(fields, edits);
-    if (!Object.keys(patch).length) {
-      setError({ field: null, text: 'Nothing changed.' });
+    setRefused(null);
+    const { patch, errors } = sectionPatch(fields, drafts);
+    const numbers = form.current ? Array.from(form.current.querySelectorAll<HTMLInputElement>('input[type=number]')) : [];
+    const unparsable = numbers.find((i) => i.validity.badInput);
+    const wrong = Object.keys(errors)[0];
+    if (wrong || unparsable) {
+      setError('Not saved: correct the highlighted settings first.');
+      (unparsable ?? form.current?.querySelector<HTMLElement>(`[data-path="${wrong}"] input`))?.focus();
       return;
     }
+    if (!Object.keys(patch).length) {
+      setError('Nothing changed.');
+      return;
+    }
+    setBusy(true);
     try {
-      // Asked first so that a change the session would reject is explained without a failed write.
-      const problem = problemFromCheck(await CHECK(section, patch));
+      // The dry run first, so a change the session would refuse is explained without a failed write; the
+      // version read alongside it tells whether someone else changed the settings since they were loaded.
+      const [check, now] = await Promise.all([
+        call(() => http.POST('/api/paper-trading/settings/check', { body: { [section]: patch } as never })),
+        call(() => http.GET('/api/paper-trading/basic-settings')),
+      ]);
+      const problem = problemFromCheck(check);
       if (problem) {
-        setError({ field: problem.field, text: describe(problem) });
+        refuse(problem.field, problem.message);
         return;
       }
-      await SAVE[section](patch);
-      setEdits({});
+      if ((now.version ?? null) !== loaded.version) {
+        setError(`The settings changed elsewhere since this page loaded them (version ${loaded.version ?? 0} → ${now.version ?? 0}). `
+          + 'The current values are shown now and your changes are kept: check them and save again.');
+        onConflict();
+        return;
+      }
+      const body = { [section]: patch, expected_version: loaded.version ?? undefined };
+      const done = await call(() => http.PUT('/api/paper-trading/settings', { body: body as never }));
+      for (const f of fields) setDraft(f.info.path, undefined);
+      onSaved({ values: { basic: done.basic, strategy: done.strategy, indicators: done.indicators }, version: done.version ?? null, status: done.status });
       setSaved(true);
-      loaded.reload();
     } catch (err) {
-      setError({ field: err instanceof ApiError ? err.problem.field : null, text: errorText(err) });
+      if (err instanceof ApiError && err.problem.status === 409) {
+        setError(`The settings changed elsewhere meanwhile (${err.problem.message}). `
+          + 'The current values are shown now and your changes are kept: check them and save again.');
+        onConflict();
+      } else if (err instanceof ApiError && err.problem.status === 422) {
+        refuse(err.problem.field, err.problem.message);
+      } else {
+        setError(errorText(err));
+      }
+    } finally {
+      setBusy(false);
     }
   };
 
   return (
-    <Card title={TITLES[section]}>
-      <form className="form settings" onSubmit={submit} aria-label={TITLES[section]} data-testid={`settings-${section}`}>
-        <div className="fields">
-          {fields.map((f) => (
-            <FieldInput key={f.path} field={f} invalid={error?.field === f.path}
-              value={edits[f.path] ?? (f.kind === 'boolean' ? Boolean(f.value) : f.value == null ? '' : String(f.value))}
-              onChange={(v) => setEdits({ ...edits, [f.path]: v })} />
-          ))}
+    <Card title={TITLES[section]} wide>
+      <form ref={form} className="form settings" onSubmit={submit} noValidate aria-label={TITLES[section]} data-testid={`settings-${section}`}>
+        <div className="setting-grid">
+          {fields.map((f) => {
+            const path = f.info.path;
+            const locked = ACCOUNT_DEFINING.has(path) && !fresh;
+            const message: FieldMessage | null = refused?.path === path ? { text: refused.text, from: 'server' } : null;
+            return (
+              <SettingField key={path} field={f} schema={schema} draft={drafts[path] ?? f.initial} message={message}
+                disabled={locked} note={locked ? LOCKED_NOTE : undefined}
+                unit={f.info.unit === 'account currency' ? currency : undefined}
+                onChange={(d) => {
+                  if (refused?.path === path) setRefused(null);
+                  setSaved(false);
+                  setDraft(path, d);
+                }} />
+            );
+          })}
         </div>
-        <ErrorNote message={error?.text ?? loaded.error} />
+        <ErrorNote message={error} />
         {saved ? <p className="ok" role="status">Saved.</p> : null}
-        <button type="submit" className="primary">Save {TITLES[section].toLowerCase()}</button>
+        <div className="button-row">
+          <button type="submit" className="primary" disabled={busy}>Save {TITLES[section].toLowerCase()}</button>
+        </div>
       </form>
     </Card>
   );
@@ -136,11 +193,37 @@ function SymbolsForm() {
 }
 
 export function Settings() {
+  const schema = useLoad(() => call(() => http.GET('/api/paper-trading/settings/schema')));
+  const loaded = useLoad(loadValues);
+  // A save's answer holds every section: it stands in for a reload.
+  const [saved, setSaved] = useState<Loaded | null>(null);
+  const current = saved && (!loaded.data || (saved.version ?? 0) >= (loaded.data.version ?? 0)) ? saved : loaded.data;
+  // Drafts live here, across sections, so a reload after a conflict keeps what the person typed.
+  const [drafts, setDrafts] = useState<Record<string, Draft>>({});
+  const fields = useMemo(
+    () => (schema.data && current ? buildFields(schema.data, current.values) : null),
+    [schema.data, current],
+  );
+  const setDraft = (path: string, draft: Draft | undefined) => setDrafts((held) => {
+    const next = { ...held };
+    if (draft === undefined) delete next[path];
+    else next[path] = draft;
+    return next;
+  });
+
   return (
     <div className="grid">
-      <SectionForm section="basic" />
-      <SectionForm section="strategy" />
-      <SectionForm section="indicator" />
+      {fields && schema.data && current ? (
+        (['basic', 'strategy', 'indicators'] as const).map((section) => (
+          <SectionForm key={section} section={section} fields={fields[section]} schema={schema.data!} loaded={current}
+            drafts={drafts} setDraft={setDraft} onSaved={setSaved}
+            onConflict={() => { setSaved(null); loaded.reload(); }} />
+        ))
+      ) : (
+        <Card title="Settings" wide>
+          {schema.error || loaded.error ? <ErrorNote message={schema.error ?? loaded.error} /> : <p className="muted">Loading…</p>}
+        </Card>
+      )}
       <SymbolsForm />
     </div>
   );
