@@ -63,8 +63,12 @@ async def test_request_ids_are_echoed_or_minted_and_logged(settings, run_gateway
     assert echoed.headers[REQUEST_ID_HEADER] == "trace-123"
     assert len(minted.headers[REQUEST_ID_HEADER]) == 32
     records = [json.loads(line) for line in logged.splitlines()]
-    requests = [r for r in records if r["msg"] == "request" and r["logger"] == "durabot.gateway"]
-    assert {r["request_id"] for r in requests} == {"trace-123", minted.headers[REQUEST_ID_HEADER]}
+    # The root logger may also carry a request of another gateway still winding down in this process:
+    # only ours are checked, each logged exactly once.
+    ours = {"trace-123", minted.headers[REQUEST_ID_HEADER]}
+    requests = [r for r in records if r["msg"] == "request" and r["logger"] == "durabot.gateway"
+                and r["request_id"] in ours]
+    assert sorted(r["request_id"] for r in requests) == sorted(ours)
     assert all(r["path"] == "/api/health" and r["status"] == 200 and r["ms"] >= 0 for r in requests)
 
 

@@ -1,6 +1,6 @@
 """The market feed against the sim exchange over real sockets, on a real Temporal and SecantusDB.
 
-Slices of at most 2,000 real candles at speed `max`, tiling off: the stored series must equal the
+Slices of at most 1,000 real candles at speed `max`, tiling off: the stored series must equal the
 sim's rebased series exactly (count and checksum) whatever the faults.
 """
 
@@ -41,7 +41,7 @@ from ..sim.conftest import set_faults, sim_state
 
 REPO = Path(__file__).resolve().parents[2]
 BTCUSDT = REPO / "data" / "candles" / "BTCUSDT-5m-2023-01.csv.gz"
-SLICE = 1999
+SLICE = 999
 # With tiling off, the last candle of a slice is proven closed only by its `x: true` kline: REST
 # never shows a newer row after it. The sim serves one candle more than the slice we check.
 SERVED = SLICE + 1
@@ -96,11 +96,11 @@ async def test_feed_stores_exactly_the_sims_series_through_dropped_sockets_and_4
     db = mongo_client[feed_settings.mongo_database]
     expected = await expected_series(sim)
     assert len(expected) == SLICE
-    await set_faults(sim, drop_ws_every=150)
+    await set_faults(sim, drop_ws_every=100)
     workers = build_workers(temporal_client, feed_settings, db, identity="feed-test")
     async with workers[0], workers[1], workers[2]:
         feed = await start_feed(temporal_client, feed_settings)
-        await wait_stored(db, 900, within_s=120)
+        await wait_stored(db, 450, within_s=120)
         # Every reconnect now meets rate limits on its REST catch-up.
         await set_faults(sim, http_429_remaining=4, retry_after_s=1)
         rows = await wait_stored(db, SLICE, within_s=240)

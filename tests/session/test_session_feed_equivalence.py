@@ -30,8 +30,8 @@ ENGINE = {"slippage_bps": 1.0, "take_profit_pct": 1.5, "stop_loss_pct": 1.0, "fi
 # Each symbol trades in an account of its quote currency: ETHBTC in a BTC spot account.
 ACCOUNTS = {"BTCUSDT": ENGINE, "ETHBTC": {**ENGINE, "market": "spot", "account_currency": "BTC", "leverage": 1}}
 SLICES = [
-    FeedSlice("BTCUSDT-5m-2023-01.csv.gz", served=2000, closed_at_start=200),
-    FeedSlice("ETHBTC-5m-2018-01.csv.gz", served=2000, closed_at_start=200),
+    FeedSlice("BTCUSDT-5m-2023-01.csv.gz", served=1000, closed_at_start=200),
+    FeedSlice("ETHBTC-5m-2018-01.csv.gz", served=1000, closed_at_start=200),
 ]
 
 
