@@ -71,6 +71,9 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec("backtest_results", ((("backtest_id", A),),), ((("user_id", A), ("created_at", D)),)),
     # Every trade of a backtest's run, in order, 500 to a document: paged and exported apart from the report.
     CollectionSpec("backtest_trades", ((("backtest_id", A), ("run_id", A), ("chunk", A)),)),
+    # Self-tuning: every proposal's status (written through by its workflow) and settings snapshots.
+    CollectionSpec("tuning_proposals", ((("proposal_id", A),),), ((("user_id", A), ("number", D)),)),
+    CollectionSpec("settings_snapshots", ((("snapshot_id", A),),), ((("user_id", A), ("taken_at_ms", D)),)),
     # The event bus: workers write, the gateway follows a change stream and fans out on /ws.
     CollectionSpec("events", ((("event_key", A),),), ((("user_id", A), ("created_at", D)),),
                    ttl=("created_at", 2 * DAY_S)),

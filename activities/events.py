@@ -21,10 +21,11 @@ from core.event_types import (
     POSITION_UPDATE,
     PUBLIC_TYPES,
     TRADE_EXECUTED,
+    TUNING_UPDATE,
 )
 
 __all__ = ["ACCOUNT_TYPES", "AI_SIGNAL_RECEIVED", "BOT_STATUS_UPDATE", "CHART_UPDATE", "MARKET_DATA",
-           "POSITION_UPDATE", "PUBLIC_TYPES", "TRADE_EXECUTED", "event_doc", "publish"]
+           "POSITION_UPDATE", "PUBLIC_TYPES", "TRADE_EXECUTED", "TUNING_UPDATE", "event_doc", "publish"]
 
 
 def event_doc(event_type: str, key: str, data: dict[str, Any], *, symbol: str | None = None,

@@ -7,5 +7,7 @@ POSITION_UPDATE = "PositionUpdate"
 TRADE_EXECUTED = "TradeExecuted"
 AI_SIGNAL_RECEIVED = "AISignalReceived"
 BOT_STATUS_UPDATE = "BotStatusUpdate"
+# A tuning proposal was created, awaits its owner, was applied, refused, expired or failed.
+TUNING_UPDATE = "TuningUpdate"
 PUBLIC_TYPES = frozenset({MARKET_DATA, CHART_UPDATE})
-ACCOUNT_TYPES = frozenset({POSITION_UPDATE, TRADE_EXECUTED, AI_SIGNAL_RECEIVED, BOT_STATUS_UPDATE})
+ACCOUNT_TYPES = frozenset({POSITION_UPDATE, TRADE_EXECUTED, AI_SIGNAL_RECEIVED, BOT_STATUS_UPDATE, TUNING_UPDATE})

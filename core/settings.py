@@ -104,8 +104,22 @@ class Settings(BaseSettings):
     gateway_dependency_timeout_s: float = Field(
         3.0, gt=0, description="How long the gateway waits for an unreachable Temporal or MongoDB before answering 503."
     )
+    up_first_restart_pause_s: float = Field(
+        1.0, ge=0.05, le=30, description="`durabot up`: the pause before a crashed child's first restart (doubling "
+                                         "with each crash in a row, up to 30 s).")
     worker_shutdown_grace_s: float = Field(10.0, ge=0, description="Grace period for running activities at shutdown.")
     log_level: str = Field("INFO", description="Log level of worker and gateway.")
+    # Self-tuning (docs/tuning.md): every duration is here, so tests run them in seconds.
+    tuning_approval_expiry_s: float = Field(
+        3600.0, gt=0, le=7 * 86_400, description="How long a YELLOW or RED proposal waits for its owner (seconds).")
+    tuning_auto_apply_interval_s: float = Field(
+        3600.0, gt=0, description="How often auto-apply looks for GREEN or risk-lowering rule suggestions (seconds).")
+    tuning_green_cooldown_s: float | None = Field(
+        None, ge=0, description="Cooldown after a GREEN change (seconds); unset = each parameter's own (1-2 h).")
+    tuning_yellow_cooldown_s: float | None = Field(
+        None, ge=0, description="Cooldown after a YELLOW change (seconds); unset = each parameter's own (6 h).")
+    tuning_red_cooldown_s: float | None = Field(
+        None, ge=0, description="Cooldown after a RED change (seconds); unset = each parameter's own (1-6 h).")
 
     @field_validator("mongo_uri")
     @classmethod

@@ -1,17 +1,17 @@
-"""`durabot up`: start the process table in order, wait for each to be healthy, keep them running,
-stop them all.
+"""`durabot up`: start the process table in order, wait for each to be healthy, keep them running, stop
+them all.
 
-Children run in their own process group (so Ctrl-C reaches only `up`, which stops them in
-reverse order) and carry PR_SET_PDEATHSIG, so the kernel kills them if `up` itself dies, even by
-SIGKILL: no orphans, ever.
+Children run in their own process group (so Ctrl-C reaches only `up`, which stops them in reverse
+order) and carry PR_SET_PDEATHSIG, so the kernel kills them if `up` itself dies, even by SIGKILL: no
+orphans, ever.
 
 A bot people leave running must survive a crash: a worker, gateway or sim exchange that dies is
-started again after a pause (1 s, doubling with each crash up to 30 s; back to 1 s once it has run a
-minute), and `up` says so. Temporal makes a worker restart safe: its workflows carry on where they
-were. A child that crash-loops (``CRASH_LOOP_COUNT`` crashes in a row, each within
-``STABLE_AFTER_S`` of its start) stops `up` with a message naming it; so does the death of Temporal
-or MongoDB, which nothing can work without. (A fixed window would never see a loop once the backoff
-spreads the crashes wider than it.)
+started again after a pause (``DURABOT_UP_FIRST_RESTART_PAUSE_S``, 1 s, doubling with each crash up
+to 30 s; back to the first pause once it has run a minute), and `up` says so. Temporal makes a
+worker restart safe: its workflows carry on where they were. A child that crash-loops
+(``CRASH_LOOP_COUNT`` crashes in a row, each within ``STABLE_AFTER_S`` of its start) stops `up` with
+a message naming it; so does the death of Temporal or MongoDB, which nothing can work without. (A
+fixed window would never see a loop once the backoff spreads the crashes wider than it.)
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from durabot.processes import PROCESSES, ProcessSpec
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_S = 15.0
 CRASH_LOOP_COUNT = 5
-FIRST_PAUSE_S = 1.0
 MAX_PAUSE_S = 30.0
 # A child that has run this long since its last start counts as recovered: its pause starts over.
 STABLE_AFTER_S = 60.0
@@ -85,7 +84,7 @@ class Running:
     log_file: IO[bytes] = field(repr=False)
     started_at: float = field(default_factory=time.monotonic)
     crashes: int = 0  # crashes in a row, each before the child had run STABLE_AFTER_S
-    pause_s: float = FIRST_PAUSE_S
+    pause_s: float = 1.0  # the next pause before a restart (set from the settings at start)
     restart_at: float | None = None  # when a crashed child is started again
     recovering: bool = False  # restarted, not yet healthy
 
@@ -145,7 +144,8 @@ class Supervisor:
         log_file = open(log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
         started = time.monotonic()
         proc = self._spawn(spec, log_file)
-        self.running.append(Running(spec, proc, log_path, log_file))
+        self.running.append(Running(spec, proc, log_path, log_file,
+                                    pause_s=self.settings.up_first_restart_pause_s))
         deadline = started + self.settings.startup_timeout_s
         with self.console.status(f"starting [bold]{spec.name}[/] …", spinner="dots"):
             while True:
@@ -206,7 +206,7 @@ class Supervisor:
         if not item.spec.restart:
             raise StartupError(f"{name} exited with code {code}: {last} (log: {item.log_path})")
         if now - item.started_at >= STABLE_AFTER_S:
-            item.pause_s, item.crashes = FIRST_PAUSE_S, 0
+            item.pause_s, item.crashes = self.settings.up_first_restart_pause_s, 0
         item.crashes += 1
         if item.crashes >= CRASH_LOOP_COUNT:
             raise CrashLoop(f"{name} crash-loops ({item.crashes} crashes in a row, each within "

@@ -24,7 +24,7 @@ from core.connect import connect_mongo, connect_temporal
 from core.logs import request_id_var
 from core.settings import Settings, get_settings
 from gateway import errors
-from gateway.routers import auth, backtests, health, market, paper_trading, settings_export, system, ws
+from gateway.routers import auth, backtests, health, market, paper_trading, settings_export, system, tuning, ws
 from gateway.routers import settings as settings_router
 from gateway.static import mount_dashboard
 from services.auth.kit import AuthServices
@@ -113,5 +113,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(settings_export.router)
     app.include_router(backtests.router)
     app.include_router(system.router)
+    app.include_router(tuning.router)
     mount_dashboard(app)
     return app

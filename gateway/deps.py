@@ -17,6 +17,7 @@ from services.health import Health
 from services.market import MarketData
 from services.paper import PaperTrading
 from services.system import System
+from services.tuning import Tuning
 from services.user_settings import UserSettings
 
 
@@ -55,6 +56,10 @@ def _user_settings(services: ServicesDep) -> UserSettings:
     return services.user_settings
 
 
+def _tuning(services: ServicesDep) -> Tuning:
+    return services.tuning
+
+
 def _health(services: ServicesDep) -> Health:
     return services.health
 
@@ -75,6 +80,7 @@ MarketDep = Annotated[MarketData, Depends(_market)]
 ExchangeDep = Annotated[ExchangeSymbols, Depends(_exchange)]
 UserSettingsDep = Annotated[UserSettings, Depends(_user_settings)]
 HealthDep = Annotated[Health, Depends(_health)]
+TuningDep = Annotated[Tuning, Depends(_tuning)]
 SystemDep = Annotated[System, Depends(_system)]
 HubDep = Annotated[EventHub, Depends(_hub)]
 

@@ -19,6 +19,7 @@ from services.health import Health
 from services.market import MarketData
 from services.paper import PaperTrading
 from services.system import System
+from services.tuning import Tuning
 from services.user_settings import UserSettings
 
 
@@ -37,6 +38,7 @@ class Services:
     user_settings: UserSettings
     health: Health
     system: System
+    tuning: Tuning
 
     @property
     def db(self) -> AsyncDatabase:
@@ -47,10 +49,12 @@ class Services:
               hub: EventHub) -> Services:
         db = mongo[settings.mongo_database]
         exchange = ExchangeSymbols(settings)
+        paper = PaperTrading(settings, temporal, db, exchange)
         return cls(
             settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
-            accounts=Accounts(settings, db, auth), paper=PaperTrading(settings, temporal, db, exchange),
+            accounts=Accounts(settings, db, auth), paper=paper,
             backtests=Backtests(settings, temporal, db), market=MarketData(settings, db), exchange=exchange,
             user_settings=UserSettings(settings, db, auth), health=Health(settings, temporal, db),
             system=System(settings),
+            tuning=Tuning(settings, temporal, db, auth.keyring.keys[auth.keyring.current_id], paper),
         )

@@ -15,6 +15,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from temporalio.client import Client
 
+from activities.trade_reads import closed_trades, rule_suggestions
 from core.contracts import (
     SESSION_NEW,
     CancelOrderInput,
@@ -32,13 +33,13 @@ from core.contracts import (
 )
 from core.settings import Settings
 from services import paper_reads as reads
-from services.errors import DomainError, NotFound, Rejected
+from services.errors import DomainError, Forbidden, NotFound, Rejected
 from services.exchange_symbols import ExchangeSymbols
 from services.idempotency import checked_key, update_id
 from services.paper_session import SessionClient, new_portfolio
 from services.principal import Principal
 from trading.analysis_settings import AnalysisSettings
-from trading.config_rules import RECENT_TRADES, Suggestion, suggest
+from trading.config_rules import Suggestion
 from trading.errors import InvalidInput
 from trading.setting_catalog import SETTINGS, Setting
 from trading.settings import EngineSettings
@@ -183,7 +184,7 @@ class PaperTrading:
 
     async def closed_trades(self, principal: Principal, limit: int, offset: int,
                             generation: int | None = None) -> list[dict[str, Any]]:
-        return await reads.closed_trades(self.db, self.session(principal).workflow_id, limit, offset, generation)
+        return await closed_trades(self.db, self.session(principal).workflow_id, limit, offset, generation)
 
     async def close_trade(self, principal: Principal, trade_id: int, key: str | None) -> dict[str, Any]:
         """Close an open trade at the latest price; a closed or unknown trade is not found."""
@@ -198,6 +199,9 @@ class PaperTrading:
         return SettingsView.of(await reads.settings_record(self.db, self.session(principal).workflow_id))
 
     async def update_settings(self, principal: Principal, patch: SettingsPatch, key: str | None) -> SettingsView:
+        if not principal.human:
+            # An agent could otherwise skip YELLOW and RED: its writes are proposals, parameter by parameter.
+            raise Forbidden("an agent changes settings through tuning proposals (services.tuning), never directly")
         if patch.empty:
             raise Rejected(None, NOTHING_TO_CHANGE)
         if not await self.session(principal).exists():
@@ -334,7 +338,7 @@ class PaperTrading:
         return await reads.equity_history(self.db, self.session(principal).workflow_id, limit, since, generation)
 
     async def trade_analyses(self, principal: Principal, limit: int, offset: int) -> list[TradeAnalysis]:
-        rows = await reads.closed_trades(self.db, self.session(principal).workflow_id, limit, offset)
+        rows = await closed_trades(self.db, self.session(principal).workflow_id, limit, offset)
         return [_analysis(r) for r in rows]
 
     async def trade_analysis(self, principal: Principal, trade_id: int) -> TradeAnalysis:
@@ -349,11 +353,10 @@ class PaperTrading:
         session = self.session(principal)
         found = await session.status()
         record = await reads.settings_record(self.db, session.workflow_id)
-        rows = await reads.closed_trades(self.db, session.workflow_id, RECENT_TRADES, 0, found.generation)
-        made = suggest(found.metrics or {}, [r["trade"] for r in rows], record["engine_settings"],
-                       record["analysis_settings"])
-        return SuggestionSet(session.workflow_id, found.generation, found.market_time, len(rows), found.metrics,
-                             list(made))
+        made, considered = await rule_suggestions(self.db, session.workflow_id, found.generation, found.metrics,
+                                                  record["engine_settings"], record["analysis_settings"])
+        return SuggestionSet(session.workflow_id, found.generation, found.market_time, considered, found.metrics,
+                             made)
 
 
 def _analysis(row: dict[str, Any]) -> TradeAnalysis:

@@ -39,15 +39,6 @@ def analysis_patch(strategy: dict[str, Any] | None, indicators: dict[str, Any] |
     return {**(strategy or {}), **(indicators or {})} or None
 
 
-async def closed_trades(db: AsyncDatabase, session_id: str, limit: int, offset: int,
-                        generation: int | None = None) -> list[dict[str, Any]]:
-    query: dict[str, Any] = {"session_id": session_id, "status": "closed"}
-    if generation is not None:
-        query["generation"] = generation
-    cursor = db.paper_trading_trades.find(query, {"_id": 0}).sort([("exit_time", -1), ("trade_id", -1)])
-    return await cursor.skip(offset).limit(limit).to_list()
-
-
 async def closed_trade(db: AsyncDatabase, session_id: str, trade_id: int) -> dict[str, Any] | None:
     return await db.paper_trading_trades.find_one(
         {"session_id": session_id, "trade_id": trade_id, "status": "closed"}, {"_id": 0})

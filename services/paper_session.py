@@ -6,8 +6,8 @@ leaves a session in state ``new``, which reads exactly like no session at all. R
 are queries; while no session exists they answer as a new session would, without creating one.
 
 A rejected update carries its field and kind in the ``ApplicationError`` the workflow raised
-(``workflows.session_rules``): ``NotFound`` is a ``NotFound``, ``Conflict`` a ``Conflict``, anything
-else a ``Rejected`` naming the field. A session that cannot answer in time is ``Unavailable``.
+(``workflows.session_rules``): ``NotFound`` is a ``NotFound``, ``Conflict`` a ``Conflict``, ``Forbidden``
+a ``Forbidden``, anything else a ``Rejected`` naming the field. A session that cannot answer in time is ``Unavailable``.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ from core.contracts import (
     task_queue_name,
 )
 from core.settings import Settings
-from services.errors import Conflict, NotFound, Rejected, Unavailable
+from services.errors import Conflict, Forbidden, NotFound, Rejected, Unavailable
 from trading.engine import Engine
 from trading.settings import EngineSettings
-from workflows.session_rules import CONFLICT, NOT_FOUND
+from workflows.session_rules import CONFLICT, FORBIDDEN, NOT_FOUND
 from workflows.trading_session import TradingSessionWorkflow
 
 UNAVAILABLE_PREFIX = "the session could not answer"
@@ -54,7 +54,8 @@ def unavailable(reason: object) -> Unavailable:
     return Unavailable(f"{UNAVAILABLE_PREFIX}: {reason}")
 
 
-def _failure(exc: WorkflowUpdateFailedError) -> NoReturn:
+def raise_update_failure(exc: WorkflowUpdateFailedError) -> NoReturn:
+    """The domain error of a refused update (a session's, a tuning workflow's)."""
     cause: BaseException | None = exc.cause
     while isinstance(cause, ApplicationError) and cause.cause is not None and not cause.message:
         cause = cause.cause
@@ -69,6 +70,8 @@ def _failure(exc: WorkflowUpdateFailedError) -> NoReturn:
         raise NotFound(cause.message) from None
     if cause.type == CONFLICT:
         raise Conflict(field, cause.message) from None
+    if cause.type == FORBIDDEN:
+        raise Forbidden(cause.message) from None
     raise Rejected(field, cause.message) from None
 
 
@@ -102,7 +105,7 @@ class SessionClient:
                 update, *arg, start_workflow_operation=self._start_operation(), id=update_id,
                 rpc_timeout=UPDATE_WAIT)
         except WorkflowUpdateFailedError as exc:
-            _failure(exc)
+            raise_update_failure(exc)
         except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
             raise unavailable(exc) from None
 

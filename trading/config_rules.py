@@ -3,8 +3,8 @@
 Until AI tuning arrives, suggestions come from these rules over the session's running metrics
 (``RunningMetrics.snapshot()``) and its last closed trades (``Trade.to_dict()``, newest first).
 Each names the parameter, its current and proposed value, the reason with the numbers, the rule,
-and the parameter's tuning tier (GREEN: safe to apply; YELLOW: needs a confirmation; RED: needs
-an explicit approval — see ``PARAMETER_TIERS``).
+and the tier a proposal of it would take (``trading.tuning_table``: NONE lowers risk and applies at
+once; GREEN applies at once; YELLOW needs a confirmation; RED an explicit approval).
 
 1. ``low_win_rate``: at least 20 trades and a win rate below 35% → require one more agreeing
    strategy (``min_agree`` + 1); when every enabled strategy must agree already, raise
@@ -26,16 +26,8 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-GREEN, YELLOW, RED = "GREEN", "YELLOW", "RED"
-PARAMETER_TIERS = {
-    "trailing_stop_pct": GREEN,
-    "take_profit_pct": GREEN,
-    "min_confidence": YELLOW,
-    "min_agree": YELLOW,
-    "stop_loss_pct": YELLOW,
-    "leverage": RED,
-    "risk.risk_per_trade_pct": RED,
-}
+from trading.tuning_table import TUNABLES
+
 RECENT_TRADES = 50
 MIN_TRADES_WIN_RATE = 20
 LOW_WIN_RATE = 0.35
@@ -60,7 +52,13 @@ class Suggestion:
 
 
 def _suggest(rule: str, parameter: str, current: Any, proposed: Any, reason: str) -> Suggestion:
-    return Suggestion(rule, parameter, current, proposed, reason, PARAMETER_TIERS[parameter])
+    """A suggestion self-tuning can take as it is: its value on the parameter's grid and within one
+    adjustment (``trading.tuning_table``), with the tier a proposal of it takes."""
+    tunable = TUNABLES[parameter]
+    if isinstance(proposed, (int, float)) and not isinstance(proposed, bool):
+        snapped = tunable.nearest(current, proposed)
+        proposed = int(snapped) if isinstance(proposed, int) else snapped
+    return Suggestion(rule, parameter, current, proposed, reason, tunable.tier_of(current, proposed).name)
 
 
 def _more_confidence(rule: str, current: float, reason: str) -> Suggestion | None:
@@ -81,6 +79,8 @@ def suggest(metrics: dict[str, Any], trades: list[dict[str, Any]], engine: dict[
     seen: set[str] = set()
     unique = []
     for s in found:
+        if s.proposed == s.current:
+            continue  # nothing left to change once on the parameter's grid
         if s.parameter not in seen:
             seen.add(s.parameter)
             unique.append(s)

@@ -14,6 +14,7 @@ from activities.market_feed import FeedConfig, MarketFeedActivities
 from activities.market_reads import MarketReadActivities
 from activities.session_analysis import SessionAnalysisActivities
 from activities.session_store import PriceSource, SessionStoreActivities
+from activities.tuning_store import TuningActivities
 from core.contracts import TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
 from core.settings import Settings
 from workflows.backtest import BacktestWorkflow
@@ -21,6 +22,8 @@ from workflows.feed_recorder import FeedRecorderWorkflow
 from workflows.market_feed import MarketFeedWorkflow
 from workflows.system_probe import SystemProbeWorkflow
 from workflows.trading_session import TradingSessionWorkflow
+from workflows.tuning import TuningWorkflow
+from workflows.tuning_approval import TuningApprovalWorkflow
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,8 @@ class WorkerContext:
 
 
 _WORKFLOWS: dict[str, list[type]] = {
-    TASK_QUEUE_TRADING: [SystemProbeWorkflow, FeedRecorderWorkflow, TradingSessionWorkflow, BacktestWorkflow],
+    TASK_QUEUE_TRADING: [SystemProbeWorkflow, FeedRecorderWorkflow, TradingSessionWorkflow, BacktestWorkflow,
+                         TuningWorkflow, TuningApprovalWorkflow],
     TASK_QUEUE_MARKET: [MarketFeedWorkflow],
 }
 
@@ -55,10 +59,12 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
                              ctx.settings.exchange_futures_url)
         analysis, store = SessionAnalysisActivities(ctx.db), SessionStoreActivities(ctx.db, prices)
         backtests = BacktestActivities(ctx.db, ctx.settings.data_dir / "candles")
+        tuning = TuningActivities(ctx.db, ctx.temporal)
         return [reads.read_market_candles, reads.subscribe_feed, reads.unsubscribe_feed,
                 analysis.analyze_candle, store.write_session_records, store.commit_session_step,
                 store.save_session_settings, store.latest_price, store.funding_rate,
-                backtests.open_backtest, backtests.mark_backtest, backtests.run_backtest_job]
+                backtests.open_backtest, backtests.mark_backtest, backtests.run_backtest_job,
+                tuning.take_snapshot, tuning.apply_changes, tuning.record_proposal, tuning.rule_proposals]
     if role == TASK_QUEUE_MARKET:
         feed = MarketFeedActivities(ctx.db, ctx.temporal, feed_config(ctx.settings))
         return [feed.run_market_feed]

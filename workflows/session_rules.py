@@ -25,6 +25,8 @@ REJECTED = "UpdateRejected"
 NOT_FOUND = "NotFound"
 CONFLICT = "Conflict"
 KEY_REUSED = "IdempotencyKeyReused"
+# Refused to this caller: an agent approving, a channel that may not see a token.
+FORBIDDEN = "Forbidden"
 
 
 class NotFound(InvalidInput):

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Symbol = Annotated[str, Field(pattern=r"^[A-Z0-9]{2,20}$", examples=["BTCUSDT"])]
 Interval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d"]
-Tier = Literal["GREEN", "YELLOW", "RED"]
+# NONE: the change only lowers risk (applied at once, no cooldown).
+Tier = Literal["NONE", "GREEN", "YELLOW", "RED"]
 
 
 class StrictModel(BaseModel):

@@ -44,7 +44,7 @@ async def _objects_of(gateway, account) -> dict[str, str]:
 def _id_routes(schema: dict[str, Any]) -> list[tuple[str, str]]:
     routes = []
     for path, operations in schema["paths"].items():
-        if path.startswith(("/api/paper-trading", "/api/backtests")):
+        if path.startswith(("/api/paper-trading", "/api/backtests", "/api/tuning")):
             continue  # covered by tests/paper_api/test_paper_cross_user.py (needs a trading worker)
         params = PATH_PARAM.findall(path)
         if any(p.endswith("_id") for p in params):

@@ -5,6 +5,8 @@ session by signal, as the market feed would."""
 from __future__ import annotations
 
 import asyncio
+import gzip
+import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -88,15 +90,20 @@ class Account:
 SignUp = Callable[[], Awaitable[Account]]
 
 
+async def register(gateway) -> Account:
+    """A new user, logged in (a human session) on ``gateway``."""
+    email = f"u{uuid.uuid4().hex[:10]}@example.com"
+    reply = await gateway.http.post("/api/auth/register", json={"email": email, "password": PASSWORD})
+    assert reply.status_code == 201, reply.text
+    tokens = await gateway.http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert tokens.status_code == 200, tokens.text
+    return Account(reply.json()["user_id"], email, tokens.json()["access_token"])
+
+
 @pytest.fixture
 def sign_up(gateway) -> SignUp:
     async def sign_up() -> Account:
-        email = f"u{uuid.uuid4().hex[:10]}@example.com"
-        reply = await gateway.http.post("/api/auth/register", json={"email": email, "password": PASSWORD})
-        assert reply.status_code == 201, reply.text
-        tokens = await gateway.http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
-        assert tokens.status_code == 200, tokens.text
-        return Account(reply.json()["user_id"], email, tokens.json()["access_token"])
+        return await register(gateway)
 
     return sign_up
 
@@ -127,13 +134,13 @@ async def feed(gateway, temporal_client: Client, account: Account, fed: Sequence
 
 
 async def fuzz(gateway, account: Account, tmp_path: Path, phases: str) -> str:
-    """Run schemathesis over /api/paper-trading and /api/backtests as ``account``; return the JUnit
+    """Run schemathesis over /api/paper-trading, /api/backtests and /api/tuning as ``account``; return the JUnit
     report. Fails on any 5xx, undeclared status or wrong content type."""
     report = tmp_path / "schemathesis.xml"
     proc = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "schemathesis"),
         "run", f"{gateway.settings.gateway_url}/openapi.json",
-        "--include-path-regex", "^/api/(paper-trading|backtests)",
+        "--include-path-regex", "^/api/(paper-trading|backtests|tuning)",
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance",
         "--max-examples", "20", "--seed", "1", "--workers", "2", "--phases", phases,
         "--no-color", "--suppress-health-check", "all",
@@ -154,3 +161,16 @@ async def live_session(gateway, temporal_client: Client, account: Account) -> No
                                       json={"symbols": [SYMBOL], "interval": "5m", "basic": BTC_ACCOUNT})
     assert started.status_code == 200, started.text
     await feed(gateway, temporal_client, account, candles(20))
+
+
+async def keep_histories(temporal_client, user_id: str) -> None:
+    """With DURABOT_RECORD_TUNING_HISTORIES=<dir>, write every tuning workflow history of the user there
+    (how tests/paper_api/tuning_histories is recorded; see test_tuning_replay.py)."""
+    target = os.environ.get("DURABOT_RECORD_TUNING_HISTORIES")
+    if not target:
+        return
+    query = f"DurabotUser = '{user_id}' AND WorkflowType IN ('TuningWorkflow', 'TuningApprovalWorkflow')"
+    async for found in temporal_client.list_workflows(query):
+        history = await temporal_client.get_workflow_handle(found.id, run_id=found.run_id).fetch_history()
+        name = f"{found.id.replace(':', '-')}-{found.run_id}.json.gz"
+        (Path(target) / name).write_bytes(gzip.compress(history.to_json().encode()))

@@ -148,7 +148,7 @@ async def test_a_session_through_the_api(gateway, sign_up, temporal_client):
     assert one["review"]["verdict"].startswith("closed by hand with a loss")
     suggestions = (await http.get(P + "/config-suggestions", headers=h)).json()
     assert {(s["rule"], s["parameter"], s["tier"]) for s in suggestions} >= {
-        ("fees_eat_profit", "min_confidence", "YELLOW")}, suggestions
+        ("fees_eat_profit", "min_confidence", "NONE")}, suggestions
     latest_set = (await http.get(P + "/config-suggestions/latest", headers=h)).json()
     assert latest_set["trades_considered"] >= 10 and latest_set["suggestions"] == suggestions
     assert (await http.get(P + "/config-suggestions", headers=h, params={"tier": "RED"})).json() == []

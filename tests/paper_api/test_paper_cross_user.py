@@ -1,5 +1,5 @@
-"""Object-level authorisation over every /api/paper-trading and /api/backtests route: user B aims
-each at user A's session, trades, orders and backtest.
+"""Object-level authorisation over every /api/paper-trading, /api/backtests and /api/tuning route: user
+B aims each at user A's session, trades, orders, backtest, tuning proposals and snapshot.
 
 Routes come from the OpenAPI schema, so a new route joins the suite by itself. For a route with an
 ID, a success is any 2xx; for every route, a success is any change to A's documents or A's session
@@ -18,7 +18,8 @@ from workflows.trading_session import TradingSessionWorkflow
 from .conftest import BTC_ACCOUNT, DATASET, SYMBOL, candles, feed
 
 PATH_PARAM = re.compile(r"\{([^}]+)\}")
-PREFIXES = ("/api/paper-trading", "/api/backtests")
+PREFIXES = ("/api/paper-trading", "/api/backtests", "/api/tuning")
+T = "/api/tuning/proposals/{number}"
 P = "/api/paper-trading"
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("put", f"{P}/settings"): {"basic": {"stop_loss_pct": 3.0}},
@@ -31,6 +32,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", f"{P}/orders"): {"symbol": SYMBOL, "side": "long", "order_type": "market", "quantity": 1.0},
     ("put", f"{P}/signal-interval"): {"interval": "15m"},
     ("post", "/api/backtests"): {"dataset": DATASET, "trade_to": candles(1, 300)[0].open_time},
+    ("post", f"{T}/reject"): {"reason": "not mine to reject"},
 }
 
 
@@ -83,9 +85,23 @@ async def _objects_of(gateway, temporal_client, account) -> dict[tuple[str, str]
             break
         await asyncio.sleep(0.2)
     assert doc["status"] == "completed", doc
+    # Tuning: a snapshot, and a proposal awaiting A for each approval route (its positive control uses it).
+    snapshot = await http.post("/api/tuning/snapshots", headers=h, json={"name": "a"})
+    assert snapshot.status_code == 201, snapshot.text
+    proposals = {}
+    for route, change in (("approve", {"take_profit_pct": 6.0}), ("approve-text", {"risk.risk_per_trade_pct": 2.0}),
+                          ("reject", {"fixed_notional": 100.0}), ("token", {"stop_loss_pct": 3.0})):
+        made = await http.post("/api/tuning/proposals", headers=h, json={"changes": change})
+        assert made.status_code == 201 and made.json()["proposal"]["status"] == "AWAITING", made.text
+        proposals[route] = made.json()
+    BODIES[("post", f"{T}/approve")] = {"token": proposals["approve"]["approval_token"]}
+    BODIES[("post", f"{T}/approve-text")] = {"text": proposals["approve-text"]["proposal"]["approval_text"]}
     ids = {"trade_id": str(open_trade["trade_id"]), "order_id": str(resting.json()["order"]["id"]),
-           "backtest_id": backtest_id}
+           "backtest_id": backtest_id, "snapshot_id": snapshot.json()["snapshot_id"],
+           "number": str(proposals["token"]["proposal"]["number"])}
     return {("get", f"{P}/trade-analyses/{{trade_id}}"): {**ids, "trade_id": str(closing["trade_id"])},
+            **{("post", f"{T}/{route}"): {**ids, "number": str(made["proposal"]["number"])}
+               for route, made in proposals.items()},
             ("default", ""): ids}
 
 
@@ -93,7 +109,7 @@ async def test_no_user_can_read_or_change_another_users_paper_trading(gateway, s
     alice, bob = await sign_up(), await sign_up()
     objects = await _objects_of(gateway, temporal_client, alice)
     routes = _routes((await gateway.http.get("/openapi.json")).json())
-    assert len(routes) >= 32, routes
+    assert len(routes) >= 45, routes
     secrets = {alice.user_id, alice.session_id, objects[("default", "")]["backtest_id"], alice.email}
 
     before = await _state_of(gateway, temporal_client, alice)

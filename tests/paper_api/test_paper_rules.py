@@ -61,7 +61,7 @@ def test_review_of_a_manual_win_and_of_an_open_trade():
 def test_low_win_rate_raises_min_agree_then_min_confidence():
     metrics = {"trades": 20, "win_rate": 0.30, "max_drawdown": 0.05}
     (s,) = suggest(metrics, [], ENGINE, ANALYSIS)
-    assert (s.rule, s.parameter, s.current, s.proposed, s.tier) == ("low_win_rate", "min_agree", 3, 4, "YELLOW")
+    assert (s.rule, s.parameter, s.current, s.proposed, s.tier) == ("low_win_rate", "min_agree", 3, 4, "NONE")
     assert "30%" in s.reason and "20 trades" in s.reason
     assert suggest({**metrics, "trades": 19}, [], ENGINE, ANALYSIS) == []
     assert suggest({**metrics, "win_rate": 0.35}, [], ENGINE, ANALYSIS) == []
@@ -74,9 +74,11 @@ def test_stops_after_a_run_suggest_a_trailing_stop_then_a_nearer_take_profit():
     ran = [trade(id=i, max_favorable=35.0) for i in range(5)]
     (s,) = suggest({}, ran, ENGINE, ANALYSIS)
     assert (s.rule, s.parameter, s.current, s.proposed, s.tier) == (
-        "stopped_after_running", "trailing_stop_pct", None, 2.0, "GREEN")
+        "stopped_after_running", "trailing_stop_pct", None, 2.0, "NONE")
     (s,) = suggest({}, ran, {**ENGINE, "trailing_stop_pct": 1.0}, ANALYSIS)
-    assert (s.parameter, s.current, s.proposed) == ("take_profit_pct", 4.0, 3.5)
+    # Tiers as a proposal would take them (trading.tuning_table): adding a stop lowers risk, moving
+    # the take profit needs a confirmation.
+    assert (s.parameter, s.current, s.proposed, s.tier) == ("take_profit_pct", 4.0, 3.5, "YELLOW")
     assert suggest({}, [trade(id=i, max_favorable=29.0) for i in range(5)], ENGINE, ANALYSIS) == []
     assert suggest({}, ran[:4], ENGINE, ANALYSIS) == []
     # Half of the stops must have run first.
@@ -86,13 +88,27 @@ def test_stops_after_a_run_suggest_a_trailing_stop_then_a_nearer_take_profit():
 
 def test_deep_drawdown_halves_leverage_and_fees_ask_for_fewer_trades():
     (s,) = suggest({"max_drawdown": 0.25}, [], ENGINE, ANALYSIS)
-    assert (s.rule, s.parameter, s.current, s.proposed, s.tier) == ("deep_drawdown", "leverage", 10, 5, "RED")
+    assert (s.rule, s.parameter, s.current, s.proposed, s.tier) == ("deep_drawdown", "leverage", 10, 5, "NONE")
     assert suggest({"max_drawdown": 0.20}, [], ENGINE, ANALYSIS) == []
     assert suggest({"max_drawdown": 0.5}, [], {**ENGINE, "leverage": 1}, ANALYSIS) == []
     churn = [trade(id=i, gross_pnl=-1.0, net_pnl=-1.79, close_reason="manual", max_favorable=0.0)
              for i in range(10)]
     (s,) = suggest({}, churn, ENGINE, ANALYSIS)
-    assert (s.rule, s.parameter, s.proposed, s.tier) == ("fees_eat_profit", "min_confidence", 0.1, "YELLOW")
+    assert (s.rule, s.parameter, s.proposed, s.tier) == ("fees_eat_profit", "min_confidence", 0.1, "NONE")
     assert suggest({}, churn[:9], ENGINE, ANALYSIS) == []
     assert suggest({}, [trade(id=i, gross_pnl=-10.0, close_reason="manual") for i in range(10)],
                    ENGINE, ANALYSIS) == []
+
+
+def test_suggestions_are_values_tuning_accepts():
+    # A 1% stop (distance 10) and runs of 2.37% median: the take profit goes to 2.4 (its 0.1 grid),
+    # and from 12 at most 5 down in one adjustment.
+    ran = [trade(id=i, max_favorable=23.7) for i in range(5)]
+    engine = {**ENGINE, "stop_loss_pct": 1.0, "trailing_stop_pct": 1.0}
+    (s,) = suggest({}, ran, engine, ANALYSIS)
+    assert (s.parameter, s.proposed, s.tier) == ("take_profit_pct", 2.4, "YELLOW")
+    (s,) = suggest({}, ran, {**engine, "take_profit_pct": 12.0}, ANALYSIS)
+    assert (s.parameter, s.proposed) == ("take_profit_pct", 7.0)
+    # Already at the grid value nearest the median: no suggestion.
+    assert suggest({}, ran, {**engine, "take_profit_pct": 2.4}, ANALYSIS) == []
+

@@ -43,6 +43,12 @@ def market(symbol: str, key: str) -> dict[str, Any]:
                             symbol=symbol)
 
 
+def tuning(user_id: str, number: int) -> dict[str, Any]:
+    """What a tuning proposal publishes when it awaits its owner."""
+    return events.event_doc(events.TUNING_UPDATE, f"{user_id}:{number}:awaiting",
+                            {"event": "awaiting", "number": number}, user_id=user_id)
+
+
 async def bot_status(db, user_id: str, session: str, version: int) -> None:
     await SessionStoreActivities(db).save_session_settings(SessionSettingsRecord(
         session_id=session, user_id=user_id, status="running", source="sim", symbols=("BTCUSDT",),
@@ -70,8 +76,9 @@ async def test_each_user_receives_only_their_own_account_events(gateway, sign_up
         refused = await anon.request({"type": "Subscribe", "channels": ACCOUNT})
         assert refused["type"] == "Error" and refused["data"]["code"] == "auth_required"
 
-        alice_docs = step(alice.user_id, "sa", 1, opened=True, signal=True) + step(alice.user_id, "sa", 2, closed=True)
-        bob_docs = step(bob.user_id, "sb", 1, symbol="ETHUSDT", opened=True, signal=True)
+        alice_docs = (step(alice.user_id, "sa", 1, opened=True, signal=True)
+                      + step(alice.user_id, "sa", 2, closed=True) + [tuning(alice.user_id, 1)])
+        bob_docs = step(bob.user_id, "sb", 1, symbol="ETHUSDT", opened=True, signal=True) + [tuning(bob.user_id, 1)]
         await events.publish(db, alice_docs[:2] + bob_docs[:1] + alice_docs[2:] + bob_docs[1:])
         await bot_status(db, bob.user_id, "sb", 1)
         await bot_status(db, alice.user_id, "sa", 1)

@@ -12,6 +12,7 @@ import { Overview } from './pages/Overview';
 import { Positions } from './pages/Positions';
 import { Settings } from './pages/Settings';
 import { Signals } from './pages/Signals';
+import { Tuning } from './pages/Tuning';
 
 export const PAGES = [
   { path: '/', title: 'Overview', page: Overview },
@@ -20,6 +21,7 @@ export const PAGES = [
   { path: '/signals', title: 'Signals', page: Signals },
   { path: '/orders', title: 'Orders', page: Orders },
   { path: '/backtests', title: 'Backtests', page: Backtests },
+  { path: '/tuning', title: 'Tuning', page: Tuning },
   { path: '/settings', title: 'Settings', page: Settings },
 ] as const;
 
@@ -44,7 +46,7 @@ function Shell({ tokens }: { tokens: Tokens }) {
       <a className="skip" href="#main">Skip to content</a>
       <header className="top">
         <span className="brand">Durabot</span>
-        {/* On a phone the pages fold into a menu: seven links do not fit 390 px side by side. */}
+        {/* On a phone the pages fold into a menu: eight links do not fit 390 px side by side. */}
         <button className="menu-toggle" aria-expanded={menuOpen} aria-controls="nav-pages"
           onClick={() => setMenuOpen(!menuOpen)}>
           Menu<span className="visually-hidden">: {current.title}</span>

@@ -1127,6 +1127,265 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tuning": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tuning Summary
+         * @description Cooldowns, parameters awaiting approval, the approval queue and the recent GREEN changes.
+         */
+        get: operations["tuning_summary_api_tuning_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/auto-apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Auto Apply
+         * @description Whether GREEN suggestions of the config rules apply by themselves.
+         */
+        put: operations["set_auto_apply_api_tuning_auto_apply_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tuning History
+         * @description The audit trail of your proposals: created, awaiting, applied, rejected, expired, failed.
+         */
+        get: operations["tuning_history_api_tuning_history_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/parameters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tunable Parameters
+         * @description Every tunable parameter: tier, bounds, step, largest change, cooldown, and which way raises risk.
+         */
+        get: operations["tunable_parameters_api_tuning_parameters_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/proposals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Proposals
+         * @description Your proposals, newest first (optionally of one status).
+         */
+        get: operations["list_proposals_api_tuning_proposals_get"];
+        put?: never;
+        /**
+         * Propose
+         * @description Propose new values: GREEN (and what lowers risk) applies at once, YELLOW and RED await you.
+         */
+        post: operations["propose_api_tuning_proposals_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/proposals/from-suggestion": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Propose Suggestion
+         * @description Turn the current config suggestion for a parameter into a proposal.
+         */
+        post: operations["propose_suggestion_api_tuning_proposals_from_suggestion_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/proposals/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Proposal */
+        get: operations["get_proposal_api_tuning_proposals__number__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/proposals/{number}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve With Token
+         * @description Approve a YELLOW proposal with its one-time token; answers once it is applied (or failed).
+         */
+        post: operations["approve_with_token_api_tuning_proposals__number__approve_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/proposals/{number}/approve-text": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve With Text
+         * @description Approve a RED proposal by typing its approval text exactly.
+         */
+        post: operations["approve_with_text_api_tuning_proposals__number__approve_text_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/proposals/{number}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject */
+        post: operations["reject_api_tuning_proposals__number__reject_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/proposals/{number}/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue Token
+         * @description A new one-time approval token for this channel (the previous one stops working); human sessions only.
+         */
+        post: operations["issue_token_api_tuning_proposals__number__token_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Snapshots */
+        get: operations["list_snapshots_api_tuning_snapshots_get"];
+        put?: never;
+        /**
+         * Take Snapshot
+         * @description Save every current setting under a name.
+         */
+        post: operations["take_snapshot_api_tuning_snapshots_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/snapshots/{snapshot_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore Snapshot
+         * @description Propose returning to a snapshot: tiered by the most dangerous parameter it changes.
+         */
+        post: operations["restore_snapshot_api_tuning_snapshots__snapshot_id__restore_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1261,6 +1520,21 @@ export interface components {
             ip_restrict: boolean;
             /** Permits Universal Transfer */
             permits_universal_transfer: boolean;
+        };
+        /** ApproveTextIn */
+        ApproveTextIn: {
+            /** Text */
+            text: string;
+        };
+        /** ApproveTokenIn */
+        ApproveTokenIn: {
+            /** Token */
+            token: string;
+        };
+        /** AutoApplyIn */
+        AutoApplyIn: {
+            /** Enabled */
+            enabled: boolean;
         };
         /**
          * BackingOut
@@ -1551,6 +1825,17 @@ export interface components {
             /** Timeframe */
             timeframe: string;
         };
+        /** ChangeOut */
+        ChangeOut: {
+            /** Current */
+            current: unknown;
+            /** Label */
+            label: string;
+            /** Path */
+            path: string;
+            /** Proposed */
+            proposed: unknown;
+        };
         /** ChartResponse */
         ChartResponse: {
             /** Candles */
@@ -1588,6 +1873,15 @@ export interface components {
             };
             /** Trade Id */
             trade_id: number;
+        };
+        /** CooldownOut */
+        CooldownOut: {
+            /** Label */
+            label: string;
+            /** Path */
+            path: string;
+            /** Until Ms */
+            until_ms: number;
         };
         /**
          * DecisionOut
@@ -1666,6 +1960,19 @@ export interface components {
              * @enum {string}
              */
             status: "ok" | "degraded";
+        };
+        /** HistoryEntryOut */
+        HistoryEntryOut: {
+            /** Action */
+            action: string;
+            /** Actor Id */
+            actor_id: string | null;
+            /** At */
+            at: unknown;
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
         };
         /**
          * IndicatorSettingsIn
@@ -1932,6 +2239,104 @@ export interface components {
             /** Display Name */
             display_name: string;
         };
+        /** ProposalCreatedOut */
+        ProposalCreatedOut: {
+            /**
+             * Approval Token
+             * @description YELLOW: the one-time token of your channel, shown this once (to a human session only)
+             */
+            approval_token?: string | null;
+            proposal: components["schemas"]["ProposalOut"];
+        };
+        /** ProposalOut */
+        ProposalOut: {
+            /**
+             * Applied Version
+             * @description the settings version the change produced
+             */
+            applied_version?: number | null;
+            /**
+             * Approval Text
+             * @description RED: the exact text to type to approve
+             * @default
+             */
+            approval_text: string;
+            /** Changes */
+            changes: components["schemas"]["ChangeOut"][];
+            /** Created At Ms */
+            created_at_ms: number;
+            /** Decided At Ms */
+            decided_at_ms?: number | null;
+            /**
+             * Decided By
+             * @description the channel that approved or rejected it, or 'expiry'
+             */
+            decided_by?: string | null;
+            /** Expected Effect */
+            expected_effect: string;
+            /** Expires At Ms */
+            expires_at_ms?: number | null;
+            /** Failure */
+            failure?: string | null;
+            /** Mode */
+            mode: string;
+            /** Number */
+            number: number;
+            /** Proposal Id */
+            proposal_id: string;
+            proposer: components["schemas"]["ProposerOut"];
+            /** Reason */
+            reason: string;
+            /**
+             * Restoring
+             * @description the snapshot a restore returns to
+             */
+            restoring?: string | null;
+            /** Session Id */
+            session_id: string;
+            /**
+             * Snapshot Id
+             * @description the automatic snapshot taken before applying
+             */
+            snapshot_id?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "PROPOSED" | "AWAITING" | "APPROVED" | "REJECTED" | "EXPIRED" | "APPLIED" | "FAILED";
+            /**
+             * Tier
+             * @enum {string}
+             */
+            tier: "NONE" | "GREEN" | "YELLOW" | "RED";
+        };
+        /** ProposeIn */
+        ProposeIn: {
+            /**
+             * Changes
+             * @description parameter → proposed value (null switches a stop off)
+             */
+            changes: {
+                [key: string]: number | null;
+            };
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
+        };
+        /** ProposerOut */
+        ProposerOut: {
+            /** Channel */
+            channel: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "user" | "rule" | "ai" | "agent";
+            /** Name */
+            name: string;
+        };
         /** PushKeys */
         PushKeys: {
             /** Auth */
@@ -1981,6 +2386,14 @@ export interface components {
              * @description 10-1024 characters; every character counts (no 72-byte cut).
              */
             password: string;
+        };
+        /** RejectIn */
+        RejectIn: {
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
         };
         /**
          * RejectedOut
@@ -2281,6 +2694,36 @@ export interface components {
              */
             speed: number | string | null;
         };
+        /** SnapshotIn */
+        SnapshotIn: {
+            /** Name */
+            name: string;
+        };
+        /** SnapshotOut */
+        SnapshotOut: {
+            /** Analysis Settings */
+            analysis_settings: {
+                [key: string]: unknown;
+            };
+            /** Automatic */
+            automatic: boolean;
+            /** Engine Settings */
+            engine_settings: {
+                [key: string]: unknown;
+            };
+            /** Interval */
+            interval: string;
+            /** Name */
+            name: string;
+            /** Reason */
+            reason: string;
+            /** Snapshot Id */
+            snapshot_id: string;
+            /** Taken At Ms */
+            taken_at_ms: number;
+            /** Version */
+            version: number | null;
+        };
         /** StartIn */
         StartIn: {
             basic?: components["schemas"]["BasicSettingsIn"] | null;
@@ -2424,7 +2867,15 @@ export interface components {
              * Tier
              * @enum {string}
              */
-            tier: "GREEN" | "YELLOW" | "RED";
+            tier: "NONE" | "GREEN" | "YELLOW" | "RED";
+        };
+        /** SuggestionProposeIn */
+        SuggestionProposeIn: {
+            /**
+             * Parameter
+             * @example rsi.oversold
+             */
+            parameter: string;
         };
         /** SuggestionSetOut */
         SuggestionSetOut: {
@@ -2634,6 +3085,67 @@ export interface components {
         TriggerOut: {
             /** Analyses */
             analyses: components["schemas"]["AnalysisOut"][];
+        };
+        /** TunableOut */
+        TunableOut: {
+            /**
+             * Cooldown S
+             * @description how long the parameter rests after a change that raised risk
+             */
+            cooldown_s: number;
+            /** Label */
+            label: string;
+            /**
+             * Max Change
+             * @description the largest change one adjustment may make
+             */
+            max_change: number | null;
+            /**
+             * Max Factor
+             * @description sizes: the largest factor one adjustment may grow them by
+             */
+            max_factor: number | null;
+            /** Maximum */
+            maximum: number;
+            /** Minimum */
+            minimum: number;
+            /** Path */
+            path: string;
+            /**
+             * Riskier
+             * @description which way raises risk; a change the other way lowers it: never tiered or cooled down
+             * @enum {string}
+             */
+            riskier: "up" | "down" | "any";
+            /** Step */
+            step: number;
+            /**
+             * Tier
+             * @enum {string}
+             */
+            tier: "NONE" | "GREEN" | "YELLOW" | "RED";
+            /** Unit */
+            unit: string;
+        };
+        /** TuningSummaryOut */
+        TuningSummaryOut: {
+            /** Auto Apply Green */
+            auto_apply_green: boolean;
+            /** Awaiting */
+            awaiting: components["schemas"]["ProposalOut"][];
+            /** Cooldowns */
+            cooldowns: components["schemas"]["CooldownOut"][];
+            /** Now Ms */
+            now_ms: number;
+            /**
+             * Pending
+             * @description parameter → the proposal awaiting approval
+             */
+            pending: {
+                [key: string]: string;
+            };
+            /** Recent */
+            recent: components["schemas"]["ProposalOut"][];
         };
         /** UnavailableOut */
         UnavailableOut: {
@@ -4031,7 +4543,7 @@ export interface operations {
     config_suggestions_api_paper_trading_config_suggestions_get: {
         parameters: {
             query?: {
-                tier?: ("GREEN" | "YELLOW" | "RED") | null;
+                tier?: ("NONE" | "GREEN" | "YELLOW" | "RED") | null;
             };
             header?: never;
             path?: never;
@@ -6166,6 +6678,998 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    tuning_summary_api_tuning_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TuningSummaryOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    set_auto_apply_api_tuning_auto_apply_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AutoApplyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TuningSummaryOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such proposal or snapshot of yours, or no paper session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The parameter cools down or awaits another proposal, or the settings moved on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    tuning_history_api_tuning_history_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryEntryOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    tunable_parameters_api_tuning_parameters_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TunableOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    list_proposals_api_tuning_proposals_get: {
+        parameters: {
+            query?: {
+                status?: ("PROPOSED" | "AWAITING" | "APPROVED" | "REJECTED" | "EXPIRED" | "APPLIED" | "FAILED") | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    propose_api_tuning_proposals_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProposeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalCreatedOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such proposal or snapshot of yours, or no paper session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The parameter cools down or awaits another proposal, or the settings moved on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    propose_suggestion_api_tuning_proposals_from_suggestion_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SuggestionProposeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalCreatedOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such proposal or snapshot of yours, or no paper session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The parameter cools down or awaits another proposal, or the settings moved on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    get_proposal_api_tuning_proposals__number__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such proposal or snapshot of yours, or no paper session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    approve_with_token_api_tuning_proposals__number__approve_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApproveTokenIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only a person in a human session approves */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description No such proposal or snapshot of yours, or no paper session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The parameter cools down or awaits another proposal, or the settings moved on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    approve_with_text_api_tuning_proposals__number__approve_text_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApproveTextIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only a person in a human session approves */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description No such proposal or snapshot of yours, or no paper session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The parameter cools down or awaits another proposal, or the settings moved on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    reject_api_tuning_proposals__number__reject_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RejectIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such proposal or snapshot of yours, or no paper session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The parameter cools down or awaits another proposal, or the settings moved on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    issue_token_api_tuning_proposals__number__token_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                number: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalCreatedOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only a person in a human session approves */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description No such proposal or snapshot of yours, or no paper session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The parameter cools down or awaits another proposal, or the settings moved on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    list_snapshots_api_tuning_snapshots_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    take_snapshot_api_tuning_snapshots_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SnapshotIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such proposal or snapshot of yours, or no paper session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The parameter cools down or awaits another proposal, or the settings moved on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    restore_snapshot_api_tuning_snapshots__snapshot_id__restore_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                snapshot_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalCreatedOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such proposal or snapshot of yours, or no paper session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The parameter cools down or awaits another proposal, or the settings moved on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Out of bounds, too large, or a wrong token or text (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
                 };
             };
         };
