@@ -62,6 +62,9 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec("system_config", ((("key", A),),)),
     CollectionSpec("sessions", ((("session_id", A),),), ((("user_id", A),),),
                    extra=(IndexModel([("expires_at", A)], expireAfterSeconds=0, name="expires_at_ttl"),)),
+    # The code step of a two-factor login: its challenge (hashed) lives until it is used or expires.
+    CollectionSpec("login_challenges", ((("challenge_hash", A),),),
+                   extra=(IndexModel([("expires_at", A)], expireAfterSeconds=0, name="expires_at_ttl"),)),
     CollectionSpec("notifications", ((("notification_id", A),),), ((("user_id", A), ("created_at", D)),),
                    ttl=("created_at", 7 * DAY_S)),
     CollectionSpec("api_keys", ((("user_id", A), ("key_id", A)),)),

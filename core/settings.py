@@ -98,6 +98,21 @@ class Settings(BaseSettings):
     login_attempts_per_ip: int = Field(20, ge=1, description="Login attempts one IP may make per login window.")
     login_failures_per_email: int = Field(5, ge=1, description="Failed logins one email may have per login window.")
     login_window_s: int = Field(300, ge=1, description="Sliding window of the login rate limits (seconds).")
+    two_factor_issuer: str = Field("Durabot", min_length=1, max_length=40,
+                                   description="The issuer name authenticator apps show next to the account.")
+    two_factor_failures_per_user: int = Field(
+        5, ge=1, description="Wrong two-factor codes one user may enter per two-factor window.")
+    two_factor_attempts_per_ip: int = Field(
+        20, ge=1, description="Two-factor code attempts one IP may make per two-factor window.")
+    two_factor_window_s: int = Field(300, ge=1, description="Sliding window of the two-factor rate limits (seconds).")
+    login_challenge_ttl_s: int = Field(
+        300, ge=30, le=3600, description="How long the code step of a two-factor login may follow its password step.")
+    step_up_window_s: int = Field(
+        300, ge=30, le=3600, description="How long a two-factor code entered in a login session allows money and "
+                                         "access actions (saving exchange keys, RED approvals, …) in that session.")
+    step_up_notional_default: float = Field(
+        1000.0, ge=0, description="Default notional (quote currency) above which confirming a real order needs a "
+                                  "fresh two-factor code; each user can change their own.")
 
     connect_timeout_s: float = Field(15.0, gt=0, description="How long worker and gateway wait for Temporal/MongoDB.")
     startup_timeout_s: float = Field(60.0, gt=0, description="How long `up` waits for each process to be healthy.")

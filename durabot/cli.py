@@ -141,6 +141,20 @@ def user_create(
     typer.echo(f"created {'admin' if admin else 'user'} {user_id} ({email.strip().lower()})")
 
 
+@user_app.command("reset-2fa")
+def user_reset_two_factor(email: str = typer.Argument(..., help="The user's email.")) -> None:
+    """Turn two-factor authentication off for a user who lost their app and recovery codes; every login
+    session of theirs ends. Only for an operator who has verified the person."""
+    from core.connect import DependencyError
+    from services.auth.provisioning import reset_two_factor_command
+
+    try:
+        user_id = asyncio.run(reset_two_factor_command(load_settings(), email))
+    except (ValueError, DependencyError) as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"two-factor authentication is off for {user_id} ({email.strip().lower()}); their sessions ended")
+
+
 def _register_commands() -> None:
     from durabot.backtest_cmd import register as register_backtest
     from sim.exchange.cli import register as register_sim_exchange

@@ -24,7 +24,18 @@ from core.connect import connect_mongo, connect_temporal
 from core.logs import request_id_var
 from core.settings import Settings, get_settings
 from gateway import errors
-from gateway.routers import auth, backtests, health, market, paper_trading, settings_export, system, tuning, ws
+from gateway.routers import (
+    auth,
+    backtests,
+    health,
+    market,
+    paper_trading,
+    settings_export,
+    system,
+    tuning,
+    two_factor,
+    ws,
+)
 from gateway.routers import settings as settings_router
 from gateway.static import mount_dashboard
 from services.auth.kit import AuthServices
@@ -108,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(market.router)
     app.include_router(ws.router)
     app.include_router(auth.router)
+    app.include_router(two_factor.router)
     app.include_router(settings_router.router)
     app.include_router(paper_trading.router)
     app.include_router(settings_export.router)

@@ -18,6 +18,7 @@ from services.market import MarketData
 from services.paper import PaperTrading
 from services.system import System
 from services.tuning import Tuning
+from services.two_factor import TwoFactor
 from services.user_settings import UserSettings
 
 
@@ -60,6 +61,10 @@ def _tuning(services: ServicesDep) -> Tuning:
     return services.tuning
 
 
+def _two_factor(services: ServicesDep) -> TwoFactor:
+    return services.two_factor
+
+
 def _health(services: ServicesDep) -> Health:
     return services.health
 
@@ -81,6 +86,7 @@ ExchangeDep = Annotated[ExchangeSymbols, Depends(_exchange)]
 UserSettingsDep = Annotated[UserSettings, Depends(_user_settings)]
 HealthDep = Annotated[Health, Depends(_health)]
 TuningDep = Annotated[Tuning, Depends(_tuning)]
+TwoFactorDep = Annotated[TwoFactor, Depends(_two_factor)]
 SystemDep = Annotated[System, Depends(_system)]
 HubDep = Annotated[EventHub, Depends(_hub)]
 

@@ -8,6 +8,7 @@
 | ``Conflict`` | 409 | ``{"detail": {"field", "reason"}}`` |
 | ``Unauthenticated`` | 401 | ``{"detail": message}`` with ``WWW-Authenticate: Bearer`` |
 | ``Forbidden`` | 403 | ``{"detail": message}`` |
+| ``StepUpRequired`` | 403 | ``{"detail": message, "step_up": "code" or "enrol"}`` |
 | ``TooManyRequests`` | 429 | ``{"detail": message}`` with ``Retry-After`` |
 | ``UpstreamFailed`` | 502 | ``{"detail": message}`` |
 | ``Unavailable`` | 503 | ``{"detail": message}`` (with ``Retry-After`` when known) |
@@ -33,6 +34,7 @@ from services.errors import (
     NeedsConfirmation,
     NotFound,
     Rejected,
+    StepUpRequired,
     TooManyRequests,
     Unauthenticated,
     Unavailable,
@@ -54,6 +56,14 @@ class RejectedOut(BaseModel):
     errors: list[dict[str, object]] | None = Field(None, description="each invalid field, for input errors")
 
 
+class StepUpOut(BaseModel):
+    """A 403 of an action that needs two-factor: enter a code (``code``) or set two-factor up (``enrol``)."""
+
+    detail: str
+    step_up: str = Field(description='"code": enter a two-factor code (POST /api/auth/2fa/step-up) and retry; '
+                                     '"enrol": set two-factor authentication up first')
+
+
 def error_response(exc: DomainError) -> JSONResponse:
     if isinstance(exc, Rejected):
         status = 400 if isinstance(exc, KeyRequired) else 422
@@ -67,6 +77,8 @@ def error_response(exc: DomainError) -> JSONResponse:
     if isinstance(exc, Unavailable):
         headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s else None
         return JSONResponse({"detail": exc.message}, 503, headers=headers)
+    if isinstance(exc, StepUpRequired):
+        return JSONResponse({"detail": exc.message, "step_up": exc.need}, 403)
     if isinstance(exc, NeedsConfirmation):
         return JSONResponse({"detail": exc.message, "confirmation_id": exc.confirmation_id}, 202)
     status = {NotFound: 404, Forbidden: 403, UpstreamFailed: 502}.get(type(exc), 500)

@@ -7,8 +7,11 @@ security-relevant action lands in ``audit_logs``.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -28,9 +31,10 @@ from services.auth.sessions import (
     revoke_session,
     rotate_refresh_token,
 )
+from services.auth.step_up import CodeCheck, CodeRefused, Policy, policy_requires, read_policy, two_factor_of
 from services.auth.tokens import InvalidTokenError
 from services.auth.users import EmailTakenError, Role, create_user, find_user, find_user_by_email, set_role
-from services.errors import Conflict, NotFound, TooManyRequests, Unauthenticated
+from services.errors import Conflict, NotFound, StepUpRequired, TooManyRequests, Unauthenticated
 from services.principal import Channel, Principal
 
 
@@ -48,6 +52,26 @@ class Authenticated:
     token_expires_at: int
 
 
+@dataclass(frozen=True)
+class LoginChallenge:
+    """The password was right and the account has two-factor on: the code step must follow, with this."""
+
+    challenge: str
+    expires_in: int
+
+
+POLICY_CACHE_S = 5.0
+
+
+def _aware(at: datetime) -> datetime:
+    # MongoDB hands datetimes back naive (UTC) unless the client was built tz-aware.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _challenge_digest(challenge: str) -> str:
+    return hashlib.sha256(challenge.encode()).hexdigest()
+
+
 def _too_many(retry_after: int) -> TooManyRequests:
     return TooManyRequests("too many attempts; try again later", retry_after)
 
@@ -58,13 +82,24 @@ class Accounts:
         self.db = db
         self.auth = auth
         self.live_sessions = LiveSessions(db, keep_s=settings.access_token_ttl_s)
+        self.codes = CodeCheck(db, auth)
+        self._policy: tuple[float, Policy] = (0.0, "off")
+
+    async def _two_factor_policy(self) -> Policy:
+        # Read on every request otherwise; an admin's change reaches every gateway within seconds.
+        read_at, policy = self._policy
+        if time.monotonic() - read_at > POLICY_CACHE_S:
+            policy = await read_policy(self.db)
+            self._policy = (time.monotonic(), policy)
+        return policy
 
     # -- who a token stands for ----------------------------------------------------------------------
     async def authenticate(self, token: str, channel: Channel, *, reduces_risk: bool = False,
-                           ip: str | None = None) -> Authenticated:
+                           ip: str | None = None, enrolling: bool = False) -> Authenticated:
         """The principal of a valid access token of a live session. ``reduces_risk``: an action that
         only lowers risk (stop, close), which a session confirmed live within the last minute may
-        take while the database does not answer."""
+        take while the database does not answer. Where an admin requires two-factor authentication,
+        a user without it may only set it up (``enrolling``) until they have."""
         try:
             claims = self.auth.tokens.verify(token, "access")
         except InvalidTokenError as exc:
@@ -82,8 +117,14 @@ class Accounts:
             if user is None:
                 raise Unauthenticated("user no longer exists")
             self.live_sessions.confirmed(claims.session_id, user)
+        two_factor = two_factor_of(user) is not None
+        stepped_up = session.get("step_up_at") if session is not None and two_factor else None
+        if not two_factor and not enrolling and policy_requires(await self._two_factor_policy(), user["role"]):
+            raise StepUpRequired("an administrator requires two-factor authentication for your account: set it "
+                                 "up first (Settings → Two-factor authentication)", "enrol")
         principal = Principal(user_id=user["user_id"], channel=channel, role=user["role"],
-                              session_id=claims.session_id, human=True, ip=ip)
+                              session_id=claims.session_id, human=True, ip=ip, two_factor=two_factor,
+                              stepped_up_at=_aware(stepped_up).timestamp() if stepped_up else None)
         return Authenticated(principal, claims.expires_at)
 
     # -- registration and login ----------------------------------------------------------------------
@@ -101,7 +142,8 @@ class Accounts:
         await record_audit(self.db, "register", user_id=doc["user_id"], ip=caller.ip)
         return doc
 
-    async def login(self, caller: Caller, email: str, password: str) -> TokenPair:
+    async def login(self, caller: Caller, email: str, password: str) -> TokenPair | LoginChallenge:
+        """Tokens, or with two-factor on, a challenge for the code step (``login_with_code``)."""
         email_key = email.strip().lower()
         wait = (self.auth.login_attempts_by_ip.retry_after(caller.ip)
                 or self.auth.login_failures_by_email.retry_after(email_key))
@@ -115,10 +157,48 @@ class Accounts:
                                details={"email": email_key})
             raise Unauthenticated("wrong email or password")
         assert user is not None
+        if two_factor_of(user):
+            return await self._challenge(caller, user)
         pair = await open_session(self.db, self.auth.tokens, user["user_id"], ip=caller.ip,
                                   user_agent=caller.user_agent)
         await record_audit(self.db, "login", user_id=user["user_id"], ip=caller.ip,
                            details={"session_id": pair.session_id})
+        return pair
+
+    async def _challenge(self, caller: Caller, user: dict[str, Any]) -> LoginChallenge:
+        challenge = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        ttl = self.settings.login_challenge_ttl_s
+        await self.db.login_challenges.insert_one({
+            "challenge_hash": _challenge_digest(challenge), "user_id": user["user_id"], "ip": caller.ip,
+            "created_at": now, "expires_at": now + timedelta(seconds=ttl)})
+        await record_audit(self.db, "two_factor_challenge_issued", user_id=user["user_id"], ip=caller.ip)
+        return LoginChallenge(challenge, ttl)
+
+    async def login_with_code(self, caller: Caller, challenge: str, code: str) -> TokenPair:
+        """The code step of a two-factor login: a TOTP code (each accepted once) or a recovery code."""
+        digest = _challenge_digest(challenge)
+        pending = await self.db.login_challenges.find_one({"challenge_hash": digest,
+                                                           "expires_at": {"$gt": datetime.now(UTC)}})
+        user = await find_user(self.db, pending["user_id"]) if pending else None
+        if pending is None or user is None:
+            raise Unauthenticated("this login expired or is unknown: enter your email and password again")
+        try:
+            method = await self.codes.verify(user, code, caller.ip)
+        except CodeRefused as refused:
+            await record_audit(self.db, "two_factor_failed", user_id=user["user_id"], ip=caller.ip,
+                               details={"during": "login"})
+            raise Unauthenticated(refused.reason) from None
+        # One challenge, one login: of two right codes sent at once, only one opens a session.
+        if await self.db.login_challenges.find_one_and_delete({"challenge_hash": digest}) is None:
+            raise Unauthenticated("this login was completed already: enter your email and password again")
+        pair = await open_session(self.db, self.auth.tokens, user["user_id"], ip=caller.ip,
+                                  user_agent=caller.user_agent, stepped_up=True)
+        if method == "recovery":
+            await record_audit(self.db, "recovery_code_used", user_id=user["user_id"], ip=caller.ip,
+                               details={"session_id": pair.session_id})
+        await record_audit(self.db, "login", user_id=user["user_id"], ip=caller.ip,
+                           details={"session_id": pair.session_id, "two_factor": method})
         return pair
 
     async def refresh(self, caller: Caller, refresh_token: str) -> TokenPair:

@@ -20,6 +20,7 @@ from services.market import MarketData
 from services.paper import PaperTrading
 from services.system import System
 from services.tuning import Tuning
+from services.two_factor import TwoFactor
 from services.user_settings import UserSettings
 
 
@@ -39,6 +40,7 @@ class Services:
     health: Health
     system: System
     tuning: Tuning
+    two_factor: TwoFactor
 
     @property
     def db(self) -> AsyncDatabase:
@@ -50,11 +52,13 @@ class Services:
         db = mongo[settings.mongo_database]
         exchange = ExchangeSymbols(settings)
         paper = PaperTrading(settings, temporal, db, exchange)
+        two_factor = TwoFactor(settings, db, auth)
         return cls(
             settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
             accounts=Accounts(settings, db, auth), paper=paper,
             backtests=Backtests(settings, temporal, db), market=MarketData(settings, db), exchange=exchange,
-            user_settings=UserSettings(settings, db, auth), health=Health(settings, temporal, db),
+            user_settings=UserSettings(settings, db, auth, two_factor), health=Health(settings, temporal, db),
             system=System(settings),
-            tuning=Tuning(settings, temporal, db, auth.keyring.keys[auth.keyring.current_id], paper),
+            tuning=Tuning(settings, temporal, db, auth.keyring.keys[auth.keyring.current_id], paper, two_factor),
+            two_factor=two_factor,
         )

@@ -50,6 +50,15 @@ class Forbidden(DomainError):
     """Valid credentials that may not do this."""
 
 
+class StepUpRequired(Forbidden):
+    """A money or access action that needs a two-factor code from the last few minutes (``need`` =
+    "code"), or two-factor authentication the user has not set up yet (``need`` = "enrol")."""
+
+    def __init__(self, message: str, need: str) -> None:
+        super().__init__(message)
+        self.need = need
+
+
 class TooManyRequests(DomainError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)

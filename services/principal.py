@@ -25,6 +25,10 @@ class Principal:
     human: bool = True
     tier: Tier = "critical"
     ip: str | None = None
+    # Whether the user has two-factor authentication on, and when this login session last took a
+    # code (epoch seconds; None: not since its last token refresh).
+    two_factor: bool = False
+    stepped_up_at: float | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -53,6 +53,7 @@ from services.idempotency import checked_key, update_id
 from services.paper import PaperTrading
 from services.paper_session import UPDATE_WAIT, raise_update_failure, unavailable
 from services.principal import Principal
+from services.two_factor import TwoFactor
 from trading.errors import InvalidInput
 from trading.setting_catalog import label
 from trading.tuning_table import (
@@ -94,11 +95,12 @@ def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 class Tuning:
     def __init__(self, settings: Settings, temporal: Client, db: AsyncDatabase, master_key: bytes,
-                 paper: PaperTrading) -> None:
+                 paper: PaperTrading, two_factor: TwoFactor) -> None:
         self.settings = settings
         self.temporal = temporal
         self.db = db
         self.paper = paper
+        self.two_factor = two_factor
         self._token_key = hmac.new(master_key, TOKEN_PURPOSE, hashlib.sha256).digest()
         self._store = TuningActivities(db, temporal)
 
@@ -298,7 +300,9 @@ class Tuning:
         return view
 
     async def approve_with_text(self, principal: Principal, number: int, text: str) -> ProposalView:
+        """A RED approval (the exact approval text), which also needs a two-factor step-up."""
         approver = self._approver(principal)
+        self.two_factor.require_step_up(principal, "approving a RED change")
         request = ApproveInput(approver.user_id, approver.human, approver.channel, text=text)
         view: ProposalView = await self._update_approval(principal, number, TuningApprovalWorkflow.approve, request)
         return view

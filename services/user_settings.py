@@ -24,6 +24,7 @@ from services.auth.audit import record_audit
 from services.auth.kit import AuthServices
 from services.errors import Conflict, NotFound, UpstreamFailed
 from services.principal import Principal
+from services.two_factor import TwoFactor
 
 log = logging.getLogger("durabot.settings")
 
@@ -60,10 +61,11 @@ def _warnings(restrictions: ApiRestrictions, can_withdraw: bool) -> list[str]:
 
 
 class UserSettings:
-    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices) -> None:
+    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices, two_factor: TwoFactor) -> None:
         self.settings = settings
         self.db = db
         self.auth = auth
+        self.two_factor = two_factor
 
     # -- exchange API keys ---------------------------------------------------------------------------
     async def api_keys(self, principal: Principal) -> list[dict[str, Any]]:
@@ -71,7 +73,8 @@ class UserSettings:
 
     async def save_api_key(self, principal: Principal, label: str, exchange: str, api_key: str,
                            api_secret: str) -> dict[str, Any]:
-        """Store a key pair encrypted; what comes back shows only its last 4 characters."""
+        """Store a key pair encrypted; what comes back shows only its last 4 characters. Needs a step-up."""
+        self.two_factor.require_step_up(principal, "saving an exchange API key")
         if await self.db.api_keys.count_documents({"user_id": principal.user_id}) >= MAX_KEYS_PER_USER:
             raise Conflict(None, f"at most {MAX_KEYS_PER_USER} keys per user")
         credentials = ApiCredentials(api_key, api_secret)
@@ -85,6 +88,7 @@ class UserSettings:
         return doc
 
     async def delete_api_key(self, principal: Principal, key_id: str) -> None:
+        self.two_factor.require_step_up(principal, "deleting an exchange API key")
         done = await self.db.api_keys.delete_one({"user_id": principal.user_id, "key_id": key_id})
         if done.deleted_count == 0:
             raise NotFound("no such API key")
@@ -93,7 +97,8 @@ class UserSettings:
 
     async def test_api_key(self, principal: Principal, key_id: str) -> KeyTest:
         """Signed calls to the exchange's `/api/v3/account` and `/sapi/v1/account/apiRestrictions`: what
-        the key may do, with loud warnings for withdrawal rights or a missing IP allowlist."""
+        the key may do, with loud warnings for withdrawal rights or a missing IP allowlist. Needs a step-up."""
+        self.two_factor.require_step_up(principal, "testing an exchange API key")
         doc = await self.db.api_keys.find_one({"user_id": principal.user_id, "key_id": key_id})
         if doc is None:
             raise NotFound("no such API key")

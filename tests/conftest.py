@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 import uvicorn
 from pymongo import AsyncMongoClient, MongoClient
@@ -237,6 +238,18 @@ def settings(tmp_path, temporal_server: TemporalServer, mongo_server: MongoServe
 def with_key(headers: dict[str, str] | None = None) -> dict[str, str]:
     """``headers`` with a fresh Idempotency-Key, as the dashboard sends one per action."""
     return {**(headers or {}), "Idempotency-Key": f"test-{uuid.uuid4().hex}"}
+
+
+async def enrol_two_factor(http: Any, headers: dict[str, str]) -> Any:
+    """Turn two-factor on for the account behind ``headers`` through the API (which also steps its login
+    session up); the ``pyotp.TOTP`` that makes its codes, with the recovery codes as ``.recovery``."""
+    setup = await http.post("/api/auth/2fa/setup", headers=headers)
+    assert setup.status_code == 200, setup.text
+    totp = pyotp.TOTP(setup.json()["secret"])
+    enabled = await http.post("/api/auth/2fa/enable", headers=headers, json={"code": totp.now()})
+    assert enabled.status_code == 200, enabled.text
+    totp.recovery = enabled.json()["recovery_codes"]
+    return totp
 
 
 def durabot_env(**overrides: str) -> dict[str, str]:

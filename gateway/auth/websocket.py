@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import Depends, WebSocket
 
 from services.container import Services
-from services.errors import Unauthenticated
+from services.errors import StepUpRequired, Unauthenticated
 
 CLOSE_INVALID_TOKEN = 4001
 CLOSE_FORBIDDEN = 4003
@@ -49,6 +49,8 @@ class WebSocketAuth:
             found = await services.accounts.authenticate(token, "ws")
         except Unauthenticated as exc:
             raise WebSocketAuthError(CLOSE_INVALID_TOKEN, exc.message[:120]) from None
+        except StepUpRequired as exc:  # an admin requires two-factor, which this user has not set up yet
+            raise WebSocketAuthError(CLOSE_FORBIDDEN, exc.message[:120]) from None
         user_id = found.principal.user_id
         if self.user_id is not None and user_id != self.user_id:
             raise WebSocketAuthError(CLOSE_FORBIDDEN, "this connection belongs to another user")

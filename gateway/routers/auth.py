@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 
-from gateway.auth.deps import ADMIN_ERRORS, AUTH_ERRORS, AdminUser, CurrentUser, Responses, client_ip
+from gateway.auth.deps import ADMIN_ERRORS, AUTH_ERRORS, AdminUser, CurrentUser, EnrollingUser, Responses, client_ip
 from gateway.auth.schemas import (
     ErrorOut,
     LoginIn,
@@ -20,9 +20,10 @@ from gateway.auth.schemas import (
     TokenOut,
     UserOut,
 )
+from gateway.auth.two_factor_schemas import LoginChallengeOut, LoginCodeIn
 from gateway.deps import AccountsDep
 from gateway.errors import RejectedOut
-from services.accounts import Caller
+from services.accounts import Caller, LoginChallenge
 from services.auth.sessions import TokenPair
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -59,11 +60,26 @@ async def register(body: RegisterIn, request: Request, accounts: AccountsDep) ->
     return _user_out(await accounts.register(_caller(request), body.email, body.password, body.display_name))
 
 
-@router.post("/login", response_model=TokenOut,
+@router.post("/login", response_model=TokenOut | LoginChallengeOut,
              responses={401: {"model": ErrorOut, "description": "Wrong email or password"}, **TOO_MANY, **INVALID})
-async def login(body: LoginIn, request: Request, response: Response, accounts: AccountsDep) -> TokenOut:
-    """Rate-limited per IP and per email; unknown emails take as long as wrong passwords."""
-    return _token_out(await accounts.login(_caller(request), body.email, body.password), response)
+async def login(body: LoginIn, request: Request, response: Response,
+                accounts: AccountsDep) -> TokenOut | LoginChallengeOut:
+    """Rate-limited per IP and per email; unknown emails take as long as wrong passwords. With two-factor on,
+    the answer is a challenge, not tokens: send it with a code to /login/2fa."""
+    found = await accounts.login(_caller(request), body.email, body.password)
+    if isinstance(found, LoginChallenge):
+        response.headers.update(NO_STORE)
+        return LoginChallengeOut(challenge=found.challenge, expires_in=found.expires_in)
+    return _token_out(found, response)
+
+
+@router.post("/login/2fa", response_model=TokenOut,
+             responses={401: {"model": ErrorOut, "description": "Wrong, used or expired code, or an unknown or "
+                                                                "expired login"}, **TOO_MANY, **INVALID})
+async def login_with_code(body: LoginCodeIn, request: Request, response: Response, accounts: AccountsDep) -> TokenOut:
+    """The code step of a two-factor login: the challenge from /login and a code (each accepted once) or a
+    recovery code. Rate-limited per user and per IP."""
+    return _token_out(await accounts.login_with_code(_caller(request), body.challenge, body.code), response)
 
 
 @router.post("/refresh", response_model=TokenOut,
@@ -75,14 +91,14 @@ async def refresh(body: RefreshIn, request: Request, response: Response, account
 
 
 @router.post("/logout", status_code=204, responses=AUTH_ERRORS)
-async def logout(user: CurrentUser, accounts: AccountsDep) -> Response:
+async def logout(user: EnrollingUser, accounts: AccountsDep) -> Response:
     """End this login session: its access and refresh tokens stop working at once."""
     await accounts.logout(user)
     return Response(status_code=204)
 
 
 @router.get("/me", response_model=UserOut, responses=AUTH_ERRORS)
-async def me(user: CurrentUser, accounts: AccountsDep) -> UserOut:
+async def me(user: EnrollingUser, accounts: AccountsDep) -> UserOut:
     return _user_out(await accounts.me(user))
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from gateway.auth.deps import AUTH_ERRORS, CurrentUser, Responses
+from gateway.auth.deps import AUTH_ERRORS, STEP_UP, CurrentUser, Responses
 from gateway.auth.schemas import ErrorOut
 from gateway.auth.settings_schemas import (
     ApiKeyIn,
@@ -43,26 +43,28 @@ async def list_api_keys(user: CurrentUser, settings: UserSettingsDep) -> list[Ap
 
 
 @router.post("/api-keys", status_code=201, response_model=ApiKeyOut,
-             responses={**AUTH_ERRORS, 409: {"model": RejectedOut, "description": "Too many keys"}, **INVALID})
+             responses={**AUTH_ERRORS, **STEP_UP, 409: {"model": RejectedOut, "description": "Too many keys"},
+                        **INVALID})
 async def save_api_key(body: ApiKeyIn, user: CurrentUser, settings: UserSettingsDep) -> ApiKeyOut:
-    """Store a key pair encrypted; the reply shows only its last 4 characters."""
+    """Store a key pair encrypted; the reply shows only its last 4 characters. Needs a recent two-factor code."""
     return _key_out(await settings.save_api_key(user, body.label, body.exchange, body.api_key.get_secret_value(),
                                                 body.api_secret.get_secret_value()))
 
 
-@router.delete("/api-keys/{key_id}", status_code=204, responses={**AUTH_ERRORS, **NOT_FOUND, **INVALID})
+@router.delete("/api-keys/{key_id}", status_code=204, responses={**AUTH_ERRORS, **STEP_UP, **NOT_FOUND, **INVALID})
 async def delete_api_key(key_id: ObjectId, user: CurrentUser, settings: UserSettingsDep) -> Response:
+    """Needs a recent two-factor code."""
     await settings.delete_api_key(user, key_id)
     return Response(status_code=204)
 
 
 @router.post("/api-keys/{key_id}/test", response_model=KeyTestOut,
-             responses={**AUTH_ERRORS, **NOT_FOUND, **INVALID,
+             responses={**AUTH_ERRORS, **STEP_UP, **NOT_FOUND, **INVALID,
                         409: {"model": RejectedOut, "description": "The stored key cannot be decrypted; save it again"},
                         502: {"model": ErrorOut, "description": "The exchange could not be reached or failed"}})
 async def test_api_key(key_id: ObjectId, user: CurrentUser, settings: UserSettingsDep) -> KeyTestOut:
     """Signed calls to the exchange's `/api/v3/account` and `/sapi/v1/account/apiRestrictions`: what the key
-    may do, with loud warnings for withdrawal rights or a missing IP allowlist."""
+    may do, with loud warnings for withdrawal rights or a missing IP allowlist. Needs a recent two-factor code."""
     return KeyTestOut.model_validate(asdict(await settings.test_api_key(user, key_id)))
 
 

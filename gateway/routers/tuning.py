@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from core.tuning_contracts import ProposalView
-from gateway.auth.deps import AUTH_ERRORS, CurrentUser, Responses
+from gateway.auth.deps import AUTH_ERRORS, STEP_UP, CurrentUser, Responses
 from gateway.deps import IdempotencyKey, TuningDep
 from gateway.errors import RejectedOut
 from gateway.paper.schemas import ErrorOut
@@ -128,10 +128,11 @@ async def approve_with_token(number: Number, body: ApproveTokenIn, user: Current
     return proposal_out(await tuning.approve_with_token(user, number, body.token))
 
 
-@router.post("/proposals/{number}/approve-text", response_model=ProposalOut, responses={**WRITE, **FORBIDDEN})
+@router.post("/proposals/{number}/approve-text", response_model=ProposalOut, responses={**WRITE, **STEP_UP})
 async def approve_with_text(number: Number, body: ApproveTextIn, user: CurrentUser,
                             tuning: TuningDep) -> ProposalOut:
-    """Approve a RED proposal by typing its approval text exactly."""
+    """Approve a RED proposal by typing its approval text exactly, with a two-factor code entered in the
+    last 5 minutes (403 with `step_up` otherwise)."""
     return proposal_out(await tuning.approve_with_text(user, number, body.text))
 
 

@@ -14,6 +14,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 AuditAction = Literal[
     "register", "login", "login_failed", "logout", "refresh_reuse_detected", "session_revoked",
     "api_key_saved", "api_key_deleted", "api_key_tested", "role_changed", "user_created_cli",
+    "two_factor_setup_started", "two_factor_enabled", "two_factor_disabled", "two_factor_failed",
+    "two_factor_challenge_issued", "recovery_codes_regenerated", "recovery_code_used", "step_up",
+    "step_up_notional_changed", "two_factor_policy_changed", "two_factor_reset_cli",
 ]
 
 

@@ -1,4 +1,5 @@
-"""What the auth layer builds once per gateway: hasher, token service, master keyring, login limits."""
+"""What the auth layer builds once per gateway: hasher, token service, master keyring, login and
+two-factor limits."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class AuthServices:
     keyring: MasterKeyring
     login_attempts_by_ip: SlidingWindowLimiter
     login_failures_by_email: SlidingWindowLimiter
+    two_factor_failures_by_user: SlidingWindowLimiter
+    two_factor_attempts_by_ip: SlidingWindowLimiter
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthServices:
@@ -28,6 +31,10 @@ class AuthServices:
             keyring=MasterKeyring.from_settings(settings),
             login_attempts_by_ip=SlidingWindowLimiter(settings.login_attempts_per_ip, settings.login_window_s),
             login_failures_by_email=SlidingWindowLimiter(settings.login_failures_per_email, settings.login_window_s),
+            two_factor_failures_by_user=SlidingWindowLimiter(settings.two_factor_failures_per_user,
+                                                             settings.two_factor_window_s),
+            two_factor_attempts_by_ip=SlidingWindowLimiter(settings.two_factor_attempts_per_ip,
+                                                           settings.two_factor_window_s),
         )
 
     @classmethod

@@ -40,8 +40,10 @@ def _at(epoch_s: int) -> datetime:
 
 
 async def open_session(
-    db: AsyncDatabase, tokens: TokenService, user_id: str, *, ip: str | None, user_agent: str | None
+    db: AsyncDatabase, tokens: TokenService, user_id: str, *, ip: str | None, user_agent: str | None,
+    stepped_up: bool = False,
 ) -> TokenPair:
+    """``stepped_up``: the login took a two-factor code, which counts as a step-up for a while."""
     session_id = secrets.token_urlsafe(16)
     access = tokens.issue("access", user_id, session_id)
     refresh = tokens.issue("refresh", user_id, session_id)
@@ -50,8 +52,24 @@ async def open_session(
         "session_id": session_id, "user_id": user_id, "refresh_hash": refresh.digest, "generation": 0,
         "created_at": now, "last_used_at": now, "expires_at": _at(refresh.expires_at),
         "revoked_at": None, "revoked_reason": None, "ip": ip, "user_agent": (user_agent or "")[:200],
+        "step_up_at": now if stepped_up else None,
     })
     return TokenPair(session_id, access, refresh)
+
+
+async def mark_stepped_up(db: AsyncDatabase, session_id: str, user_id: str, at: datetime) -> bool:
+    """Record that the session's user just entered a two-factor code; False when the session ended."""
+    done = await db.sessions.update_one({"session_id": session_id, "user_id": user_id, "revoked_at": None},
+                                        {"$set": {"step_up_at": at}})
+    return done.matched_count == 1
+
+
+async def revoke_other_sessions(db: AsyncDatabase, user_id: str, keep_session_id: str | None, reason: str) -> int:
+    done = await db.sessions.update_many(
+        {"user_id": user_id, "session_id": {"$ne": keep_session_id}, "revoked_at": None},
+        {"$set": {"revoked_at": datetime.now(UTC), "revoked_reason": reason}, "$unset": {"refresh_hash": ""}},
+    )
+    return done.modified_count
 
 
 async def rotate_refresh_token(db: AsyncDatabase, tokens: TokenService, refresh_token: str) -> TokenPair:
@@ -62,8 +80,9 @@ async def rotate_refresh_token(db: AsyncDatabase, tokens: TokenService, refresh_
     rotated = await db.sessions.find_one_and_update(
         {"session_id": claims.session_id, "user_id": claims.user_id, "revoked_at": None,
          "refresh_hash": token_digest(refresh_token)},
+        # A step-up belongs to the tokens of the moment a code was entered, never to refreshed ones.
         {"$set": {"refresh_hash": refresh.digest, "last_used_at": datetime.now(UTC),
-                  "expires_at": _at(refresh.expires_at)}, "$inc": {"generation": 1}},
+                  "expires_at": _at(refresh.expires_at), "step_up_at": None}, "$inc": {"generation": 1}},
     )
     if rotated is not None:
         return TokenPair(claims.session_id, access, refresh)

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from activities.binance.key_vault import new_master_key_text
 from sim.exchange import SimExchangeServer
+from tests.conftest import enrol_two_factor
 
 PASSWORD = "correct horse battery staple"
 
@@ -51,7 +52,8 @@ SignUp = Callable[..., Awaitable[Account]]
 
 @pytest.fixture
 def sign_up(gateway: Any) -> SignUp:
-    async def sign_up(email: str | None = None, password: str = PASSWORD) -> Account:
+    async def sign_up(email: str | None = None, password: str = PASSWORD, *, two_factor: bool = False) -> Account:
+        """A new account, logged in; with ``two_factor``, enrolled (and so stepped up for 5 minutes)."""
         email = email or f"u{uuid.uuid4().hex[:10]}@example.com"
         reply = await gateway.http.post("/api/auth/register", json={"email": email, "password": password})
         assert reply.status_code == 201, reply.text
@@ -59,7 +61,10 @@ def sign_up(gateway: Any) -> SignUp:
         tokens = await gateway.http.post("/api/auth/login", json={"email": email, "password": password})
         assert tokens.status_code == 200, tokens.text
         body = tokens.json()
-        return Account(user_id, email, body["access_token"], body["refresh_token"], body["session_id"], password)
+        account = Account(user_id, email, body["access_token"], body["refresh_token"], body["session_id"], password)
+        if two_factor:
+            await enrol_two_factor(gateway.http, account.headers)
+        return account
 
     return sign_up
 

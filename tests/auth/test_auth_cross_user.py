@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tests.conftest import enrol_two_factor
+
 PATH_PARAM = re.compile(r"\{([^}]+)\}")
 ADMIN_ONLY = {("put", "/api/auth/users/{user_id}/role")}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -30,6 +32,7 @@ async def _state_of(db, user_id: str) -> dict[str, list[dict[str, Any]]]:
 
 
 async def _objects_of(gateway, account) -> dict[str, str]:
+    await enrol_two_factor(gateway.http, account.headers)  # keys need a step-up; enrolling is one
     key = await gateway.http.post("/api/settings/api-keys", headers=account.headers,
                                   json={"label": "a", "api_key": "A" * 64, "api_secret": "B" * 64})
     push = await gateway.http.post("/api/settings/push-subscriptions", headers=account.headers, json={

@@ -34,7 +34,7 @@ async def _save_key(gateway, account, key: dict, label: str = "main") -> dict:
 
 async def test_a_safe_key_tests_ok_and_an_unsafe_one_warns_loudly(gateway, sign_up, sim):
     gateway.settings.exchange_rest_url = sim.rest_url
-    account = await sign_up()
+    account = await sign_up(two_factor=True)
     safe = await provision_sim_key(sim, ip_restrict=True, allowed_ips=["127.0.0.1"],
                                    enable_spot_and_margin_trading=True)
     risky = await provision_sim_key(sim, enable_withdrawals=True, ip_restrict=False)
@@ -69,7 +69,7 @@ async def test_a_safe_key_tests_ok_and_an_unsafe_one_warns_loudly(gateway, sign_
 
 async def test_a_key_the_exchange_refuses_is_reported_not_a_server_error(gateway, sign_up, sim):
     gateway.settings.exchange_rest_url = sim.rest_url
-    account = await sign_up()
+    account = await sign_up(two_factor=True)
     unknown = {"api_key": "A" * 64, "api_secret": "B" * 64}
     elsewhere = await provision_sim_key(sim, ip_restrict=True, allowed_ips=["203.0.113.7"])
     for key in (unknown, elsewhere):
@@ -81,14 +81,14 @@ async def test_a_key_the_exchange_refuses_is_reported_not_a_server_error(gateway
 
 async def test_an_unreachable_exchange_is_a_declared_502(gateway, sign_up, get_free_port):
     gateway.settings.exchange_rest_url = f"http://127.0.0.1:{get_free_port()}"
-    account = await sign_up()
+    account = await sign_up(two_factor=True)
     key_id = (await _save_key(gateway, account, {"api_key": "C" * 64, "api_secret": "D" * 64}))["key_id"]
     reply = await gateway.http.post(f"/api/settings/api-keys/{key_id}/test", headers=account.headers)
     assert reply.status_code == 502 and "unavailable" in reply.json()["detail"]
 
 
 async def test_keys_are_sealed_and_bound_to_their_owner(gateway, sign_up):
-    alice, bob = await sign_up(), await sign_up()
+    alice, bob = await sign_up(two_factor=True), await sign_up(two_factor=True)
     key = {"api_key": "K" * 60 + "1234", "api_secret": "S" * 64}
     key_id = (await _save_key(gateway, alice, key))["key_id"]
     doc = await gateway.db.api_keys.find_one({"key_id": key_id})
@@ -113,7 +113,7 @@ async def test_keys_are_sealed_and_bound_to_their_owner(gateway, sign_up):
 
 
 async def test_secret_validation_errors_do_not_echo_the_secret(gateway, sign_up):
-    account = await sign_up()
+    account = await sign_up(two_factor=True)
     secret = "not-a-valid-secret-but-still-private-" * 2
     reply = await gateway.http.post("/api/settings/api-keys", headers=account.headers,
                                     json={"label": "x", "api_key": "A" * 64, "api_secret": secret})

@@ -1,6 +1,7 @@
-"""After a scripted session (register, log in, save an exchange key, test it, with workers running a
-workflow), the key and secret appear nowhere: not in any MongoDB collection, not in the gateway's
-logs, not in any Temporal workflow history of the namespace."""
+"""After a scripted session (register, log in, turn two-factor on, save an exchange key, test it,
+with workers running a workflow), the key and secret, the TOTP secret and the recovery codes appear
+nowhere: not in any MongoDB collection, not in the gateway's logs, not in any Temporal workflow
+history of the namespace."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 
 import bson
 
+from tests.conftest import enrol_two_factor
 from worker.main import build_workers
 
 from .conftest import provision_sim_key
@@ -26,6 +28,8 @@ async def test_exchange_keys_never_reach_mongodb_logs_or_temporal(
             .status_code == 201
         tokens = (await http.post("/api/auth/login", json={"email": "scan@example.com", "password": password})).json()
         headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        totp = await enrol_two_factor(http, headers)  # saving a key needs a step-up; enrolling is one
+        secrets += (totp.secret, *totp.recovery)
         saved = await http.post("/api/settings/api-keys", headers=headers,
                                 json={"label": "scan", "api_key": key["api_key"], "api_secret": key["api_secret"]})
         assert saved.status_code == 201

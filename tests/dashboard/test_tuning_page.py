@@ -18,6 +18,7 @@ import re
 
 from playwright.async_api import expect
 
+from tests.conftest import enrol_two_factor
 from trading.candle import Candle
 
 from .helpers import User, deliver, signed_in
@@ -139,7 +140,9 @@ async def test_a_suggestion_becomes_a_yellow_proposal_approved_in_the_queue(gate
     assert [w.split("/api/tuning/")[-1] for w in writes] == [f"proposals/{other}/token", f"proposals/{other}/approve"]
     assert (await user.get("/api/paper-trading/basic-settings"))["settings"]["trailing_stop_pct"] == 6.0
 
-    # RED: Approve is enabled only by the exact approval text. A rejection is recorded with its reason.
+    # RED: Approve is enabled only by the exact approval text (and needs two-factor, here just turned on, so
+    # the session is stepped up). A rejection is recorded with its reason.
+    await enrol_two_factor(gateway.http, user.headers)
     red = await propose(user, {"risk.risk_per_trade_pct": 1.5})
     yellow = await propose(user, {"stop_loss_pct": 2.0})
     card = page.get_by_test_id(f"proposal-{red['number']}")

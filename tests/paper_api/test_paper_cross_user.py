@@ -13,6 +13,7 @@ import asyncio
 import re
 from typing import Any
 
+from tests.conftest import enrol_two_factor
 from workflows.trading_session import TradingSessionWorkflow
 
 from .conftest import BTC_ACCOUNT, DATASET, SYMBOL, candles, feed
@@ -107,6 +108,9 @@ async def _objects_of(gateway, temporal_client, account) -> dict[tuple[str, str]
 
 async def test_no_user_can_read_or_change_another_users_paper_trading(gateway, sign_up, temporal_client):
     alice, bob = await sign_up(), await sign_up()
+    # Both have two-factor on and are stepped up, so a RED approval by B meets ownership, not step-up.
+    totp = await enrol_two_factor(gateway.http, alice.headers)
+    await enrol_two_factor(gateway.http, bob.headers)
     objects = await _objects_of(gateway, temporal_client, alice)
     routes = _routes((await gateway.http.get("/openapi.json")).json())
     assert len(routes) >= 45, routes
@@ -132,6 +136,8 @@ async def test_no_user_can_read_or_change_another_users_paper_trading(gateway, s
 
     # Positive controls: the ID requests by their owner succeed, so the 404s above were about ownership
     # (deletes last: deleting the backtest would make the reads of it 404).
+    stepped = await gateway.http.post("/api/auth/2fa/step-up", headers=alice.headers, json={"code": totp.recovery[0]})
+    assert stepped.status_code == 200, stepped.text
     for method, path in sorted(routes, key=lambda r: r[0] == "delete"):
         if not PATH_PARAM.search(path):
             continue

@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from core.tuning_contracts import approval_workflow_id, tuning_workflow_id
 from services.errors import Forbidden
 from services.principal import Principal
 
-from ..conftest import trading_worker_running
+from ..conftest import enrol_two_factor, trading_worker_running
 from .conftest import candles, feed, keep_histories, live_session
 
 GREEN_COOLDOWN_S = 4.0
@@ -160,10 +161,21 @@ async def test_red_applies_only_on_the_exact_text(gateway, sign_up, temporal_cli
     number = proposal["number"]
     await approve(gateway, account, number, "a-token-that-red-never-takes", expect=422)
     url = f"/api/tuning/proposals/{number}/approve-text"
+    # A RED approval needs two-factor, and a code from the last 5 minutes.
+    unenrolled = await gateway.http.post(url, headers=account.headers, json={"text": proposal["approval_text"]})
+    assert unenrolled.status_code == 403 and unenrolled.json()["step_up"] == "enrol", unenrolled.text
+    totp = await enrol_two_factor(gateway.http, account.headers)
     for text in ("I approve risk.risk_per_trade_pct = 3", "i approve risk.risk_per_trade_pct = 2", ""):
         refused = await gateway.http.post(url, headers=account.headers, json={"text": text})
         assert refused.status_code == 422, refused.text
+    await gateway.db.sessions.update_many({"user_id": account.user_id},
+                                          {"$set": {"step_up_at": datetime.now(UTC) - timedelta(minutes=6)}})
+    stale = await gateway.http.post(url, headers=account.headers, json={"text": proposal["approval_text"]})
+    assert stale.status_code == 403 and stale.json()["step_up"] == "code", stale.text
     assert (await settings_of(gateway, account))["basic"]["risk"]["risk_per_trade_pct"] == 1.0
+    stepped = await gateway.http.post("/api/auth/2fa/step-up", headers=account.headers,
+                                      json={"code": totp.at(time.time() + 30)})
+    assert stepped.status_code == 200, stepped.text
     done = await gateway.http.post(url, headers=account.headers, json={"text": proposal["approval_text"]})
     assert done.status_code == 200 and done.json()["status"] == "APPLIED", done.text
     found = await settings_of(gateway, account, done.json()["applied_version"])

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { getTokens, http, onTokens, setTokens, type Tokens } from './api/client';
 import { ConnectionBadge, LiveProvider } from './components/live';
 import { SymbolsProvider } from './components/symbols';
+import { EnrolNotice, StepUpProvider } from './components/StepUp';
 import { SimBanner, SystemProvider } from './components/system';
 import { Link, navigate, usePath } from './lib/router';
 import { Backtests } from './pages/Backtests';
@@ -43,31 +44,34 @@ function Shell({ tokens }: { tokens: Tokens }) {
 
   return (
     <LiveProvider token={tokens.access_token}>
-      <a className="skip" href="#main">Skip to content</a>
-      <header className="top">
-        <span className="brand">Durabot</span>
-        {/* On a phone the pages fold into a menu: eight links do not fit 390 px side by side. */}
-        <button className="menu-toggle" aria-expanded={menuOpen} aria-controls="nav-pages"
-          onClick={() => setMenuOpen(!menuOpen)}>
-          Menu<span className="visually-hidden">: {current.title}</span>
-        </button>
-        <nav aria-label="Pages" id="nav-pages" className={menuOpen ? 'open' : undefined}>
-          {PAGES.map((p) => (
-            <Link key={p.path} href={p.path} aria-current={p.path === current.path ? 'page' : undefined}>
-              {p.title}
-            </Link>
-          ))}
-        </nav>
-        <ConnectionBadge />
-        <button className="link" onClick={() => void logout()}>Log out</button>
-      </header>
-      <SimBanner />
-      <main id="main" tabIndex={-1}>
-        <h1>{current.title}</h1>
-        <SymbolsProvider>
-          <Page />
-        </SymbolsProvider>
-      </main>
+      <StepUpProvider>
+        <a className="skip" href="#main">Skip to content</a>
+        <header className="top">
+          <span className="brand">Durabot</span>
+          {/* On a phone the pages fold into a menu: eight links do not fit 390 px side by side. */}
+          <button className="menu-toggle" aria-expanded={menuOpen} aria-controls="nav-pages"
+            onClick={() => setMenuOpen(!menuOpen)}>
+            Menu<span className="visually-hidden">: {current.title}</span>
+          </button>
+          <nav aria-label="Pages" id="nav-pages" className={menuOpen ? 'open' : undefined}>
+            {PAGES.map((p) => (
+              <Link key={p.path} href={p.path} aria-current={p.path === current.path ? 'page' : undefined}>
+                {p.title}
+              </Link>
+            ))}
+          </nav>
+          <ConnectionBadge />
+          <button className="link" onClick={() => void logout()}>Log out</button>
+        </header>
+        <SimBanner />
+        <EnrolNotice />
+        <main id="main" tabIndex={-1}>
+          <h1>{current.title}</h1>
+          <SymbolsProvider>
+            <Page />
+          </SymbolsProvider>
+        </main>
+      </StepUpProvider>
     </LiveProvider>
   );
 }

@@ -4,6 +4,166 @@
  */
 
 export interface paths {
+    "/api/auth/2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Status */
+        get: operations["status_api_auth_2fa_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Disable
+         * @description Needs a two-factor code from the last 5 minutes; refused where an administrator requires two-factor.
+         */
+        post: operations["disable_api_auth_2fa_disable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enable
+         * @description Turn two-factor on with a first code. Answers the ten recovery codes, this once; your other login
+         *     sessions end.
+         */
+        post: operations["enable_api_auth_2fa_enable_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Policy */
+        get: operations["policy_api_auth_2fa_policy_get"];
+        /**
+         * Set Policy
+         * @description Who must use two-factor: nobody, admins, or every user. Needs the admin's own recent code.
+         */
+        put: operations["set_policy_api_auth_2fa_policy_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Regenerate Recovery Codes
+         * @description Ten new recovery codes (the old ones stop working). Needs a two-factor code from the last 5 minutes.
+         */
+        post: operations["regenerate_recovery_codes_api_auth_2fa_recovery_codes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Setup
+         * @description A new secret for an authenticator app, waiting for its first code (POST /enable).
+         */
+        post: operations["setup_api_auth_2fa_setup_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/step-up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Step Up
+         * @description A fresh code (or a recovery code): money and access actions are allowed in this login session for
+         *     5 minutes. A token refresh ends that.
+         */
+        post: operations["step_up_api_auth_2fa_step_up_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/2fa/step-up-notional": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Step Up Notional
+         * @description Confirming a real order above this notional needs a fresh code. Changing it needs one too.
+         */
+        put: operations["set_step_up_notional_api_auth_2fa_step_up_notional_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/login": {
         parameters: {
             query?: never;
@@ -15,9 +175,31 @@ export interface paths {
         put?: never;
         /**
          * Login
-         * @description Rate-limited per IP and per email; unknown emails take as long as wrong passwords.
+         * @description Rate-limited per IP and per email; unknown emails take as long as wrong passwords. With two-factor on,
+         *     the answer is a challenge, not tokens: send it with a code to /login/2fa.
          */
         post: operations["login_api_auth_login_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/login/2fa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Login With Code
+         * @description The code step of a two-factor login: the challenge from /login and a code (each accepted once) or a
+         *     recovery code. Rate-limited per user and per IP.
+         */
+        post: operations["login_with_code_api_auth_login_2fa_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1010,7 +1192,7 @@ export interface paths {
         put?: never;
         /**
          * Save Api Key
-         * @description Store a key pair encrypted; the reply shows only its last 4 characters.
+         * @description Store a key pair encrypted; the reply shows only its last 4 characters. Needs a recent two-factor code.
          */
         post: operations["save_api_key_api_settings_api_keys_post"];
         delete?: never;
@@ -1029,7 +1211,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete Api Key */
+        /**
+         * Delete Api Key
+         * @description Needs a recent two-factor code.
+         */
         delete: operations["delete_api_key_api_settings_api_keys__key_id__delete"];
         options?: never;
         head?: never;
@@ -1048,7 +1233,7 @@ export interface paths {
         /**
          * Test Api Key
          * @description Signed calls to the exchange's `/api/v3/account` and `/sapi/v1/account/apiRestrictions`: what the key
-         *     may do, with loud warnings for withdrawal rights or a missing IP allowlist.
+         *     may do, with loud warnings for withdrawal rights or a missing IP allowlist. Needs a recent two-factor code.
          */
         post: operations["test_api_key_api_settings_api_keys__key_id__test_post"];
         delete?: never;
@@ -1299,7 +1484,8 @@ export interface paths {
         put?: never;
         /**
          * Approve With Text
-         * @description Approve a RED proposal by typing its approval text exactly.
+         * @description Approve a RED proposal by typing its approval text exactly, with a two-factor code entered in the
+         *     last 5 minutes (403 with `step_up` otherwise).
          */
         post: operations["approve_with_text_api_tuning_proposals__number__approve_text_post"];
         delete?: never;
@@ -1874,6 +2060,15 @@ export interface components {
             /** Trade Id */
             trade_id: number;
         };
+        /** CodeIn */
+        CodeIn: {
+            /**
+             * Code
+             * @description the 6 digits an authenticator app shows now, or a recovery code (xxxxx-xxxxx)
+             * @example 123456
+             */
+            code: string;
+        };
         /** CooldownOut */
         CooldownOut: {
             /** Label */
@@ -2026,6 +2221,36 @@ export interface components {
              * @default []
              */
             warnings: string[];
+        };
+        /**
+         * LoginChallengeOut
+         * @description The password was right; the account has two-factor on: send a code with this challenge.
+         */
+        LoginChallengeOut: {
+            /** Challenge */
+            challenge: string;
+            /**
+             * Expires In
+             * @description seconds the code step may still follow
+             */
+            expires_in: number;
+            /**
+             * Two Factor Required
+             * @default true
+             * @constant
+             */
+            two_factor_required: true;
+        };
+        /** LoginCodeIn */
+        LoginCodeIn: {
+            /** Challenge */
+            challenge: string;
+            /**
+             * Code
+             * @description the 6 digits an authenticator app shows now, or a recovery code (xxxxx-xxxxx)
+             * @example 123456
+             */
+            code: string;
         };
         /** LoginIn */
         LoginIn: {
@@ -2210,6 +2435,15 @@ export interface components {
              */
             values: unknown[];
         };
+        /** PolicyIo */
+        PolicyIo: {
+            /**
+             * Require
+             * @description off: nobody must; admins: admins must; all: every user must
+             * @enum {string}
+             */
+            require: "off" | "admins" | "all";
+        };
         /** PortfolioOut */
         PortfolioOut: {
             account: components["schemas"]["AccountOut"];
@@ -2366,6 +2600,14 @@ export interface components {
             endpoint: string;
             /** Subscription Id */
             subscription_id: string;
+        };
+        /** RecoveryCodesOut */
+        RecoveryCodesOut: {
+            /**
+             * Recovery Codes
+             * @description shown this once: each works once in place of a code
+             */
+            recovery_codes: string[];
         };
         /** RefreshIn */
         RefreshIn: {
@@ -2822,6 +3064,32 @@ export interface components {
                 [key: string]: "long" | "short";
             } | null;
         };
+        /** StepUpDoneOut */
+        StepUpDoneOut: {
+            /**
+             * Step Up Until
+             * Format: date-time
+             */
+            step_up_until: string;
+        };
+        /** StepUpNotionalIn */
+        StepUpNotionalIn: {
+            /** Step Up Notional */
+            step_up_notional: number;
+        };
+        /**
+         * StepUpOut
+         * @description A 403 of an action that needs two-factor: enter a code (``code``) or set two-factor up (``enrol``).
+         */
+        StepUpOut: {
+            /** Detail */
+            detail: string;
+            /**
+             * Step Up
+             * @description "code": enter a two-factor code (POST /api/auth/2fa/step-up) and retry; "enrol": set two-factor authentication up first
+             */
+            step_up: string;
+        };
         /** StochasticIn */
         StochasticIn: {
             /** D */
@@ -3147,6 +3415,48 @@ export interface components {
             /** Recent */
             recent: components["schemas"]["ProposalOut"][];
         };
+        /** TwoFactorSetupOut */
+        TwoFactorSetupOut: {
+            /**
+             * Provisioning Uri
+             * @description otpauth:// URI (the QR code's content)
+             */
+            provisioning_uri: string;
+            /**
+             * Qr Svg
+             * @description the QR code as an SVG data URI
+             */
+            qr_svg: string;
+            /**
+             * Secret
+             * @description base32, for typing into an authenticator app by hand
+             */
+            secret: string;
+        };
+        /** TwoFactorStatusOut */
+        TwoFactorStatusOut: {
+            /** Enabled */
+            enabled: boolean;
+            /** Enabled At */
+            enabled_at: string | null;
+            /** Recovery Codes Left */
+            recovery_codes_left: number;
+            /**
+             * Required
+             * @description an administrator requires two-factor authentication of this account
+             */
+            required: boolean;
+            /**
+             * Step Up Notional
+             * @description confirming a real order above this notional needs a fresh code
+             */
+            step_up_notional: number;
+            /**
+             * Step Up Until
+             * @description until when this login session may take money and access actions without another code
+             */
+            step_up_until: string | null;
+        };
         /** UnavailableOut */
         UnavailableOut: {
             /** Detail */
@@ -3202,6 +3512,522 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    status_api_auth_2fa_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorStatusOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    disable_api_auth_2fa_disable_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    enable_api_auth_2fa_enable_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodesOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Two-factor is not in the state this needs */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Invalid input, or a wrong or used code */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Too many attempts; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    policy_api_auth_2fa_policy_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyIo"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The caller is not an admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    set_policy_api_auth_2fa_policy_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyIo"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyIo"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
+            /** @description Invalid input, or a wrong or used code */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    regenerate_recovery_codes_api_auth_2fa_recovery_codes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodesOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
+            /** @description Two-factor is not in the state this needs */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    setup_api_auth_2fa_setup_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorSetupOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Two-factor is not in the state this needs */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    step_up_api_auth_2fa_step_up_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CodeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpDoneOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Two-factor is not in the state this needs */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Invalid input, or a wrong or used code */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Too many attempts; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    set_step_up_notional_api_auth_2fa_step_up_notional_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepUpNotionalIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TwoFactorStatusOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
+            /** @description Two-factor is not in the state this needs */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Invalid input, or a wrong or used code */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
     login_api_auth_login_post: {
         parameters: {
             query?: never;
@@ -3212,6 +4038,73 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["LoginIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenOut"] | components["schemas"]["LoginChallengeOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description Wrong email or password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many attempts; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    login_with_code_api_auth_login_2fa_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoginCodeIn"];
             };
         };
         responses: {
@@ -3233,7 +4126,7 @@ export interface operations {
                     "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
                 };
             };
-            /** @description Wrong email or password */
+            /** @description Wrong, used or expired code, or an unknown or expired login */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -6230,6 +7123,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
             /** @description Too many keys */
             409: {
                 headers: {
@@ -6290,6 +7192,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
             };
             /** @description No such object of yours */
             404: {
@@ -6353,6 +7264,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
             };
             /** @description No such object of yours */
             404: {
@@ -7266,13 +8186,13 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Only a person in a human session approves */
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
             403: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                    "application/json": components["schemas"]["StepUpOut"];
                 };
             };
             /** @description No such proposal or snapshot of yours, or no paper session yet */

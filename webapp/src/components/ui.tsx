@@ -8,14 +8,16 @@ export function Pnl({ value, digits = 2 }: { value: number | null | undefined; d
   return <span className={`pnl ${shown}`}>{text}</span>;
 }
 
-export function Card({ title, children, actions, wide }: {
+export function Card({ title, children, actions, wide, id: anchor }: {
   title: string; children: ReactNode; actions?: ReactNode;
   /** Spans every column of a .grid (reports and wide tables). */
   wide?: boolean;
+  /** The section's own id, for links to it (/settings#security). */
+  id?: string;
 }) {
   const id = `card-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-')}`;
   return (
-    <section className={wide ? 'card wide' : 'card'} aria-labelledby={id}>
+    <section id={anchor} className={wide ? 'card wide' : 'card'} aria-labelledby={id}>
       <header className="card-head">
         <h2 id={id}>{title}</h2>
         {actions}

@@ -1,11 +1,15 @@
 // Turns the API's error bodies into one message a person can act on. The gateway answers in three
 // shapes: a rejection {detail: {field, reason}} (422 from the paper-trading and backtest routes),
-// FastAPI's validation list {detail: [{loc, msg}]}, and a plain {detail: "..."}.
+// FastAPI's validation list {detail: [{loc, msg}]}, and a plain {detail: "..."}. A 403 of the step-up
+// protocol adds `step_up` ("code": confirm with a fresh code; "enrol": set up two-factor authentication).
+import { stepUpNeed, type StepUpNeed } from './twoFactor';
 
 export interface Problem {
   status: number;
   field: string | null;
   message: string;
+  /** What a 403 asks for before it would succeed (see lib/twoFactor.ts). */
+  stepUp?: StepUpNeed | null;
 }
 
 interface LocMsg {
@@ -21,6 +25,12 @@ function fieldOfLoc(loc: unknown[] | undefined): string | null {
 }
 
 export function problemFrom(status: number, body: unknown): Problem {
+  const stepUp = stepUpNeed(status, body);
+  const problem = problemOfDetail(status, body);
+  return stepUp ? { ...problem, stepUp } : problem;
+}
+
+function problemOfDetail(status: number, body: unknown): Problem {
   const detail = (body as { detail?: unknown } | null)?.detail;
   if (detail && typeof detail === 'object' && !Array.isArray(detail) && 'reason' in detail) {
     const d = detail as { field?: string | null; reason: string };

@@ -1,6 +1,8 @@
 import { useMemo, useRef, useState, type FormEvent } from 'react';
 import { ApiError, call, errorText, http } from '../api/client';
+import { ApiKeysCard } from '../components/ApiKeys';
 import { SettingField, type FieldMessage } from '../components/SettingField';
+import { TwoFactorCard } from '../components/TwoFactor';
 import { Card, ErrorNote } from '../components/ui';
 import { useLoad } from '../lib/hooks';
 import {
@@ -225,6 +227,8 @@ export function Settings() {
         </Card>
       )}
       <SymbolsForm />
+      <TwoFactorCard />
+      <ApiKeysCard />
     </div>
   );
 }
