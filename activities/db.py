@@ -65,6 +65,9 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     # The code step of a two-factor login: its challenge (hashed) lives until it is used or expires.
     CollectionSpec("login_challenges", ((("challenge_hash", A),),),
                    extra=(IndexModel([("expires_at", A)], expireAfterSeconds=0, name="expires_at_ttl"),)),
+    # Rate-limit hits shared by every gateway process (keys hashed), each gone once its window passed.
+    CollectionSpec("rate_limit_hits", ((("hit_id", A),),), ((("key", A), ("at", A)),),
+                   extra=(IndexModel([("expires_at", A)], expireAfterSeconds=0, name="expires_at_ttl"),)),
     CollectionSpec("notifications", ((("notification_id", A),),), ((("user_id", A), ("created_at", D)),),
                    ttl=("created_at", 7 * DAY_S)),
     CollectionSpec("api_keys", ((("user_id", A), ("key_id", A)),)),

@@ -102,8 +102,10 @@ class TuningActivities:
         engine: dict[str, Any] | None = None
         analysis: dict[str, Any] | None = None
         record = await self._settings(request.session_id)
-        moved = [f"{label(path)} is {_value(record, path)!r} now, not {was!r}"
-                 for path, was in request.expected.items() if path in SETTINGS and _value(record, path) != was]
+        now = {path: value_in(record.engine_settings, record.analysis_settings, path)
+               for path in request.expected if path in SETTINGS}
+        moved = [f"{label(path)} is {now[path]!r} now, not {was!r}"
+                 for path, was in request.expected.items() if path in now and now[path] != was]
         if moved and not await self._applied_before(handle, request.update_id):
             return ApplyChangesResult(applied=False, reason="the settings moved on since the proposal: "
                                                             + "; ".join(moved))
@@ -175,10 +177,6 @@ class TuningActivities:
                 upsert=True)
         await events.publish(self.db, [events.event_doc(TUNING_UPDATE, key, {"event": request.event, **doc},
                                                         user_id=view.user_id)])
-
-
-def _value(record: SessionSettingsRecord, path: str) -> Any:
-    return value_in(record.engine_settings, record.analysis_settings, path)
 
 
 def _audit_details(view: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pymongo.errors import PyMongoError
 from core.settings import Settings
 from services.auth.audit import record_audit
 from services.auth.kit import AuthServices
+from services.auth.rate_limit import RateLimits
 from services.auth.revocation import LiveSessions
 from services.auth.sessions import (
     RefreshReuseError,
@@ -77,12 +78,13 @@ def _too_many(retry_after: int) -> TooManyRequests:
 
 
 class Accounts:
-    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices) -> None:
+    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices, limits: RateLimits) -> None:
         self.settings = settings
         self.db = db
         self.auth = auth
+        self.limits = limits
         self.live_sessions = LiveSessions(db, keep_s=settings.access_token_ttl_s)
-        self.codes = CodeCheck(db, auth)
+        self.codes = CodeCheck(db, auth.keyring, limits)
         self._policy: tuple[float, Policy] = (0.0, "off")
 
     async def _two_factor_policy(self) -> Policy:
@@ -104,6 +106,7 @@ class Accounts:
             claims = self.auth.tokens.verify(token, "access")
         except InvalidTokenError as exc:
             raise Unauthenticated(exc.reason) from None
+        session: dict[str, Any] | None = None
         try:
             session = await active_session(self.db, claims.session_id, claims.user_id)
             user = await find_user(self.db, claims.user_id) if session is not None else None
@@ -111,6 +114,10 @@ class Accounts:
             user = self.live_sessions.recent(claims.session_id, claims.user_id) if reduces_risk else None
             if user is None:
                 raise
+            # Reducing risk through an outage: no step-up (nothing that needs one reduces risk), and
+            # the two-factor policy, unreadable now, never stands in the way of a stop or a close.
+            return Authenticated(Principal(user_id=user["user_id"], channel=channel, role=user["role"],
+                                           session_id=claims.session_id, human=True, ip=ip), claims.expires_at)
         else:
             if session is None:
                 raise Unauthenticated("session ended (logged out or revoked)")
@@ -118,7 +125,7 @@ class Accounts:
                 raise Unauthenticated("user no longer exists")
             self.live_sessions.confirmed(claims.session_id, user)
         two_factor = two_factor_of(user) is not None
-        stepped_up = session.get("step_up_at") if session is not None and two_factor else None
+        stepped_up = session.get("step_up_at") if two_factor else None
         if not two_factor and not enrolling and policy_requires(await self._two_factor_policy(), user["role"]):
             raise StepUpRequired("an administrator requires two-factor authentication for your account: set it "
                                  "up first (Settings → Two-factor authentication)", "enrol")
@@ -131,10 +138,10 @@ class Accounts:
     async def register(self, caller: Caller, email: str, password: str, display_name: str | None) -> dict[str, Any]:
         """Create an account with the `user` role (admins come from `durabot user create --admin`)."""
         # Each registration costs a bcrypt hash: the per-IP login budget bounds that work too.
-        wait = self.auth.login_attempts_by_ip.retry_after(caller.ip)
+        wait = await self.limits.login_attempts_by_ip.retry_after(caller.ip)
         if wait:
             raise _too_many(wait)
-        self.auth.login_attempts_by_ip.record(caller.ip)
+        await self.limits.login_attempts_by_ip.record(caller.ip)
         try:
             doc = await create_user(self.db, self.auth.hasher, email, password, display_name=display_name)
         except EmailTakenError:
@@ -145,14 +152,14 @@ class Accounts:
     async def login(self, caller: Caller, email: str, password: str) -> TokenPair | LoginChallenge:
         """Tokens, or with two-factor on, a challenge for the code step (``login_with_code``)."""
         email_key = email.strip().lower()
-        wait = (self.auth.login_attempts_by_ip.retry_after(caller.ip)
-                or self.auth.login_failures_by_email.retry_after(email_key))
+        wait = (await self.limits.login_attempts_by_ip.retry_after(caller.ip)
+                or await self.limits.login_failures_by_email.retry_after(email_key))
         if wait:
             raise _too_many(wait)
-        self.auth.login_attempts_by_ip.record(caller.ip)
+        await self.limits.login_attempts_by_ip.record(caller.ip)
         user = await find_user_by_email(self.db, email)
         if not await self.auth.hasher.verify(password, user["password_hash"] if user else None):
-            self.auth.login_failures_by_email.record(email_key)
+            await self.limits.login_failures_by_email.record(email_key)
             await record_audit(self.db, "login_failed", user_id=user["user_id"] if user else None, ip=caller.ip,
                                details={"email": email_key})
             raise Unauthenticated("wrong email or password")

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from core.settings import Settings
 from services.accounts import Accounts
 from services.auth.kit import AuthServices
+from services.auth.rate_limit import RateLimits
 from services.backtests import Backtests
 from services.event_hub import EventHub
 from services.exchange_symbols import ExchangeSymbols
@@ -52,10 +53,11 @@ class Services:
         db = mongo[settings.mongo_database]
         exchange = ExchangeSymbols(settings)
         paper = PaperTrading(settings, temporal, db, exchange)
-        two_factor = TwoFactor(settings, db, auth)
+        limits = RateLimits.build(settings, db)
+        two_factor = TwoFactor(settings, db, auth, limits)
         return cls(
             settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
-            accounts=Accounts(settings, db, auth), paper=paper,
+            accounts=Accounts(settings, db, auth, limits), paper=paper,
             backtests=Backtests(settings, temporal, db), market=MarketData(settings, db), exchange=exchange,
             user_settings=UserSettings(settings, db, auth, two_factor), health=Health(settings, temporal, db),
             system=System(settings),

@@ -13,7 +13,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -294,16 +294,16 @@ class Tuning:
         return ProposalCreated(view, token)
 
     async def approve_with_token(self, principal: Principal, number: int, token: str) -> ProposalView:
-        approver = self._approver(principal)
-        request = ApproveInput(approver.user_id, approver.human, approver.channel, token_hmac=self._digest(token))
-        view: ProposalView = await self._update_approval(principal, number, TuningApprovalWorkflow.approve, request)
-        return view
+        """A YELLOW approval, with the one-time token of the caller's channel."""
+        return await self._approve(principal, number, replace(self._approver(principal),
+                                                              token_hmac=self._digest(token)))
 
     async def approve_with_text(self, principal: Principal, number: int, text: str) -> ProposalView:
         """A RED approval (the exact approval text), which also needs a two-factor step-up."""
-        approver = self._approver(principal)
         self.two_factor.require_step_up(principal, "approving a RED change")
-        request = ApproveInput(approver.user_id, approver.human, approver.channel, text=text)
+        return await self._approve(principal, number, replace(self._approver(principal), text=text))
+
+    async def _approve(self, principal: Principal, number: int, request: ApproveInput) -> ProposalView:
         view: ProposalView = await self._update_approval(principal, number, TuningApprovalWorkflow.approve, request)
         return view
 

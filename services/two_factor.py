@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from core.settings import Settings
 from services.auth.audit import record_audit
 from services.auth.kit import AuthServices
+from services.auth.rate_limit import RateLimits
 from services.auth.sessions import mark_stepped_up, revoke_other_sessions
 from services.auth.step_up import (
     POLICY_KEY,
@@ -58,11 +59,11 @@ class TwoFactorSetup:
 
 
 class TwoFactor:
-    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices) -> None:
+    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices, limits: RateLimits) -> None:
         self.settings = settings
         self.db = db
         self.auth = auth
-        self.codes = CodeCheck(db, auth)
+        self.codes = CodeCheck(db, auth.keyring, limits)
 
     async def _user(self, principal: Principal) -> dict[str, Any]:
         user = await find_user(self.db, principal.user_id)
@@ -122,10 +123,10 @@ class TwoFactor:
             raise Conflict(None, "two-factor authentication is on already")
         if not isinstance(pending, dict):
             raise Conflict(None, "no set-up in progress: start one first (POST /api/auth/2fa/setup)")
-        self.codes.check_limits(user["user_id"], principal.ip)
+        await self.codes.check_limits(user["user_id"], principal.ip)
         step = matching_step(open_secret(self.auth.keyring, user["user_id"], pending["secret"]), code)
         if step is None:
-            self.codes.failed(user["user_id"], "wrong code")
+            await self.codes.failed(user["user_id"], "wrong code")
             await record_audit(self.db, "two_factor_failed", user_id=user["user_id"], ip=principal.ip,
                                details={"during": "enable"})
             raise Rejected("code", "wrong code: enter the 6 digits your authenticator app shows now")

@@ -240,6 +240,17 @@ def with_key(headers: dict[str, str] | None = None) -> dict[str, str]:
     return {**(headers or {}), "Idempotency-Key": f"test-{uuid.uuid4().hex}"}
 
 
+async def registered_and_logged_in(http: Any, password: str, email: str | None = None) -> dict[str, Any]:
+    """Register a new user (a fresh email unless given) and log in: the login's answer with ``user_id``
+    and ``email``."""
+    email = email or f"u{uuid.uuid4().hex[:10]}@example.com"
+    reply = await http.post("/api/auth/register", json={"email": email, "password": password})
+    assert reply.status_code == 201, reply.text
+    tokens = await http.post("/api/auth/login", json={"email": email, "password": password})
+    assert tokens.status_code == 200, tokens.text
+    return {**tokens.json(), "user_id": reply.json()["user_id"], "email": email}
+
+
 async def enrol_two_factor(http: Any, headers: dict[str, str]) -> Any:
     """Turn two-factor on for the account behind ``headers`` through the API (which also steps its login
     session up); the ``pyotp.TOTP`` that makes its codes, with the recovery codes as ``.recovery``."""

@@ -159,6 +159,9 @@ ALL_TUNABLES: dict[str, Tunable] = {**TUNABLES, REAL_TRADING.path: REAL_TRADING}
 # What a restore or a settings write may carry that is no tuning parameter: any change to it needs a
 # person's confirmation (YELLOW); what only a fresh account may change is never restored.
 UNTABLED_TIER = Tier.YELLOW
+# The list of risk checks that run: switching one off is as dangerous as the riskiest risk limit (RED);
+# switching one on only lowers risk.
+RISK_CHECKS = "risk.enabled"
 NEVER_RESTORED = frozenset({"market", "account_currency", "starting_balance", "symbols"})
 
 
@@ -171,6 +174,8 @@ class Change:
     @property
     def tier(self) -> Tier:
         found = ALL_TUNABLES.get(self.path)
+        if self.path == RISK_CHECKS:
+            return Tier.RED if set(self.current or ()) - set(self.proposed or ()) else Tier.NONE
         if found is None:
             return Tier.NONE if self.current == self.proposed else UNTABLED_TIER
         return found.tier_of(self.current, self.proposed)

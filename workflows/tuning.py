@@ -40,15 +40,12 @@ with workflow.unsafe.imports_passed_through():
     from trading.errors import InvalidInput
     from trading.setting_catalog import label
     from trading.tuning_table import Tier, check_changes
-    from workflows.session_rules import CONFLICT, NOT_FOUND, REJECTED, rejected
+    from workflows.session_rules import CONFLICT, NOT_FOUND, rejected
     from workflows.tuning_apply import BOUNDED, STEP_TIMEOUT, apply_proposal, as_changes, now_ms, record
     from workflows.tuning_approval import TuningApprovalWorkflow
 
 RECENT = 20
 
-
-def _refuse(reason: str, kind: str = REJECTED, field: str | None = None) -> ApplicationError:
-    return rejected(reason, field, kind)
 
 
 def _iso(ms: int) -> str:
@@ -136,22 +133,22 @@ class TuningWorkflow:
     def _check(self, proposal: ProposeInput) -> None:
         """Refuse (before anything is written) what the tiers, cooldowns or another proposal forbid."""
         if proposal.user_id != self._user:
-            raise _refuse("this tuning belongs to another user", NOT_FOUND)
+            raise rejected("this tuning belongs to another user", kind=NOT_FOUND)
         try:
             tier = check_changes(as_changes(proposal.changes), restoring=proposal.restoring is not None)
         except InvalidInput as exc:
-            raise _refuse(exc.reason, field=exc.field) from None
+            raise rejected(exc.reason, exc.field) from None
         if tier != proposal.tier:
-            raise _refuse(f"the proposal is {Tier(tier).name}, not {Tier(proposal.tier).name}", field="tier")
+            raise rejected(f"the proposal is {Tier(tier).name}, not {Tier(proposal.tier).name}", "tier")
         for change in as_changes(proposal.changes):
             other = self._pending.get(change.path)
             if other is not None:
-                raise _refuse(f"{label(change.path)} has proposal {other.rsplit(':', 1)[-1]} awaiting approval",
-                              CONFLICT, change.path)
+                raise rejected(f"{label(change.path)} has proposal {other.rsplit(':', 1)[-1]} awaiting approval",
+                               change.path, CONFLICT)
             until = self._cooling(change.path)
             if until is not None and change.tier != Tier.NONE and proposal.restoring is None:
-                raise _refuse(f"{label(change.path)} changed recently and cools down until {_iso(until)}",
-                              CONFLICT, change.path)
+                raise rejected(f"{label(change.path)} changed recently and cools down until {_iso(until)}",
+                               change.path, CONFLICT)
 
     @workflow.update
     async def propose(self, proposal: ProposeInput) -> ProposalView:

@@ -14,7 +14,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from core.contracts import SA_MODE, SA_STATE, SA_USER
@@ -36,12 +35,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from trading.tuning_table import Tier
     from workflows.session_rules import FORBIDDEN, NOT_FOUND, rejected
-    from workflows.session_rules import REJECTED as REJECTED_UPDATE
     from workflows.tuning_apply import apply_proposal, now_ms, record
 
-
-def _refuse(reason: str, kind: str = REJECTED_UPDATE, field: str | None = None) -> ApplicationError:
-    return rejected(reason, field, kind)
 
 
 @workflow.defn
@@ -87,13 +82,13 @@ class TuningApprovalWorkflow:
     # ------------------------------------------------------------------ approving
     def _check_owner(self, user_id: str) -> None:
         if user_id != self._view.user_id:
-            raise _refuse(f"no proposal {self._view.number}", NOT_FOUND)
+            raise rejected(f"no proposal {self._view.number}", kind=NOT_FOUND)
 
     def _check_awaiting(self) -> None:
         if self._view.status != AWAITING:
-            raise _refuse(f"proposal {self._view.number} is {self._view.status.lower()} already, nothing to approve")
+            raise rejected(f"proposal {self._view.number} is {self._view.status.lower()} already, nothing to approve")
         if self._view.expires_at_ms is not None and now_ms() >= self._view.expires_at_ms:
-            raise _refuse(f"proposal {self._view.number} expired")
+            raise rejected(f"proposal {self._view.number} expired")
 
     @workflow.update
     async def approve(self, approval: ApproveInput) -> ProposalView:
@@ -105,17 +100,18 @@ class TuningApprovalWorkflow:
     def _validate_approve(self, approval: ApproveInput) -> None:
         self._check_owner(approval.user_id)
         if not approval.human:
-            raise _refuse("only a person in a human session approves; an agent may propose, never approve", FORBIDDEN)
+            raise rejected("only a person in a human session approves; an agent may propose, never approve",
+                           kind=FORBIDDEN)
         self._check_awaiting()
         if self._view.tier == Tier.RED.name:
             if approval.text != self._view.approval_text:
-                raise _refuse(f"type exactly: {self._view.approval_text}", field="text")
+                raise rejected(f"type exactly: {self._view.approval_text}", "text")
             return
         expected = self._tokens.get(approval.channel)
         if expected is None or approval.token_hmac is None:
-            raise _refuse(f"no approval token was issued for {approval.channel}", field="token")
+            raise rejected(f"no approval token was issued for {approval.channel}", "token")
         if not hmac.compare_digest(expected, approval.token_hmac):
-            raise _refuse("the approval token does not match (a newer one may have replaced it)", field="token")
+            raise rejected("the approval token does not match (a newer one may have replaced it)", "token")
 
     @workflow.update
     def issue_token(self, request: IssueTokenInput) -> ProposalView:
@@ -126,11 +122,11 @@ class TuningApprovalWorkflow:
     def _validate_issue_token(self, request: IssueTokenInput) -> None:
         self._check_owner(request.user_id)
         if not request.human:
-            raise _refuse("approval tokens are shown only to a person in a human session", FORBIDDEN)
+            raise rejected("approval tokens are shown only to a person in a human session", kind=FORBIDDEN)
         if request.channel not in TOKEN_CHANNELS:
-            raise _refuse(f"no approval tokens for channel {request.channel}", field="channel")
+            raise rejected(f"no approval tokens for channel {request.channel}", "channel")
         if self._view.tier == Tier.RED.name:
-            raise _refuse("a RED proposal is approved by typing its approval text, not with a token")
+            raise rejected("a RED proposal is approved by typing its approval text, not with a token")
         self._check_awaiting()
 
     @workflow.update
@@ -145,7 +141,7 @@ class TuningApprovalWorkflow:
         # Refusing a change lowers risk: any channel of the owner may, an agent's included.
         self._check_owner(request.user_id)
         if self._view.status != AWAITING:
-            raise _refuse(f"proposal {self._view.number} is {self._view.status.lower()} already, nothing to reject")
+            raise rejected(f"proposal {self._view.number} is {self._view.status.lower()} already, nothing to reject")
 
     @workflow.query
     def view(self) -> ProposalView:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from core.tuning_contracts import ProposalView
+from core.tuning_contracts import ProposalView, TuningSummary
 from gateway.auth.deps import AUTH_ERRORS, STEP_UP, CurrentUser, Responses
 from gateway.deps import IdempotencyKey, TuningDep
 from gateway.errors import RejectedOut
@@ -36,7 +36,8 @@ from gateway.paper.tuning_schemas import (
     TunableOut,
     TuningSummaryOut,
 )
-from services.tuning import ProposalCreated
+from services.principal import Principal
+from services.tuning import ProposalCreated, Tuning
 from trading.setting_catalog import SETTINGS, label
 from trading.tuning_table import cooldown_s
 
@@ -69,7 +70,10 @@ def created_out(created: ProposalCreated) -> ProposalCreatedOut:
 @router.get("", response_model=TuningSummaryOut, responses={**AUTH_ERRORS, **UNAVAILABLE})
 async def tuning_summary(user: CurrentUser, tuning: TuningDep) -> TuningSummaryOut:
     """Cooldowns, parameters awaiting approval, the approval queue and the recent GREEN changes."""
-    found = await tuning.summary(user)
+    return await _summary_out(user, tuning, await tuning.summary(user))
+
+
+async def _summary_out(user: Principal, tuning: Tuning, found: TuningSummary) -> TuningSummaryOut:
     awaiting = await tuning.proposals(user, "AWAITING", 50)
     return TuningSummaryOut(
         auto_apply_green=found.auto_apply_green,
@@ -144,8 +148,7 @@ async def reject(number: Number, body: RejectIn, user: CurrentUser, tuning: Tuni
 @router.put("/auto-apply", response_model=TuningSummaryOut, responses=WRITE)
 async def set_auto_apply(body: AutoApplyIn, user: CurrentUser, tuning: TuningDep) -> TuningSummaryOut:
     """Whether GREEN suggestions of the config rules apply by themselves."""
-    await tuning.set_auto_apply(user, body.enabled)
-    return await tuning_summary(user, tuning)
+    return await _summary_out(user, tuning, await tuning.set_auto_apply(user, body.enabled))
 
 
 @router.get("/snapshots", response_model=list[SnapshotOut], responses={**AUTH_ERRORS, **REJECTED})

@@ -11,7 +11,8 @@ from typing import Any, Literal, cast
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.auth.kit import AuthServices
+from activities.binance.key_vault import MasterKeyring
+from services.auth.rate_limit import RateLimits
 from services.auth.totp import (
     looks_like_recovery_code,
     matching_step,
@@ -68,43 +69,44 @@ class CodeCheck:
     """Checks a user's two-factor code (TOTP or recovery), each usable once, under rate limits: wrong
     codes per user, attempts per IP."""
 
-    def __init__(self, db: AsyncDatabase, auth: AuthServices) -> None:
+    def __init__(self, db: AsyncDatabase, keyring: MasterKeyring, limits: RateLimits) -> None:
         self.db = db
-        self.auth = auth
+        self.keyring = keyring
+        self.limits = limits
 
-    def check_limits(self, user_id: str, ip: str | None) -> None:
-        wait = (self.auth.two_factor_attempts_by_ip.retry_after(ip or "unknown")
-                or self.auth.two_factor_failures_by_user.retry_after(user_id))
+    async def check_limits(self, user_id: str, ip: str | None) -> None:
+        wait = (await self.limits.two_factor_attempts_by_ip.retry_after(ip or "unknown")
+                or await self.limits.two_factor_failures_by_user.retry_after(user_id))
         if wait:
             raise TooManyRequests("too many two-factor attempts; try again later", wait)
-        self.auth.two_factor_attempts_by_ip.record(ip or "unknown")
+        await self.limits.two_factor_attempts_by_ip.record(ip or "unknown")
 
-    def failed(self, user_id: str, reason: str) -> CodeRefused:
-        self.auth.two_factor_failures_by_user.record(user_id)
+    async def failed(self, user_id: str, reason: str) -> CodeRefused:
+        await self.limits.two_factor_failures_by_user.record(user_id)
         return CodeRefused(reason)
 
     async def verify(self, user: dict[str, Any], code: str, ip: str | None) -> CodeMethod:
         """Accept ``code`` once for ``user`` (raises ``CodeRefused`` or ``TooManyRequests``)."""
         user_id = user["user_id"]
-        self.check_limits(user_id, ip)
+        await self.check_limits(user_id, ip)
         record = two_factor_of(user)
         if record is None:
             raise CodeRefused("two-factor authentication is not on for this account")
         if looks_like_recovery_code(code):
-            digest = recovery_code_digest(self.auth.keyring, user_id, code)
+            digest = recovery_code_digest(self.keyring, user_id, code)
             used = await self.db.users.update_one({"user_id": user_id, "two_factor.recovery": digest},
                                                   {"$pull": {"two_factor.recovery": digest}})
             if used.modified_count != 1:
-                raise self.failed(user_id, "wrong or already used recovery code")
+                raise await self.failed(user_id, "wrong or already used recovery code")
             return "recovery"
-        step = matching_step(open_secret(self.auth.keyring, user_id, record["secret"]), code)
+        step = matching_step(open_secret(self.keyring, user_id, record["secret"]), code)
         if step is None:
-            raise self.failed(user_id, "wrong code: enter the 6 digits your authenticator app shows now "
+            raise await self.failed(user_id, "wrong code: enter the 6 digits your authenticator app shows now "
                                        "(or a recovery code)")
         # The step is taken atomically: the same code sent twice (a replay, or a race) counts once.
         taken = await self.db.users.update_one(
             {"user_id": user_id, "two_factor.enabled": True, "two_factor.last_step": {"$lt": step}},
             {"$set": {"two_factor.last_step": step, "two_factor.last_used_at": datetime.now(UTC)}})
         if taken.modified_count != 1:
-            raise self.failed(user_id, "this code was used already: wait for the next one")
+            raise await self.failed(user_id, "this code was used already: wait for the next one")
         return "totp"

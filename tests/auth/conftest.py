@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +12,7 @@ from pydantic import SecretStr
 
 from activities.binance.key_vault import new_master_key_text
 from sim.exchange import SimExchangeServer
-from tests.conftest import enrol_two_factor
+from tests.conftest import enrol_two_factor, registered_and_logged_in
 
 PASSWORD = "correct horse battery staple"
 
@@ -54,14 +53,9 @@ SignUp = Callable[..., Awaitable[Account]]
 def sign_up(gateway: Any) -> SignUp:
     async def sign_up(email: str | None = None, password: str = PASSWORD, *, two_factor: bool = False) -> Account:
         """A new account, logged in; with ``two_factor``, enrolled (and so stepped up for 5 minutes)."""
-        email = email or f"u{uuid.uuid4().hex[:10]}@example.com"
-        reply = await gateway.http.post("/api/auth/register", json={"email": email, "password": password})
-        assert reply.status_code == 201, reply.text
-        user_id = reply.json()["user_id"]
-        tokens = await gateway.http.post("/api/auth/login", json={"email": email, "password": password})
-        assert tokens.status_code == 200, tokens.text
-        body = tokens.json()
-        account = Account(user_id, email, body["access_token"], body["refresh_token"], body["session_id"], password)
+        body = await registered_and_logged_in(gateway.http, password, email)
+        account = Account(body["user_id"], body["email"], body["access_token"], body["refresh_token"],
+                          body["session_id"], password)
         if two_factor:
             await enrol_two_factor(gateway.http, account.headers)
         return account

@@ -7,8 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+from activities.db import ensure_schema
 from services.auth.passwords import BCRYPT_COST, PasswordHasher
-from services.auth.rate_limit import SlidingWindowLimiter
+from services.auth.rate_limit import SharedWindowLimiter
+from tests.conftest import free_port
 
 from .conftest import PASSWORD
 
@@ -62,16 +64,37 @@ async def test_login_is_rate_limited_per_email_and_per_ip_with_retry_after(auth_
         assert ip_statuses == [401] * 3 + [429] * 3
 
 
-def test_sliding_window_frees_slots_as_hits_age():
+async def test_sliding_window_frees_slots_as_hits_age(mongo_client, db_name):
+    db = mongo_client[db_name]
+    await ensure_schema(db)
     now = [1000.0]
-    limiter = SlidingWindowLimiter(2, 60, clock=lambda: now[0])
-    limiter.record("k")
+    limiter = SharedWindowLimiter(db, "test", 2, 60, clock=lambda: now[0])
+    await limiter.record("k")
     now[0] += 30
-    limiter.record("k")
-    assert limiter.retry_after("k") == 30
+    await limiter.record("k")
+    assert await limiter.retry_after("k") == 30
     now[0] += 30.5
-    assert limiter.retry_after("k") is None
-    assert limiter.retry_after("other") is None
+    assert await limiter.retry_after("k") is None
+    assert await limiter.retry_after("other") is None
+    # Keys are kept only as digests.
+    assert "k" not in {doc["key"] async for doc in db.rate_limit_hits.find()}
+
+
+async def test_login_limits_hold_across_gateway_processes(auth_settings, run_gateway):
+    settings = auth_settings.model_copy(update={"login_failures_per_email": 3})
+    async with run_gateway(settings) as one, \
+            run_gateway(settings.model_copy(update={"gateway_port": free_port()})) as two:
+        assert one.app is not two.app and one.settings.gateway_url != two.settings.gateway_url
+        registered = await one.http.post("/api/auth/register", json={"email": "spread@example.com",
+                                                                     "password": PASSWORD})
+        assert registered.status_code == 201
+        wrong = {"email": "spread@example.com", "password": "not it"}
+        statuses = [(await gw.http.post("/api/auth/login", json=wrong)).status_code for gw in (one, two, one)]
+        assert statuses == [401, 401, 401]
+        # Three failures spread over two gateways reach the one limit: both refuse, even the right password.
+        for gw in (two, one):
+            right = await gw.http.post("/api/auth/login", json={**wrong, "password": PASSWORD})
+            assert right.status_code == 429 and int(right.headers["Retry-After"]) >= 1
 
 
 async def test_sessions_can_be_listed_and_ended_one_by_one(gateway, sign_up):

@@ -29,7 +29,7 @@ from core.contracts import (
 from core.datafiles import load_candles
 from trading.candle import Candle
 
-from ..conftest import trading_worker_running
+from ..conftest import registered_and_logged_in, trading_worker_running
 
 REPO = Path(__file__).resolve().parents[2]
 CANDLES = REPO / "data" / "candles"
@@ -92,12 +92,8 @@ SignUp = Callable[[], Awaitable[Account]]
 
 async def register(gateway) -> Account:
     """A new user, logged in (a human session) on ``gateway``."""
-    email = f"u{uuid.uuid4().hex[:10]}@example.com"
-    reply = await gateway.http.post("/api/auth/register", json={"email": email, "password": PASSWORD})
-    assert reply.status_code == 201, reply.text
-    tokens = await gateway.http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
-    assert tokens.status_code == 200, tokens.text
-    return Account(reply.json()["user_id"], email, tokens.json()["access_token"])
+    found = await registered_and_logged_in(gateway.http, PASSWORD)
+    return Account(found["user_id"], found["email"], found["access_token"])
 
 
 @pytest.fixture

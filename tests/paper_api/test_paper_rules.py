@@ -9,6 +9,7 @@ from trading.analysis_settings import AnalysisSettings
 from trading.config_rules import suggest
 from trading.settings import EngineSettings
 from trading.trade_review import review_trade
+from trading.tuning_table import Change, Tier, check_changes
 
 ENGINE = EngineSettings().to_dict()
 ANALYSIS = AnalysisSettings().to_dict()
@@ -112,3 +113,12 @@ def test_suggestions_are_values_tuning_accepts():
     # Already at the grid value nearest the median: no suggestion.
     assert suggest({}, ran, {**engine, "take_profit_pct": 2.4}, ANALYSIS) == []
 
+
+
+def test_a_restore_that_switches_a_risk_check_off_is_red_and_one_that_switches_checks_on_lowers_risk():
+    every = ["risk_per_trade", "stop_loss", "daily_loss"]
+    assert Change("risk.enabled", every, every[:2]).tier == Tier.RED
+    assert Change("risk.enabled", every[:2], every).tier == Tier.NONE
+    assert check_changes([Change("risk.enabled", every, every[1:]), Change("leverage", 2, 3)], restoring=True) \
+        == Tier.RED
+    assert Change("enabled", ["rsi"], ["rsi", "macd"]).tier == Tier.YELLOW  # other untabled settings: a person

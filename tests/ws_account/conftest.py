@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ import websockets
 from pydantic import SecretStr
 
 from activities.binance.key_vault import new_master_key_text
+from tests.conftest import registered_and_logged_in
 
 PASSWORD = "correct horse battery staple"
 RECV_TIMEOUT_S = 5.0
@@ -41,12 +41,8 @@ class User:
 @pytest.fixture
 def sign_up(gateway: Any) -> Callable[[], Awaitable[User]]:
     async def sign_up() -> User:
-        email = f"u{uuid.uuid4().hex[:10]}@example.com"
-        reply = await gateway.http.post("/api/auth/register", json={"email": email, "password": PASSWORD})
-        assert reply.status_code == 201, reply.text
-        tokens = await gateway.http.post("/api/auth/login", json={"email": email, "password": PASSWORD})
-        assert tokens.status_code == 200, tokens.text
-        return User(reply.json()["user_id"], email, tokens.json()["access_token"])
+        found = await registered_and_logged_in(gateway.http, PASSWORD)
+        return User(found["user_id"], found["email"], found["access_token"])
 
     return sign_up
 
