@@ -7,7 +7,6 @@ security-relevant action lands in ``audit_logs``.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from services.auth.sessions import (
     rotate_refresh_token,
 )
 from services.auth.step_up import CodeCheck, CodeRefused, Policy, policy_requires, read_policy, two_factor_of
-from services.auth.tokens import InvalidTokenError
+from services.auth.tokens import InvalidTokenError, token_digest
 from services.auth.users import EmailTakenError, Role, create_user, find_user, find_user_by_email, set_role
 from services.errors import Conflict, NotFound, StepUpRequired, TooManyRequests, Unauthenticated
 from services.principal import Channel, Principal
@@ -64,27 +63,19 @@ class LoginChallenge:
 POLICY_CACHE_S = 5.0
 
 
-def _aware(at: datetime) -> datetime:
-    # MongoDB hands datetimes back naive (UTC) unless the client was built tz-aware.
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-def _challenge_digest(challenge: str) -> str:
-    return hashlib.sha256(challenge.encode()).hexdigest()
-
-
 def _too_many(retry_after: int) -> TooManyRequests:
     return TooManyRequests("too many attempts; try again later", retry_after)
 
 
 class Accounts:
-    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices, limits: RateLimits) -> None:
+    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices, limits: RateLimits,
+                 codes: CodeCheck) -> None:
         self.settings = settings
         self.db = db
         self.auth = auth
         self.limits = limits
         self.live_sessions = LiveSessions(db, keep_s=settings.access_token_ttl_s)
-        self.codes = CodeCheck(db, auth.keyring, limits)
+        self.codes = codes
         self._policy: tuple[float, Policy] = (0.0, "off")
 
     async def _two_factor_policy(self) -> Policy:
@@ -131,7 +122,7 @@ class Accounts:
                                  "up first (Settings → Two-factor authentication)", "enrol")
         principal = Principal(user_id=user["user_id"], channel=channel, role=user["role"],
                               session_id=claims.session_id, human=True, ip=ip, two_factor=two_factor,
-                              stepped_up_at=_aware(stepped_up).timestamp() if stepped_up else None)
+                              stepped_up_at=stepped_up.timestamp() if stepped_up else None)
         return Authenticated(principal, claims.expires_at)
 
     # -- registration and login ----------------------------------------------------------------------
@@ -177,14 +168,14 @@ class Accounts:
         now = datetime.now(UTC)
         ttl = self.settings.login_challenge_ttl_s
         await self.db.login_challenges.insert_one({
-            "challenge_hash": _challenge_digest(challenge), "user_id": user["user_id"], "ip": caller.ip,
+            "challenge_hash": token_digest(challenge), "user_id": user["user_id"], "ip": caller.ip,
             "created_at": now, "expires_at": now + timedelta(seconds=ttl)})
         await record_audit(self.db, "two_factor_challenge_issued", user_id=user["user_id"], ip=caller.ip)
         return LoginChallenge(challenge, ttl)
 
     async def login_with_code(self, caller: Caller, challenge: str, code: str) -> TokenPair:
         """The code step of a two-factor login: a TOTP code (each accepted once) or a recovery code."""
-        digest = _challenge_digest(challenge)
+        digest = token_digest(challenge)
         pending = await self.db.login_challenges.find_one({"challenge_hash": digest,
                                                            "expires_at": {"$gt": datetime.now(UTC)}})
         user = await find_user(self.db, pending["user_id"]) if pending else None

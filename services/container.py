@@ -13,6 +13,7 @@ from core.settings import Settings
 from services.accounts import Accounts
 from services.auth.kit import AuthServices
 from services.auth.rate_limit import RateLimits
+from services.auth.step_up import CodeCheck
 from services.backtests import Backtests
 from services.event_hub import EventHub
 from services.exchange_symbols import ExchangeSymbols
@@ -54,10 +55,11 @@ class Services:
         exchange = ExchangeSymbols(settings)
         paper = PaperTrading(settings, temporal, db, exchange)
         limits = RateLimits.build(settings, db)
-        two_factor = TwoFactor(settings, db, auth, limits)
+        codes = CodeCheck(db, auth.keyring, limits)
+        two_factor = TwoFactor(settings, db, auth, codes)
         return cls(
             settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
-            accounts=Accounts(settings, db, auth, limits), paper=paper,
+            accounts=Accounts(settings, db, auth, limits, codes), paper=paper,
             backtests=Backtests(settings, temporal, db), market=MarketData(settings, db), exchange=exchange,
             user_settings=UserSettings(settings, db, auth, two_factor), health=Health(settings, temporal, db),
             system=System(settings),

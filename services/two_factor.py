@@ -14,7 +14,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 from core.settings import Settings
 from services.auth.audit import record_audit
 from services.auth.kit import AuthServices
-from services.auth.rate_limit import RateLimits
 from services.auth.sessions import mark_stepped_up, revoke_other_sessions
 from services.auth.step_up import (
     POLICY_KEY,
@@ -59,11 +58,11 @@ class TwoFactorSetup:
 
 
 class TwoFactor:
-    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices, limits: RateLimits) -> None:
+    def __init__(self, settings: Settings, db: AsyncDatabase, auth: AuthServices, codes: CodeCheck) -> None:
         self.settings = settings
         self.db = db
         self.auth = auth
-        self.codes = CodeCheck(db, auth.keyring, limits)
+        self.codes = codes
 
     async def _user(self, principal: Principal) -> dict[str, Any]:
         user = await find_user(self.db, principal.user_id)

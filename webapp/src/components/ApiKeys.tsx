@@ -4,7 +4,7 @@
 import { useState, type FormEvent } from 'react';
 import { ApiError, call, errorText, http, type Schemas } from '../api/client';
 import { formatTime } from '../lib/format';
-import { useLoad } from '../lib/hooks';
+import { useAction, useLoad } from '../lib/hooks';
 import { parseServerTime } from '../lib/twoFactor';
 import { ConfirmButton } from './Confirm';
 import { Card, ErrorNote } from './ui';
@@ -22,25 +22,16 @@ function saveError(err: unknown): string {
 
 export function ApiKeysCard() {
   const keys = useLoad(() => call(() => http.GET('/api/settings/api-keys')));
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState<string | null>(null);
+  const { busy, error, run: runAction } = useAction();
 
-  const run = async (keyId: string, action: () => Promise<void>) => {
-    setBusy(keyId);
-    setError(null);
-    try {
-      await action();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(null);
-      keys.reload();
-    }
+  const run = async (act: () => Promise<void>) => {
+    await runAction(act);
+    keys.reload();
   };
-  const test = (key: Key) => run(key.key_id, async () => {
+  const test = (key: Key) => run(async () => {
     await call(() => http.POST('/api/settings/api-keys/{key_id}/test', { params: { path: { key_id: key.key_id } } }));
   });
-  const remove = (key: Key) => run(key.key_id, async () => {
+  const remove = (key: Key) => run(async () => {
     await call(() => http.DELETE('/api/settings/api-keys/{key_id}', { params: { path: { key_id: key.key_id } } }));
   });
 
@@ -64,11 +55,11 @@ export function ApiKeysCard() {
                   <td className="wrap"><TestResult test={key.last_test ?? null} /></td>
                   <td>
                     <div className="button-row tight">
-                      <button className="small" disabled={busy !== null} aria-label={`Test ${key.label}`}
+                      <button className="small" disabled={busy} aria-label={`Test ${key.label}`}
                         onClick={() => void test(key)}>
                         Test
                       </button>
-                      <ConfirmButton className="small danger" disabled={busy !== null} label={`Delete ${key.label}`}
+                      <ConfirmButton className="small danger" disabled={busy} label={`Delete ${key.label}`}
                         onConfirm={() => void remove(key)} confirm={() => ({
                           title: `Delete the key “${key.label}”?`,
                           body: <p>Durabot forgets key {key.api_key_masked}. To stop it working at all, delete it at the exchange too.</p>,
@@ -106,16 +97,13 @@ function AddKeyForm({ onSaved }: { onSaved: () => void }) {
   const [label, setLabel] = useState('');
   const [apiKey, setApiKey] = useState('');
   const [apiSecret, setApiSecret] = useState('');
-  const [error, setError] = useState<string | null>(null);
   const [saved, setSaved] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction((err) => `Not saved: ${saveError(err)}`);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setError(null);
     setSaved(null);
-    setBusy(true);
-    try {
+    await run(async () => {
       const key = await call(() => http.POST('/api/settings/api-keys', {
         body: { label: label.trim(), exchange: 'binance', api_key: apiKey.trim(), api_secret: apiSecret.trim() },
       }));
@@ -125,11 +113,7 @@ function AddKeyForm({ onSaved }: { onSaved: () => void }) {
       setLabel('');
       setSaved(`Saved ${key.label} (${key.api_key_masked}).`);
       onSaved();
-    } catch (err) {
-      setError(`Not saved: ${saveError(err)}`);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -1,8 +1,9 @@
 // What the Tuning page proposes or switches: the config rules' suggestions (each turned into a proposal),
 // the cooldowns and the auto-apply switch, and named snapshots of every setting (a restore is a proposal).
 import { useState, type FormEvent } from 'react';
-import { call, errorText, http, type Schemas } from '../api/client';
+import { call, http, type Schemas } from '../api/client';
 import { formatTime } from '../lib/format';
+import { useAction } from '../lib/hooks';
 import { changeText } from '../lib/tuning';
 import { Countdown, TierBadge } from './ApprovalQueue';
 import { ConfirmButton } from './Confirm';
@@ -12,24 +13,6 @@ type Suggestion = Schemas['SuggestionOut'];
 type Created = Schemas['ProposalCreatedOut'];
 type Cooldown = Schemas['CooldownOut'];
 type Snapshot = Schemas['SnapshotOut'];
-
-/** Runs a write, reports its error; ``busy`` while it runs. */
-function useAction(): { busy: boolean; error: string | null; run: (write: () => Promise<void>) => Promise<void> } {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const run = async (write: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await write();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
-  return { busy, error, run };
-}
 
 export function Suggestions({ suggestions, labels, pending, onCreated }: {
   suggestions: Suggestion[];

@@ -5,7 +5,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { call, confirmWithCode, errorText, http, reasonText, type Schemas } from '../api/client';
 import { formatNumber, formatTime } from '../lib/format';
-import { useInterval, useLoad } from '../lib/hooks';
+import { useAction, useInterval, useLoad } from '../lib/hooks';
 import { codeProblem, groupedSecret, normaliseCode, parseServerTime, stepUpText } from '../lib/twoFactor';
 import { ConfirmButton } from './Confirm';
 import { RecoveryCodes } from './RecoveryCodes';
@@ -69,37 +69,25 @@ export function TwoFactorCard() {
 function SetUp({ onEnabled }: { onEnabled: (codes: string[]) => void }) {
   const [setup, setSetup] = useState<Setup | null>(null);
   const [code, setCode] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const starting = useAction();
+  const enabling = useAction(reasonText);
+  const error = enabling.error ?? starting.error;
+  const busy = starting.busy || enabling.busy;
 
-  const start = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      setSetup(await call(() => http.POST('/api/auth/2fa/setup')));
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const start = () => starting.run(async () => {
+    setSetup(await call(() => http.POST('/api/auth/2fa/setup')));
+  });
 
   const enable = async (e: FormEvent) => {
     e.preventDefault();
     const problem = codeProblem(code);
-    setError(problem);
-    if (problem) return;
-    setBusy(true);
-    try {
+    if (problem) return enabling.setError(problem);
+    await enabling.run(async () => {
       const done = await call(() => http.POST('/api/auth/2fa/enable', { body: { code: normaliseCode(code) } }));
       setSetup(null);
       setCode('');
       onEnabled(done.recovery_codes);
-    } catch (err) {
-      setError(reasonText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   if (!setup) {
@@ -150,21 +138,9 @@ function Enabled({ status, onCodes, onChanged, onStatus }: {
   const { steppedUpUntil } = useTwoFactorEvents();
   const [now, setNow] = useState(Date.now());
   useInterval(() => setNow(Date.now()), 15_000);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
   const confirmed = stepUpText(latest(status.step_up_until, steppedUpUntil), now);
 
-  const run = async (action: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await action();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
   const regenerate = () => run(async () => {
     onCodes((await call(() => http.POST('/api/auth/2fa/recovery-codes'))).recovery_codes);
     onChanged();

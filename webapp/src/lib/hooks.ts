@@ -50,3 +50,29 @@ export function useInterval(fn: () => void, ms: number | null): void {
     return () => clearInterval(id);
   }, [ms]);
 }
+
+export interface Action {
+  busy: boolean;
+  error: string | null;
+  setError: (error: string | null) => void;
+  /** Runs ``action`` (busy meanwhile); a throw becomes ``error``, described by the hook's ``describe``. */
+  run: (action: () => Promise<void>) => Promise<void>;
+}
+
+/** What a button's action needs: whether it runs now, and what went wrong the last time. */
+export function useAction(describe: (err: unknown) => string = errorText): Action {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const run = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(describe(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, run };
+}

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { call, errorText, http, reasonText, setTokens } from '../api/client';
 import { ErrorNote } from '../components/ui';
+import { useAction } from '../lib/hooks';
 import { codeProblem, isLoginChallenge, normaliseCode, type LoginChallenge } from '../lib/twoFactor';
 
 export function Login() {
@@ -70,25 +71,18 @@ export function Login() {
 /** The login's second step: the code from the authenticator app, or a recovery code, answers the challenge. */
 function CodeStep({ challenge, onBack }: { challenge: LoginChallenge; onBack: () => void }) {
   const [code, setCode] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction(reasonText);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const problem = codeProblem(code);
-    setError(problem);
-    if (problem) return;
-    setBusy(true);
-    try {
+    if (problem) return setError(problem);
+    await run(async () => {
       const tokens = await call(() => http.POST('/api/auth/login/2fa', {
         body: { challenge: challenge.challenge, code: normaliseCode(code) },
       }));
       setTokens({ access_token: tokens.access_token, refresh_token: tokens.refresh_token });
-    } catch (err) {
-      setError(reasonText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
