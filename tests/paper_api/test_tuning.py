@@ -18,7 +18,7 @@ from services.errors import Forbidden
 from services.principal import Principal
 
 from ..conftest import enrol_two_factor, trading_worker_running
-from .conftest import candles, feed, keep_histories, live_session
+from .conftest import PASSWORD, candles, feed, keep_histories, live_session
 
 GREEN_COOLDOWN_S = 4.0
 EXPIRY_S = 30.0
@@ -172,6 +172,15 @@ async def test_red_applies_only_on_the_exact_text(gateway, sign_up, temporal_cli
                                           {"$set": {"step_up_at": datetime.now(UTC) - timedelta(minutes=6)}})
     stale = await gateway.http.post(url, headers=account.headers, json={"text": proposal["approval_text"]})
     assert stale.status_code == 403 and stale.json()["step_up"] == "code", stale.text
+    # A login's code steps its session up; the tokens a refresh hands out do not carry that.
+    challenge = (await gateway.http.post("/api/auth/login", json={"email": account.email,
+                                                                 "password": PASSWORD})).json()["challenge"]
+    fresh = (await gateway.http.post("/api/auth/login/2fa", json={"challenge": challenge,
+                                                                 "code": totp.recovery[0]})).json()
+    renewed = (await gateway.http.post("/api/auth/refresh", json={"refresh_token": fresh["refresh_token"]})).json()
+    refreshed = await gateway.http.post(url, headers={"Authorization": f"Bearer {renewed['access_token']}"},
+                                        json={"text": proposal["approval_text"]})
+    assert refreshed.status_code == 403 and refreshed.json()["step_up"] == "code", refreshed.text
     assert (await settings_of(gateway, account))["basic"]["risk"]["risk_per_trade_pct"] == 1.0
     stepped = await gateway.http.post("/api/auth/2fa/step-up", headers=account.headers,
                                       json={"code": totp.at(time.time() + 30)})
