@@ -136,6 +136,34 @@ class Settings(BaseSettings):
     tuning_red_cooldown_s: float | None = Field(
         None, ge=0, description="Cooldown after a RED change (seconds); unset = each parameter's own (1-6 h).")
 
+    # AI market analysis (docs/ai.md): xAI Grok through its OpenAI-compatible API; offline, sim/xai.
+    xai_base_url: str = Field(
+        "http://127.0.0.1:8901/v1",
+        description="xAI API base URL (OpenAI-compatible, e.g. https://api.x.ai/v1); the default is the local "
+                    "sim/xai that `durabot up` starts.")
+    xai_api_key: SecretStr | None = Field(
+        None, description="xAI API key. Unset: the local sim/xai gets a placeholder key; any other URL means no "
+                          "Grok (every analysis uses the technical fallback, marked `not_configured`).")
+    xai_model: str = Field("grok-4-fast", min_length=1, description="Grok model of market analyses.")
+    sim_xai_port: int = Field(8901, ge=1, le=65535, description="Port of the embedded sim/xai.")
+    ai_call_timeout_s: float = Field(20.0, gt=0, le=600, description="HTTP timeout of one Grok call (seconds).")
+    ai_max_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts of one Grok call on 429, 5xx, timeouts and dropped connections.")
+    ai_retry_initial_s: float = Field(
+        1.0, gt=0, le=60, description="First pause before retrying a Grok call (doubling; a Retry-After wins).")
+    ai_breaker_failures: int = Field(
+        5, ge=1, le=1000, description="Failed Grok calls in a row that open the circuit breaker.")
+    ai_breaker_cooldown_s: float = Field(
+        60.0, gt=0, le=86_400, description="How long an open breaker sends every analysis to the fallback before "
+                                          "one trial call (half-open).")
+    ai_prices: str = Field(
+        '{"grok-4-fast": [0.20, 0.50], "grok-4": [3.00, 15.00], "grok-3-mini": [0.30, 0.50]}',
+        description="JSON: model -> [USD per million prompt tokens, USD per million completion tokens].")
+    ai_daily_budget_user_usd: float = Field(
+        1.0, ge=0, description="Grok spend one user may cause per UTC day; beyond it, the fallback (`over_budget`).")
+    ai_daily_budget_global_usd: float = Field(
+        25.0, ge=0, description="Grok spend of all users together per UTC day; beyond it, the fallback.")
+
     @field_validator("mongo_uri")
     @classmethod
     def _mongo_uri_is_a_uri(cls, v: str | None) -> str | None:
@@ -183,6 +211,36 @@ class Settings(BaseSettings):
         if v.strip() != "all" and not all(p.strip().isalnum() for p in v.split(",")):
             raise ValueError("must be comma-separated symbols such as BTCUSDT,ETHBTC, or `all`")
         return v
+
+    @field_validator("ai_prices")
+    @classmethod
+    def _prices_are_a_table(cls, v: str) -> str:
+        import json
+
+        try:
+            table = json.loads(v)
+        except ValueError as exc:
+            raise ValueError(f"must be JSON: {exc}") from None
+        if not isinstance(table, dict) or not all(
+            isinstance(k, str) and isinstance(p, list) and len(p) == 2
+            and all(isinstance(x, int | float) and not isinstance(x, bool) and x >= 0 for x in p)
+            for k, p in table.items()
+        ):
+            raise ValueError('must map each model to [prompt USD per million tokens, completion USD per million '
+                             'tokens], e.g. {"grok-4-fast": [0.2, 0.5]}')
+        return v
+
+    @property
+    def xai_is_local_sim(self) -> bool:
+        """The default: Grok requests go to the sim/xai that `up` starts on this machine."""
+        return f"127.0.0.1:{self.sim_xai_port}" in self.xai_base_url
+
+    @property
+    def xai_key(self) -> SecretStr | None:
+        """The key Grok calls carry; None = Grok is not configured."""
+        if self.xai_api_key is not None:
+            return self.xai_api_key
+        return SecretStr("sim-local-key") if self.xai_is_local_sim else None
 
     @property
     def sim_symbol_list(self) -> tuple[str, ...] | None:

@@ -386,19 +386,28 @@ async def start_sim(tmp_path: Path):
 
 
 @asynccontextmanager
-async def trading_worker_running(client: Client, settings, db, identity: str) -> AsyncIterator[Any]:
-    """The product's trading worker (workflows and activities of worker/registry.py) in-process on the
-    settings' task-queue prefix, stopped without a grace period at the end."""
+async def worker_running(client: Client, settings, db, identity: str, role: str) -> AsyncIterator[Any]:
+    """The product's worker of one task-queue role (workflows and activities of worker/registry.py)
+    in-process on the settings' task-queue prefix, stopped without a grace period at the end."""
     from datetime import timedelta
 
     from temporalio.worker import Worker
 
-    from core.contracts import TASK_QUEUE_TRADING, task_queue_name
+    from core.contracts import task_queue_name
     from worker.registry import WorkerContext, activities_for, workflows_for
 
     ctx = WorkerContext(settings=settings, db=db, temporal=client)
-    worker = Worker(client, task_queue=task_queue_name(TASK_QUEUE_TRADING, settings.task_queue_prefix),
-                    workflows=workflows_for(TASK_QUEUE_TRADING), activities=activities_for(TASK_QUEUE_TRADING, ctx),
+    worker = Worker(client, task_queue=task_queue_name(role, settings.task_queue_prefix),
+                    workflows=workflows_for(role), activities=activities_for(role, ctx),
                     identity=identity, graceful_shutdown_timeout=timedelta(seconds=0))
     async with worker:
+        yield worker
+
+
+@asynccontextmanager
+async def trading_worker_running(client: Client, settings, db, identity: str) -> AsyncIterator[Any]:
+    """The product's trading worker in-process (see ``worker_running``)."""
+    from core.contracts import TASK_QUEUE_TRADING
+
+    async with worker_running(client, settings, db, identity, TASK_QUEUE_TRADING) as worker:
         yield worker

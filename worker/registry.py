@@ -15,7 +15,7 @@ from activities.market_reads import MarketReadActivities
 from activities.session_analysis import SessionAnalysisActivities
 from activities.session_store import PriceSource, SessionStoreActivities
 from activities.tuning_store import TuningActivities
-from core.contracts import TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
+from core.contracts import TASK_QUEUE_AI, TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
 from core.settings import Settings
 from workflows.backtest import BacktestWorkflow
 from workflows.feed_recorder import FeedRecorderWorkflow
@@ -39,6 +39,7 @@ _WORKFLOWS: dict[str, list[type]] = {
     TASK_QUEUE_TRADING: [SystemProbeWorkflow, FeedRecorderWorkflow, TradingSessionWorkflow, BacktestWorkflow,
                          TuningWorkflow, TuningApprovalWorkflow],
     TASK_QUEUE_MARKET: [MarketFeedWorkflow],
+    TASK_QUEUE_AI: [],
 }
 
 
@@ -68,4 +69,6 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
     if role == TASK_QUEUE_MARKET:
         feed = MarketFeedActivities(ctx.db, ctx.temporal, feed_config(ctx.settings))
         return [feed.run_market_feed]
+    if role == TASK_QUEUE_AI:
+        return []
     return []
