@@ -36,6 +36,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.ai_replay import ReplayCount, decided_signals, replayed
 from activities.market_store import read_candles
 from core.backtest_contracts import (
     INPUT_ERROR,
@@ -62,6 +63,7 @@ from core.backtest_contracts import (
 )
 from core.datafiles import load_candles, parse_data_filename
 from core.settings_document import SettingsDocument
+from trading.ai_modes import TRADING_MODES
 from trading.analysis import compute_signal_series, warmup_candles
 from trading.backtest import BacktestResult as EngineRun
 from trading.backtest_multi import MultiBacktestResult, backtest_symbols, symbols_of
@@ -254,9 +256,17 @@ class BacktestActivities:
                            f"of the {sum(map(len, loaded.candles.values()))} loaded ({spans})")
 
         await self._enter(job, tracker, PHASE_ANALYSING, candles=sum(map(len, candles.values())))
-        signals = {}
+        signals: dict[str, Any] = {}
         for symbol, series in candles.items():
             signals[symbol] = await asyncio.to_thread(compute_signal_series, series, analysis_settings)
+        replay = None
+        if request.ai_decisions_of is not None and analysis_settings.ai_mode in TRADING_MODES:
+            replay = ReplayCount(request.ai_decisions_of)
+            for symbol, series in candles.items():
+                decided = await decided_signals(self.db, request.ai_decisions_of, symbol, loaded.interval,
+                                                series[0].open_time, series[-1].open_time)
+                signals[symbol] = replayed(signals[symbol].signals(), decided, replay, request.trade_from,
+                                           request.trade_to)
 
         await self._enter(job, tracker, PHASE_TRADING)
         try:
@@ -296,7 +306,8 @@ class BacktestActivities:
                      "warmup_candles": warmup_candles(analysis_settings),
                      "trade_from": request.trade_from, "trade_to": request.trade_to,
                      "candles_traded": len(run.close_times), "traded_from": run.close_times[0],
-                     "traded_to": run.close_times[-1]},
+                     "traded_to": run.close_times[-1],
+                     "ai_replay": replay.to_dict() if replay is not None else None},
             "duration_s": duration,
         }
         finished = await self._finish(job, STATUS_COMPLETED, None, {**report, "phase": None, "progress": 1.0})

@@ -55,6 +55,17 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec("ai_analysis_results", ((("analysis_key", A),),),
                    ((("symbol", A), ("interval", A), ("open_time", D)),), ttl=("created_at", 30 * DAY_S)),
     CollectionSpec("ai_signals", ((("signal_id", A),),), ((("user_id", A), ("created_at", D)),)),
+    # Every Grok call that reported usage (one per attempt), and each day's spend per user and in all.
+    CollectionSpec("ai_usage", ((("call_id", A),),), ((("user_id", A), ("day", A)),),
+                   ttl=("created_at", 400 * DAY_S)),
+    CollectionSpec("ai_spend", ((("scope", A), ("day", A)),), ttl=("created_at", 400 * DAY_S)),
+    # What each candle's decision of a session with Grok's part used (the answer, or the fallback and
+    # why): a backtest replays them to make the same trades.
+    CollectionSpec("ai_decisions", ((("decision_id", A),),),
+                   ((("session_id", A), ("symbol", A), ("interval", A), ("open_time", A)),),
+                   ttl=("created_at", 180 * DAY_S)),
+    # Grok's circuit breaker per model, shared by every worker.
+    CollectionSpec("ai_breakers", ((("model", A),),)),
     CollectionSpec("performance_metrics", ((("session_id", A), ("date", A)),)),
     CollectionSpec("audit_logs", ((("event_id", A),),), ((("user_id", A), ("at", D)),), ttl=("at", 180 * DAY_S)),
     CollectionSpec("monitoring_alerts", ((("alert_id", A),),), ((("created_at", D),),)),
@@ -73,7 +84,10 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec("api_keys", ((("user_id", A), ("key_id", A)),)),
     # Browser web-push endpoints of each user (settings): one per browser, owned by one user.
     CollectionSpec("push_subscriptions", ((("user_id", A), ("subscription_id", A)), (("user_id", A), ("endpoint", A)))),
-    CollectionSpec("training_jobs", ((("job_id", A),),)),
+    # Price-model training jobs: listed per user, and a user's latest model per stream served.
+    CollectionSpec("training_jobs", ((("job_id", A),),), ((("user_id", A), ("created_at", D)),
+                                                          (("user_id", A), ("symbol", A), ("interval", A),
+                                                           ("finished_at", D)))),
     CollectionSpec("backtest_results", ((("backtest_id", A),),), ((("user_id", A), ("created_at", D)),)),
     # Every trade of a backtest's run, in order, 500 to a document: paged and exported apart from the report.
     CollectionSpec("backtest_trades", ((("backtest_id", A), ("run_id", A), ("chunk", A)),)),

@@ -129,7 +129,9 @@ def trade_events(commit: SessionCommit) -> list[dict[str, Any]]:
     for decided in (commit.acted_on, commit.signal):
         if decided:
             docs.append(events.event_doc(events.AI_SIGNAL_RECEIVED, f"{commit.session_id}:{decided['analysis_key']}",
-                                         {"session_id": commit.session_id, "source": "technical", **decided},
+                                         {"session_id": commit.session_id, "source": "technical",
+                                          "signal": decided["direction"], "reasoning": decided["reason"],
+                                          **decided},
                                          symbol=decided["symbol"], user_id=commit.user_id))
     if commit.opened or commit.closed or commit.partial_closes:
         # Several commits can share a market time (two symbols, manual orders between candles).
@@ -227,9 +229,36 @@ class SessionStoreActivities:
                 {"$set": {"user_id": commit.user_id, "generation": commit.generation, **commit.day_closed}},
                 upsert=True,
             )
+        await self._ai_records(commit)
         published = await events.publish(self.db, trade_events(commit))
         log.info("commit end", extra={"fields": fields})
         return published
+
+    async def _ai_records(self, commit: SessionCommit) -> None:
+        """The candle's decision record (what Grok's part used), and an ``ai_signals`` row for each
+        position opened on a decision Grok had a part in."""
+        decision = commit.ai_decision
+        if decision:
+            await self.db.ai_decisions.update_one(
+                {"decision_id": decision["decision_id"]},
+                {"$setOnInsert": {**decision, "session_id": commit.session_id, "user_id": commit.user_id,
+                                  "generation": commit.generation, "created_at": datetime.now(UTC)}},
+                upsert=True)
+        for decided in (commit.acted_on, commit.signal):
+            ai = (decided or {}).get("ai")
+            if not ai or not decided or not decided.get("opened"):
+                continue
+            for position in commit.opened:
+                if position["symbol"] != decided["symbol"]:
+                    continue
+                await self.db.ai_signals.update_one(
+                    {"signal_id": f"{commit.session_id}:{position['trade_id']}"},
+                    {"$setOnInsert": {"user_id": commit.user_id, "session_id": commit.session_id,
+                                      "trade_id": position["trade_id"], "symbol": decided["symbol"],
+                                      "interval": decided["interval"], "open_time": decided["open_time"],
+                                      "direction": decided["direction"], "confidence": decided["confidence"],
+                                      "ai": ai, "created_at": datetime.now(UTC)}},
+                    upsert=True)
 
     async def _analysis_snapshot(self, analysis_key: str | None) -> dict | None:
         if analysis_key is None:

@@ -87,6 +87,9 @@ class BacktestInput:
     datasets: list[str] | None = None
     symbols: list[str] | None = None
     settings_document: dict | None = None
+    # Replay the AI decision records of this session (the owner's own, set by the service) on the
+    # candles they cover, so Grok's part trades as it did (trading.ai_modes).
+    ai_decisions_of: str | None = None
 
 
 @dataclass(frozen=True)

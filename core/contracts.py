@@ -292,6 +292,8 @@ class SessionCommit:
     # With fills at the next open: the earlier candle's decision this step acted on, with its outcome
     # (also published as AISignalReceived, under that candle's analysis).
     acted_on: dict | None = None
+    # With Grok's part on (``ai_mode``): what this candle's decision used, written to ``ai_decisions``.
+    ai_decision: dict | None = None
 
 
 

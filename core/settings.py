@@ -151,6 +151,9 @@ class Settings(BaseSettings):
         3, ge=1, le=10, description="Attempts of one Grok call on 429, 5xx, timeouts and dropped connections.")
     ai_retry_initial_s: float = Field(
         1.0, gt=0, le=60, description="First pause before retrying a Grok call (doubling; a Retry-After wins).")
+    ai_deadline_s: float = Field(
+        30.0, gt=0, le=600, description="How long an analysis waits for Grok, retries included, before it uses "
+                                        "the technical fallback (`deadline`).")
     ai_breaker_failures: int = Field(
         5, ge=1, le=1000, description="Failed Grok calls in a row that open the circuit breaker.")
     ai_breaker_cooldown_s: float = Field(

@@ -158,9 +158,11 @@ def user_reset_two_factor(email: str = typer.Argument(..., help="The user's emai
 def _register_commands() -> None:
     from durabot.backtest_cmd import register as register_backtest
     from sim.exchange.cli import register as register_sim_exchange
+    from sim.xai.cli import register as register_sim_xai
 
     register_backtest(app)
     register_sim_exchange(sim_app)
+    register_sim_xai(sim_app)
 
 
 _register_commands()

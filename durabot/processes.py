@@ -67,6 +67,11 @@ def sim_exchange_argv(s: Settings) -> list[str]:
             *(arg for symbol in s.sim_symbol_list or () for arg in ("--symbol", symbol))]
 
 
+def sim_xai_argv(s: Settings) -> list[str]:
+    return [sys.executable, "-m", "durabot", "sim", "xai", "--port", str(s.sim_xai_port),
+            "--state-dir", str(s.var_dir / "sim-xai")]
+
+
 def _cli_ok(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=5)
@@ -148,6 +153,15 @@ PROCESSES: tuple[ProcessSpec, ...] = (
         ports=lambda s: [(s.sim_exchange_port, "DURABOT_SIM_EXCHANGE_PORT")],
         healthy=lambda s: http_ok(f"http://127.0.0.1:{s.sim_exchange_port}/api/v3/ping"),
         urls=lambda s: [("Sim exchange", f"http://127.0.0.1:{s.sim_exchange_port}/sim/state")],
+    ),
+    ProcessSpec(
+        name="xai",
+        restart=True,
+        argv=sim_xai_argv,
+        enabled=lambda s: s.xai_is_local_sim,
+        ports=lambda s: [(s.sim_xai_port, "DURABOT_SIM_XAI_PORT")],
+        healthy=lambda s: http_ok(f"http://127.0.0.1:{s.sim_xai_port}/sim/health"),
+        urls=lambda s: [("Sim xAI", f"http://127.0.0.1:{s.sim_xai_port}/sim/requests")],
     ),
     ProcessSpec(
         name="worker",

@@ -25,6 +25,8 @@ from core.logs import request_id_var
 from core.settings import Settings, get_settings
 from gateway import errors
 from gateway.routers import (
+    ai,
+    ai_training,
     auth,
     backtests,
     health,
@@ -126,5 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(backtests.router)
     app.include_router(system.router)
     app.include_router(tuning.router)
+    app.include_router(ai.router)
+    app.include_router(ai_training.router)
     mount_dashboard(app)
     return app

@@ -9,6 +9,9 @@ from fastapi import Depends, Header, Request
 
 from core.settings import Settings
 from services.accounts import Accounts
+from services.ai import AiAnalysis
+from services.ai_chat import AiChat
+from services.ai_training import AiTraining
 from services.backtests import Backtests
 from services.container import Services
 from services.event_hub import EventHub
@@ -77,6 +80,18 @@ def _hub(services: ServicesDep) -> EventHub:
     return services.hub
 
 
+def _ai(services: ServicesDep) -> AiAnalysis:
+    return services.ai
+
+
+def _ai_chat(services: ServicesDep) -> AiChat:
+    return services.ai_chat
+
+
+def _ai_training(services: ServicesDep) -> AiTraining:
+    return services.ai_training
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 AccountsDep = Annotated[Accounts, Depends(_accounts)]
 PaperDep = Annotated[PaperTrading, Depends(_paper)]
@@ -89,6 +104,9 @@ TuningDep = Annotated[Tuning, Depends(_tuning)]
 TwoFactorDep = Annotated[TwoFactor, Depends(_two_factor)]
 SystemDep = Annotated[System, Depends(_system)]
 HubDep = Annotated[EventHub, Depends(_hub)]
+AiDep = Annotated[AiAnalysis, Depends(_ai)]
+AiChatDep = Annotated[AiChat, Depends(_ai_chat)]
+AiTrainingDep = Annotated[AiTraining, Depends(_ai_training)]
 
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$",

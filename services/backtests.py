@@ -67,6 +67,7 @@ class BacktestRequest:
     warmup_from: int | None = None
     trade_from: int | None = None
     trade_to: int | None = None
+    replay_ai_decisions: bool = False  # the caller's paper session's AI decision records
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class Backtests:
             market_data=market_data, symbols=symbols, engine_settings=request.engine_settings,
             analysis_settings=analysis, settings_document=request.settings, warmup_from=request.warmup_from,
             trade_from=request.trade_from, trade_to=request.trade_to, heartbeat_timeout_s=self.heartbeat_timeout_s,
+            ai_decisions_of=session_workflow_id(principal.user_id) if request.replay_ai_decisions else None,
         )
 
     async def start(self, principal: Principal, request: BacktestRequest) -> dict[str, Any]:

@@ -11,6 +11,9 @@ from temporalio.client import Client
 
 from core.settings import Settings
 from services.accounts import Accounts
+from services.ai import AiAnalysis
+from services.ai_chat import AiChat
+from services.ai_training import AiTraining
 from services.auth.kit import AuthServices
 from services.auth.rate_limit import RateLimits
 from services.auth.step_up import CodeCheck
@@ -43,6 +46,9 @@ class Services:
     system: System
     tuning: Tuning
     two_factor: TwoFactor
+    ai: AiAnalysis
+    ai_chat: AiChat
+    ai_training: AiTraining
 
     @property
     def db(self) -> AsyncDatabase:
@@ -54,15 +60,18 @@ class Services:
         db = mongo[settings.mongo_database]
         exchange = ExchangeSymbols(settings)
         paper = PaperTrading(settings, temporal, db, exchange)
+        market = MarketData(settings, db)
         limits = RateLimits.build(settings, db)
         codes = CodeCheck(db, auth.keyring, limits)
         two_factor = TwoFactor(settings, db, auth, codes)
         return cls(
             settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
             accounts=Accounts(settings, db, auth, limits, codes), paper=paper,
-            backtests=Backtests(settings, temporal, db), market=MarketData(settings, db), exchange=exchange,
+            backtests=Backtests(settings, temporal, db), market=market, exchange=exchange,
             user_settings=UserSettings(settings, db, auth, two_factor), health=Health(settings, temporal, db),
             system=System(settings),
             tuning=Tuning(settings, temporal, db, auth.keyring.keys[auth.keyring.current_id], paper, two_factor),
-            two_factor=two_factor,
+            two_factor=two_factor, ai=AiAnalysis(settings, temporal, db),
+            ai_chat=AiChat(settings, temporal, db, paper, market),
+            ai_training=AiTraining(settings, temporal, db),
         )

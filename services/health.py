@@ -68,6 +68,7 @@ class Health:
             "mongodb": self._mongo,
             "workers": lambda: self._workers_polling(queues),
             "feed": self._feed_subscribers,
+            "ai": self._grok_breaker,
         }
         if deep:
             checks["workflow_probe"] = lambda: self._probe_workers(queues)
@@ -105,6 +106,18 @@ class Health:
                               for wid, entry in sorted(failing.items()))
             raise RuntimeError(f"{len(failing)} subscriber(s) not receiving candles: {named}"[:290])
         return "every subscriber receives candles"
+
+    async def _grok_breaker(self) -> str:
+        """Grok's circuit breaker: open means every analysis uses the technical fallback for now."""
+        model = self.settings.xai_model
+        if self.settings.xai_key is None:
+            return "Grok not configured (no xAI key): analyses use the technical fallback"
+        doc = await self.db.ai_breakers.find_one({"model": model})
+        if doc is None or doc["state"] == "closed":
+            return f"Grok {model}: breaker closed"
+        retry_at = doc["retry_at"].isoformat() if doc.get("retry_at") else "?"
+        raise RuntimeError(f"Grok {model}: breaker {doc['state']} after {doc.get('failures', 0)} failures "
+                           f"({doc.get('last_error')}); next trial at {retry_at}; analyses use the technical fallback")
 
     async def _probe_workers(self, queues: list[str]) -> str:
         result = await self.temporal.execute_workflow(

@@ -9,7 +9,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from trading.analysis_settings import AnalysisSettings
 from trading.settings import EngineSettings
 
-STRATEGY_KEYS = ("enabled", "min_agree", "weights", "min_vote_weight")
+STRATEGY_KEYS = ("enabled", "min_agree", "weights", "min_vote_weight", "ai_mode", "ai_weight", "ai_min_confidence",
+                 "ai_deadline_s")
 INDICATOR_KEYS = ("rsi", "macd", "bollinger", "volume", "stochastic", "atr_length")
 ANALYSIS_FIELDS = {"_id": 0, "analysis_key": 1, "symbol": 1, "interval": 1, "open_time": 1, "warming_up": 1,
                    "direction": 1, "confidence": 1, "reason": 1, "verdicts": 1, "indicators": 1}

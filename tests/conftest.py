@@ -385,6 +385,26 @@ async def start_sim(tmp_path: Path):
         await server.stop()
 
 
+@pytest.fixture
+async def start_sim_xai(tmp_path: Path):
+    """Start in-process sim xAI APIs on free ports (ledger in this test's tmp dir unless given); all stop
+    at teardown. ``server.base_url`` is the OpenAI SDK's base URL, ``server.sim`` the app (faults, ledger).
+    It serves from the test's event loop, so only async clients may call it."""
+    from sim.xai import SimXaiConfig, SimXaiServer
+
+    running: list[SimXaiServer] = []
+
+    async def start(**overrides: Any) -> SimXaiServer:
+        server = SimXaiServer(SimXaiConfig(**{"port": 0, "state_dir": tmp_path / "sim-xai", **overrides}))
+        await server.start()
+        running.append(server)
+        return server
+
+    yield start
+    for server in reversed(running):
+        await server.stop()
+
+
 @asynccontextmanager
 async def worker_running(client: Client, settings, db, identity: str, role: str) -> AsyncIterator[Any]:
     """The product's worker of one task-queue role (workflows and activities of worker/registry.py)
@@ -411,3 +431,18 @@ async def trading_worker_running(client: Client, settings, db, identity: str) ->
 
     async with worker_running(client, settings, db, identity, TASK_QUEUE_TRADING) as worker:
         yield worker
+
+
+async def record_histories(temporal_client: Client, workflow_ids: list[str], env_var: str) -> None:
+    """With ``env_var`` naming a folder, write every run's history of these workflows there (gzipped
+    JSON, ``{id}-{run}.json.gz`` with ':' as '-'): how committed replay histories are recorded."""
+    import gzip
+
+    target = os.environ.get(env_var)
+    if not target:
+        return
+    for workflow_id in workflow_ids:
+        async for found in temporal_client.list_workflows(f"WorkflowId = '{workflow_id}'"):
+            history = await temporal_client.get_workflow_handle(found.id, run_id=found.run_id).fetch_history()
+            name = f"{found.id.replace(':', '-')}-{found.run_id}.json.gz"
+            (Path(target) / name).write_bytes(gzip.compress(history.to_json().encode()))

@@ -125,6 +125,7 @@ def params_to_dict(params: StrategyParams) -> dict[str, int | float]:
 # Bump when a change to indicators, strategies or consensus changes any signal: it is part of
 # the settings hash, so analyses cached under the old logic are not mistaken for new ones.
 ANALYSIS_VERSION = 1
+AI_FIELDS = ("ai_mode", "ai_weight", "ai_min_confidence", "ai_deadline_s")
 SEED_WEIGHT_TOLERANCE = 0.01
 
 
@@ -142,6 +143,12 @@ class AnalysisSettings:
     weights: dict[str, float] | None = None  # strategy → weight; disabled strategies' weights are ignored
     min_vote_weight: float | None = None  # weighted threshold; default: min_agree's share of the weight
     atr_length: int = 14  # for the indicator frame (stops, charts); no strategy votes on it
+    # Grok's part in the decision (trading.ai_modes); not in the settings hash: the technical
+    # analysis of a candle is the same whatever Grok's part.
+    ai_mode: str = "off"
+    ai_weight: float = 1.0
+    ai_min_confidence: float = 0.0
+    ai_deadline_s: float = 30.0
 
     def __post_init__(self) -> None:
         for name, params_type in PARAMS_TYPE.items():
@@ -163,6 +170,10 @@ class AnalysisSettings:
         self._set("weights", self._checked_weights())
         self._set("min_vote_weight", self._checked_min_vote_weight())
         check("atr_length", self.atr_length)
+        for name in AI_FIELDS:
+            check(name, getattr(self, name))
+            if name != "ai_mode":
+                self._set(name, float(getattr(self, name)))
 
     def _set(self, name: str, value: object) -> None:
         object.__setattr__(self, name, value)
@@ -232,12 +243,13 @@ class AnalysisSettings:
             "weights": None if self.weights is None else dict(self.weights),
             "min_vote_weight": self.min_vote_weight,
             "atr_length": self.atr_length,
+            **{name: getattr(self, name) for name in AI_FIELDS},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AnalysisSettings:
         """Settings from a plain mapping (API body, stored document); omitted fields keep defaults."""
-        known = {*PARAMS_TYPE, "enabled", "min_agree", "weights", "min_vote_weight", "atr_length"}
+        known = {*PARAMS_TYPE, "enabled", "min_agree", "weights", "min_vote_weight", "atr_length", *AI_FIELDS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidInput("settings", f"unknown analysis settings fields: {unknown}")
@@ -257,8 +269,9 @@ class AnalysisSettings:
 
     def settings_hash(self) -> str:
         """sha256 of the canonical JSON form (and ``ANALYSIS_VERSION``): stable across processes."""
+        technical = {k: v for k, v in self.to_dict().items() if k not in AI_FIELDS}
         canonical = json.dumps(
-            {"analysis_version": ANALYSIS_VERSION, **self.to_dict()},
+            {"analysis_version": ANALYSIS_VERSION, **technical},
             sort_keys=True,
             separators=(",", ":"),
             allow_nan=False,

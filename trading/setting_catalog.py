@@ -158,6 +158,15 @@ SETTINGS: dict[str, Setting] = {s.path: s for s in (
        help="How much each strategy's vote counts (1 each by default)."),
     _s("min_vote_weight", STRATEGY, "Weight that must agree", minimum=0, above_minimum=True, maximum=50,
        optional=True, help="With weights: the weighted votes a direction needs; default: min_agree's share."),
+    _s("ai_mode", STRATEGY, "Grok's part", kind=CHOICE, choices=("off", "advisory", "gate", "voter"),
+       help="off: not asked; advisory: asked, recorded and shown, not traded; gate: trade only when Grok agrees "
+            "with the consensus; voter: Grok votes as a sixth strategy. Without an answer the consensus trades."),
+    _s("ai_weight", STRATEGY, "Grok's vote weight", minimum=0, above_minimum=True, maximum=10,
+       help="voter: how much Grok's vote counts (a strategy's counts 1 unless weighted)."),
+    _s("ai_min_confidence", STRATEGY, "Grok's least confidence", minimum=0, maximum=1,
+       help="gate and voter: an answer less confident than this counts as no answer."),
+    _s("ai_deadline_s", STRATEGY, "Wait for Grok", unit="seconds", minimum=1, maximum=300,
+       help="How long a candle's decision waits for Grok (retries included) before the consensus trades alone."),
     # -- indicator parameters (indicators) ------------------------------------------------------------
     _s("rsi.length", INDICATORS, "RSI length", kind=INTEGER, unit="candles", minimum=2, maximum=100),
     _s("rsi.oversold", INDICATORS, "RSI oversold level", minimum=0, above_minimum=True, maximum=100,

@@ -10,18 +10,23 @@ from pymongo.asynchronous.database import AsyncDatabase
 from temporalio.client import Client
 
 from activities.backtest_runs import BacktestActivities
+from activities.grok import GrokActivities
 from activities.market_feed import FeedConfig, MarketFeedActivities
 from activities.market_reads import MarketReadActivities
 from activities.session_analysis import SessionAnalysisActivities
 from activities.session_store import PriceSource, SessionStoreActivities
+from activities.training import TrainingActivities
 from activities.tuning_store import TuningActivities
 from core.contracts import TASK_QUEUE_AI, TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
 from core.settings import Settings
+from workflows.ai_analysis import AiAnalysisWorkflow
+from workflows.ai_chat import AiChatWorkflow
 from workflows.backtest import BacktestWorkflow
 from workflows.feed_recorder import FeedRecorderWorkflow
 from workflows.market_feed import MarketFeedWorkflow
 from workflows.system_probe import SystemProbeWorkflow
 from workflows.trading_session import TradingSessionWorkflow
+from workflows.training import TrainingWorkflow
 from workflows.tuning import TuningWorkflow
 from workflows.tuning_approval import TuningApprovalWorkflow
 
@@ -39,7 +44,7 @@ _WORKFLOWS: dict[str, list[type]] = {
     TASK_QUEUE_TRADING: [SystemProbeWorkflow, FeedRecorderWorkflow, TradingSessionWorkflow, BacktestWorkflow,
                          TuningWorkflow, TuningApprovalWorkflow],
     TASK_QUEUE_MARKET: [MarketFeedWorkflow],
-    TASK_QUEUE_AI: [],
+    TASK_QUEUE_AI: [AiAnalysisWorkflow, AiChatWorkflow, TrainingWorkflow],
 }
 
 
@@ -70,5 +75,9 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
         feed = MarketFeedActivities(ctx.db, ctx.temporal, feed_config(ctx.settings))
         return [feed.run_market_feed]
     if role == TASK_QUEUE_AI:
-        return []
+        grok = GrokActivities(ctx.db, ctx.settings)
+        training = TrainingActivities(ctx.db)
+        return [grok.ask_grok, grok.chat_grok,
+                training.open_training, training.plan_training, training.run_training_fold,
+                training.record_training_step, training.finish_training, training.mark_training]
     return []

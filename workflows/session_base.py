@@ -158,7 +158,7 @@ class SessionBase:
     # ------------------------------------------------------------------ what the session writes
     async def _commit(self, result: StepResult, analysis_key: str | None, symbol: str | None,
                       day_closed: dict | None = None, signal: dict | None = None,
-                      acted_on: dict | None = None) -> None:
+                      acted_on: dict | None = None, ai_decision: dict | None = None) -> None:
         for trade in result.trades:
             self._metrics.record_trade(trade.net_pnl)
         opened_symbols = {f.symbol for f in result.fills if f.opens}
@@ -180,7 +180,7 @@ class SessionBase:
             account=self._engine.account().to_dict(), opened=opened, closed=closed, partial_closes=partial,
             analysis_key=analysis_key, status=self._status, symbol=symbol, sequence=self._commits + 1,
             generation=self._generation, metrics=self._metrics.snapshot(), day_closed=day_closed,
-            signal=signal, acted_on=acted_on,
+            signal=signal, acted_on=acted_on, ai_decision=ai_decision,
         )
         if self._outbox_mode():
             self._commits += 1

@@ -32,8 +32,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.market_reads import MarketReadActivities
     from activities.session_analysis import ANALYSIS_FAILED, CANDLE_NOT_STORED, SessionAnalysisActivities
     from activities.session_store import SessionStoreActivities
+    from core.ai_contracts import ANSWERED, AskGrokInput, AskGrokResult, GrokCallPolicy
     from core.contracts import (
         SIGNAL_CANDLE_CLOSED,
+        TASK_QUEUE_AI,
+        TASK_QUEUE_TRADING,
         AnalyzeCandleInput,
         AnalyzeCandleResult,
         CandleClosed,
@@ -43,12 +46,16 @@ with workflow.unsafe.imports_passed_through():
         SessionWritesInput,
         stream_key,
     )
+    from trading.ai_modes import ASKING_MODES, Decision, decide
+    from trading.analysis_settings import AnalysisSettings
     from trading.candle import INTERVAL_MS, Candle, candle_problem
     from trading.engine import CandleRejected, StepResult
     from trading.funding import boundaries_in
     from trading.settings import FundingMode
     from trading.signals import Direction, Signal
     from workflows import session_legacy as legacy
+    from workflows.ai_ask import ask_grok
+    from workflows.session_ai import GROK_ATTEMPTS, GROK_RETRY_S, PATCH_AI_MODES, ai_summary, decision_record
     from workflows.session_base import (
         ANALYSIS_TIMEOUT,
         BOUNDED,
@@ -225,13 +232,36 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
         analysis = await self._analysis_of(head)
         if analysis is None:
             return None
+        grok = await self._ask_grok(head, analysis) if self._asks_grok(settings, analysis) else None
         async with self._lock:
             # An update may have run while the analysis did: trade only what still stands.
             if self._queue.head() is not head or self._analysis is not settings:
                 return False
             self._queue.pop(head)
-            await self._step(head, candle, analysis)
+            await self._step(head, candle, analysis, grok)
         return True
+
+    @staticmethod
+    def _asks_grok(settings: AnalysisSettings, analysis: AnalyzeCandleResult) -> bool:
+        # Sessions with Grok's part off never reach the patch marker, so their histories replay as before.
+        return (settings.ai_mode in ASKING_MODES and analysis.signal is not None and bool(analysis.analysis_key)
+                and workflow.patched(PATCH_AI_MODES))
+
+    async def _ask_grok(self, closed: CandleClosed, analysis: AnalyzeCandleResult) -> AskGrokResult:
+        """Grok's view of the candle within the settings' deadline, or the fallback and why; a session
+        never waits longer, and an outage only means the consensus trades alone."""
+        queue = workflow.info().task_queue
+        prefix = queue[:-len(TASK_QUEUE_TRADING)] if queue.endswith(TASK_QUEUE_TRADING) else ""
+        deadline = self._analysis.ai_deadline_s
+        policy = GrokCallPolicy(task_queue=prefix + TASK_QUEUE_AI, model="", deadline_s=deadline,
+                                call_timeout_s=deadline, max_attempts=GROK_ATTEMPTS, retry_initial_s=GROK_RETRY_S)
+        result = await ask_grok(AskGrokInput(self._user_id, analysis.analysis_key, "session"), policy)
+        if result.outcome == ANSWERED:
+            self._recovered("grok")
+        else:
+            self._degraded["grok"] = (f"{closed.symbol}@{closed.open_time}: {result.reason}"
+                                      f"{': ' + result.detail if result.detail else ''}; the consensus trades alone")
+        return result
 
     async def _analysis_of(self, closed: CandleClosed) -> AnalyzeCandleResult | None:
         """The shared analysis of a candle; ``NO_ANALYSIS`` when it failed for good (the candle is
@@ -277,15 +307,23 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
             if found.rate is not None:
                 self._engine.learn_funding_rate(candle.symbol, instant, found.rate)
 
-    async def _step(self, closed: CandleClosed, candle: Candle, analysis: AnalyzeCandleResult) -> None:
+    async def _step(self, closed: CandleClosed, candle: Candle, analysis: AnalyzeCandleResult,
+                    grok: AskGrokResult | None = None) -> None:
         await self._learn_funding_rates(candle)
         key = stream_key(closed.symbol, closed.interval)
         if analysis is not NO_ANALYSIS:
             self._anchor[key] = analysis.anchor
-        signal = None
+        signal, ai_record = None, None
         if analysis.signal is not None:
-            signal = Signal(closed.symbol, closed.open_time, Direction(analysis.signal.direction),
-                            analysis.signal.confidence, analysis.signal.reason)
+            technical = Decision(analysis.signal.direction, analysis.signal.confidence, analysis.signal.reason)
+            decided = technical
+            if grok is not None:
+                decided = decide(self._analysis, technical, grok.verdicts,
+                                 grok.answer if grok.outcome == ANSWERED else None, grok.reason)
+                ai_record = decision_record(workflow.info().workflow_id, self._generation, closed, self._analysis,
+                                            technical, grok, decided)
+            signal = Signal(closed.symbol, closed.open_time, Direction(decided.direction), decided.confidence,
+                            decided.reason)
         engine = self._engine
         waiting = engine.pending_signals.get(closed.symbol) if engine.pending_signals else None
         try:
@@ -301,6 +339,10 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
         day_closed = self._metrics.record_step(self._engine.now, self._engine.equity(), bool(self._engine.positions))
         analysis_key = analysis.analysis_key or None
         decision = self._decision(closed, signal, analysis_key, result)
+        if decision is not None and ai_record is not None:
+            decision["ai"] = ai_summary(ai_record)
+            decision["strategy_scores"] = {v["strategy"]: v["confidence"] if v["direction"] != "neutral" else 0.0
+                                           for v in ai_record["verdicts"]}
         # With fills at the next open, this step may act on the previous candle's decision: its
         # trades keep that candle's analysis, and the decision is published with its outcome now.
         held = self._waiting.pop(closed.symbol, None)
@@ -315,7 +357,7 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
             decision = None
         entry_key = held["analysis_key"] if held is not None and waiting is not None else analysis_key
         await self._commit(result, entry_key, closed.symbol, day_closed.to_dict() if day_closed else None,
-                           decision, acted_on)
+                           decision, acted_on, ai_record)
 
     @staticmethod
     def _outcome(result: StepResult) -> dict[str, Any]:

@@ -80,6 +80,10 @@ class StrategySettingsIn(StrictModel):
     min_agree: int | None = None
     weights: dict[str, Finite] | None = None
     min_vote_weight: Finite | None = None
+    ai_mode: Literal["off", "advisory", "gate", "voter"] | None = None
+    ai_weight: Finite | None = None
+    ai_min_confidence: Finite | None = None
+    ai_deadline_s: Finite | None = None
 
 
 class RsiIn(StrictModel):
@@ -425,6 +429,10 @@ class BacktestIn(StrictModel):
     warmup_from: int | None = Field(None, ge=0, le=2**53)
     trade_from: int | None = Field(None, ge=0, le=2**53)
     trade_to: int | None = Field(None, ge=0, le=2**53)
+    replay_ai_decisions: bool | None = Field(None, description=(
+        "with ai_mode gate or voter: trade what your paper session decided on each candle it recorded "
+        "(Grok's answer or the fallback it used), the consensus alone elsewhere; the report's "
+        "data.ai_replay counts both"))
 
 
 class BacktestOut(BaseModel):

@@ -45,6 +45,7 @@ def _request(body: BacktestIn) -> BacktestRequest:
         engine_settings=body.engine_settings.model_dump(exclude_none=True) if body.engine_settings else None,
         analysis_settings=body.analysis_settings.model_dump(exclude_none=True) if body.analysis_settings else None,
         warmup_from=body.warmup_from, trade_from=body.trade_from, trade_to=body.trade_to,
+        replay_ai_decisions=bool(body.replay_ai_decisions),
     )
 
 

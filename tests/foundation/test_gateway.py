@@ -33,7 +33,7 @@ async def test_health_reports_each_dependency_with_latency(
     body = reply.json()
     assert body["status"] == "ok"
     deps = body["dependencies"]
-    assert set(deps) == {"temporal", "mongodb", "workers", "feed", "workflow_probe"}
+    assert set(deps) == {"temporal", "mongodb", "workers", "feed", "ai", "workflow_probe"}
     for dep in deps.values():
         assert dep["status"] == "ok", dep
         assert dep["latency_ms"] > 0

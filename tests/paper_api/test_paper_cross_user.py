@@ -1,5 +1,6 @@
-"""Object-level authorisation over every /api/paper-trading, /api/backtests and /api/tuning route: user
-B aims each at user A's session, trades, orders, backtest, tuning proposals and snapshot.
+"""Object-level authorisation over every /api/paper-trading, /api/backtests, /api/tuning and
+/api/ai/training-jobs route and /api/ai/predictions: user B aims each at user A's session, trades,
+orders, backtest, tuning proposals, snapshot, training job and price model.
 
 Routes come from the OpenAPI schema, so a new route joins the suite by itself. For a route with an
 ID, a success is any 2xx; for every route, a success is any change to A's documents or A's session
@@ -13,13 +14,18 @@ import asyncio
 import re
 from typing import Any
 
-from tests.conftest import enrol_two_factor
+import pytest
+
+from activities.market_store import store_candles
+from core.contracts import TASK_QUEUE_AI
+from core.datafiles import load_candles
+from tests.conftest import enrol_two_factor, worker_running
 from workflows.trading_session import TradingSessionWorkflow
 
-from .conftest import BTC_ACCOUNT, DATASET, SYMBOL, candles, feed
+from .conftest import BTC_ACCOUNT, CANDLES, DATASET, SYMBOL, candles, feed
 
 PATH_PARAM = re.compile(r"\{([^}]+)\}")
-PREFIXES = ("/api/paper-trading", "/api/backtests", "/api/tuning")
+PREFIXES = ("/api/paper-trading", "/api/backtests", "/api/tuning", "/api/ai/training-jobs", "/api/ai/predictions")
 T = "/api/tuning/proposals/{number}"
 P = "/api/paper-trading"
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -34,7 +40,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("put", f"{P}/signal-interval"): {"interval": "15m"},
     ("post", "/api/backtests"): {"dataset": DATASET, "trade_to": candles(1, 300)[0].open_time},
     ("post", f"{T}/reject"): {"reason": "not mine to reject"},
+    ("post", "/api/ai/training-jobs"): {"symbol": SYMBOL, "interval": "5m"},  # B: too few stored candles
 }
+TRAINED = "LTCBTC"  # A's price model is of this symbol (5m)
+
+
+@pytest.fixture
+async def ai_worker(gateway, temporal_client):
+    """The ai worker, which runs A's training job."""
+    async with worker_running(temporal_client, gateway.settings, gateway.db, "cross-user-ai", TASK_QUEUE_AI) as worker:
+        yield worker
 
 
 def _url(path: str, ids: dict[str, str]) -> str:
@@ -86,6 +101,17 @@ async def _objects_of(gateway, temporal_client, account) -> dict[tuple[str, str]
             break
         await asyncio.sleep(0.2)
     assert doc["status"] == "completed", doc
+    # A trained price model (a completed training job): its job and the prediction it serves.
+    await store_candles(gateway.db, load_candles(CANDLES / f"{TRAINED}-5m-2018-01.csv.gz")[:200], "5m", "test")
+    job = await http.post("/api/ai/training-jobs", headers=h, json={"symbol": TRAINED, "interval": "5m",
+                                                                    "candles": 200, "folds": 2, "lookback": 2})
+    assert job.status_code == 202, job.text
+    for _ in range(300):
+        trained = (await http.get(f"/api/ai/training-jobs/{job.json()['job_id']}", headers=h)).json()
+        if trained["status"] == "completed":
+            break
+        await asyncio.sleep(0.2)
+    assert trained["status"] == "completed", trained
     # Tuning: a snapshot, and a proposal awaiting A for each approval route (its positive control uses it).
     snapshot = await http.post("/api/tuning/snapshots", headers=h, json={"name": "a"})
     assert snapshot.status_code == 201, snapshot.text
@@ -99,14 +125,14 @@ async def _objects_of(gateway, temporal_client, account) -> dict[tuple[str, str]
     BODIES[("post", f"{T}/approve-text")] = {"text": proposals["approve-text"]["proposal"]["approval_text"]}
     ids = {"trade_id": str(open_trade["trade_id"]), "order_id": str(resting.json()["order"]["id"]),
            "backtest_id": backtest_id, "snapshot_id": snapshot.json()["snapshot_id"],
-           "number": str(proposals["token"]["proposal"]["number"])}
+           "number": str(proposals["token"]["proposal"]["number"]), "job_id": trained["job_id"], "symbol": TRAINED}
     return {("get", f"{P}/trade-analyses/{{trade_id}}"): {**ids, "trade_id": str(closing["trade_id"])},
             **{("post", f"{T}/{route}"): {**ids, "number": str(made["proposal"]["number"])}
                for route, made in proposals.items()},
             ("default", ""): ids}
 
 
-async def test_no_user_can_read_or_change_another_users_paper_trading(gateway, sign_up, temporal_client):
+async def test_no_user_can_read_or_change_another_users_paper_trading(gateway, sign_up, temporal_client, ai_worker):
     alice, bob = await sign_up(), await sign_up()
     # Both have two-factor on and are stepped up, so a RED approval by B meets ownership, not step-up.
     totp = await enrol_two_factor(gateway.http, alice.headers)
@@ -114,7 +140,8 @@ async def test_no_user_can_read_or_change_another_users_paper_trading(gateway, s
     objects = await _objects_of(gateway, temporal_client, alice)
     routes = _routes((await gateway.http.get("/openapi.json")).json())
     assert len(routes) >= 45, routes
-    secrets = {alice.user_id, alice.session_id, objects[("default", "")]["backtest_id"], alice.email}
+    secrets = {alice.user_id, alice.session_id, objects[("default", "")]["backtest_id"], alice.email,
+               objects[("default", "")]["job_id"]}
 
     before = await _state_of(gateway, temporal_client, alice)
     outcomes = {}

@@ -4,6 +4,176 @@
  */
 
 export interface paths {
+    "/api/ai/analyze": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Analyze
+         * @description Analyse the latest stored candle: the technical consensus, then Grok's view of it (direction,
+         *     confidence, reasoning, key levels, risks, horizon), or the fallback to the consensus with the
+         *     reason (not configured, breaker open, over budget, unavailable, past the deadline, invalid answer).
+         */
+        post: operations["analyze_api_ai_analyze_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/chat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Chat
+         * @description Ask Grok about your own account and the market. Grok answers with read-only tools over your
+         *     portfolio, your closed trades, stored candles and indicators; it cannot change anything.
+         */
+        post: operations["chat_api_ai_chat_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/predictions/{symbol}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Predict Price
+         * @description Your latest completed model of this symbol and interval applied to the latest stored candles: the
+         *     predicted return and close ``horizon`` candles ahead, with the model's version and walk-forward scores.
+         */
+        get: operations["predict_price_api_ai_predictions__symbol__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/signals/{symbol}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Signals
+         * @description Grok's recent answers about a symbol, newest first.
+         */
+        get: operations["signals_api_ai_signals__symbol__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/training-jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Training Jobs
+         * @description Your training jobs, newest first, with progress and overall scores (folds and model: GET one).
+         */
+        get: operations["list_training_jobs_api_ai_training_jobs_get"];
+        put?: never;
+        /**
+         * Start Training
+         * @description Train a price model on the latest stored candles of a symbol and interval, scored walk-forward
+         *     against the random walk. With an Idempotency-Key, a repeat answers with the first job.
+         */
+        post: operations["start_training_api_ai_training_jobs_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/training-jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Training Job
+         * @description Progress (status, folds done, fraction) and, once completed, scores per fold and overall, and the model.
+         */
+        get: operations["get_training_job_api_ai_training_jobs__job_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/training-jobs/{job_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Training Job
+         * @description Cancel a queued or running job (answers once it has ended, within seconds). A job that already
+         *     ended is answered as it is: a completed model stays.
+         */
+        post: operations["cancel_training_job_api_ai_training_jobs__job_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage
+         * @description Grok's cost today (UTC) for you and for everyone against the daily budgets, and its circuit breaker.
+         */
+        get: operations["usage_api_ai_usage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/2fa": {
         parameters: {
             query?: never;
@@ -1597,6 +1767,228 @@ export interface components {
             /** Unrealised */
             unrealised: number;
         };
+        /** AiAnalysisOut */
+        AiAnalysisOut: {
+            /** Confidence */
+            confidence: number;
+            grok: components["schemas"]["AiGrokOutcomeOut"];
+            /** Interval */
+            interval: string;
+            /**
+             * Open Time
+             * @description The analysed candle's open time (ms)
+             */
+            open_time: number;
+            /**
+             * Signal
+             * @description Grok's direction when it answered, else the technical consensus (the fallback)
+             * @enum {string}
+             */
+            signal: "long" | "short" | "neutral";
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "grok" | "technical";
+            /** Symbol */
+            symbol: string;
+            /** @description The technical consensus (null while warming up) */
+            technical: components["schemas"]["AiTechnicalOut"] | null;
+        };
+        /** AiAnalyzeIn */
+        AiAnalyzeIn: {
+            /**
+             * Interval
+             * @default 5m
+             * @example 5m
+             */
+            interval: string;
+            /**
+             * Symbol
+             * @example BTCUSDT
+             */
+            symbol: string;
+        };
+        /** AiBreakerOut */
+        AiBreakerOut: {
+            /** Failures */
+            failures: number;
+            /** Last Error */
+            last_error: string | null;
+            /** Retry At */
+            retry_at: string | null;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "closed" | "open" | "half_open";
+        };
+        /** AiChatIn */
+        AiChatIn: {
+            /**
+             * History
+             * @description Earlier turns of this conversation, oldest first
+             */
+            history?: components["schemas"]["AiChatTurnIn"][];
+            /**
+             * Message
+             * @example What is my equity, and how did my last trades do?
+             */
+            message: string;
+        };
+        /** AiChatOut */
+        AiChatOut: {
+            /**
+             * Answer
+             * @description Grok's answer; null when it could not answer (see fallback_reason)
+             */
+            answer: string | null;
+            /** Cost Usd */
+            cost_usd: number;
+            /** Fallback Detail */
+            fallback_detail?: string | null;
+            /** Fallback Reason */
+            fallback_reason?: string | null;
+            /** Rounds */
+            rounds: number;
+            /**
+             * Tools Used
+             * @description The read-only tools Grok called on your account
+             */
+            tools_used: components["schemas"]["AiToolUseOut"][];
+        };
+        /** AiChatTurnIn */
+        AiChatTurnIn: {
+            /** Content */
+            content: string;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "user" | "assistant";
+        };
+        /** AiGrokAnswerOut */
+        AiGrokAnswerOut: {
+            /** Confidence */
+            confidence: number;
+            /**
+             * Direction
+             * @enum {string}
+             */
+            direction: "long" | "short" | "neutral";
+            /** Horizon */
+            horizon: string;
+            key_levels: components["schemas"]["AiKeyLevelsOut"];
+            /** Reasoning */
+            reasoning: string;
+            /** Risks */
+            risks: string[];
+        };
+        /** AiGrokOutcomeOut */
+        AiGrokOutcomeOut: {
+            answer?: components["schemas"]["AiGrokAnswerOut"] | null;
+            /** Cost Usd */
+            cost_usd: number;
+            /** Detail */
+            detail?: string | null;
+            /** Model */
+            model: string;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "answered" | "fallback";
+            /**
+             * Reason
+             * @description Why the technical consensus stands alone
+             */
+            reason?: ("not_configured" | "warming_up" | "breaker_open" | "over_budget" | "unavailable" | "deadline" | "invalid_answer") | null;
+            /**
+             * Shared
+             * @description Answered from an identical earlier question (cost nothing)
+             * @default false
+             */
+            shared: boolean;
+        };
+        /** AiKeyLevelsOut */
+        AiKeyLevelsOut: {
+            /** Resistance */
+            resistance: number[];
+            /** Support */
+            support: number[];
+        };
+        /** AiSignalOut */
+        AiSignalOut: {
+            answer: components["schemas"]["AiGrokAnswerOut"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Interval */
+            interval: string;
+            /** Model */
+            model: string;
+            /** Open Time */
+            open_time: number;
+            /** Symbol */
+            symbol: string;
+            /** Technical */
+            technical: {
+                [key: string]: number | string | null;
+            };
+        };
+        /** AiSpendOut */
+        AiSpendOut: {
+            /** Budget Usd */
+            budget_usd: number;
+            /** Calls */
+            calls?: number | null;
+            /** Completion Tokens */
+            completion_tokens?: number | null;
+            /** Cost Usd */
+            cost_usd: number;
+            /** Invalid Answers */
+            invalid_answers?: number | null;
+            /** Prompt Tokens */
+            prompt_tokens?: number | null;
+        };
+        /** AiTechnicalOut */
+        AiTechnicalOut: {
+            /** Confidence */
+            confidence: number;
+            /** Direction */
+            direction: string;
+            /** Reason */
+            reason: string;
+        };
+        /** AiToolUseOut */
+        AiToolUseOut: {
+            /** Arguments */
+            arguments: string;
+            /** Name */
+            name: string;
+            /** Ok */
+            ok: boolean;
+        };
+        /** AiUsageOut */
+        AiUsageOut: {
+            breaker: components["schemas"]["AiBreakerOut"];
+            /**
+             * Configured
+             * @description Whether Grok can be asked at all (an xAI key is set)
+             */
+            configured: boolean;
+            /**
+             * Day
+             * @description The UTC day the spend is counted in
+             */
+            day: string;
+            global: components["schemas"]["AiSpendOut"];
+            /** Model */
+            model: string;
+            user: components["schemas"]["AiSpendOut"];
+        };
         /** AnalysisOut */
         AnalysisOut: {
             /** Analysis Key */
@@ -1629,6 +2021,14 @@ export interface components {
         };
         /** AnalysisSettingsIn */
         AnalysisSettingsIn: {
+            /** Ai Deadline S */
+            ai_deadline_s?: number | null;
+            /** Ai Min Confidence */
+            ai_min_confidence?: number | null;
+            /** Ai Mode */
+            ai_mode?: ("off" | "advisory" | "gate" | "voter") | null;
+            /** Ai Weight */
+            ai_weight?: number | null;
             /** Atr Length */
             atr_length?: number | null;
             bollinger?: components["schemas"]["BollingerIn"] | null;
@@ -1785,6 +2185,11 @@ export interface components {
             datasets?: string[] | null;
             engine_settings?: components["schemas"]["BasicSettingsIn"] | null;
             market_data?: components["schemas"]["MarketDataIn"] | null;
+            /**
+             * Replay Ai Decisions
+             * @description with ai_mode gate or voter: trade what your paper session decided on each candle it recorded (Grok's answer or the fallback it used), the consensus alone elsewhere; the report's data.ai_replay counts both
+             */
+            replay_ai_decisions?: boolean | null;
             /**
              * Settings
              * @description a settings document (GET /api/paper-trading/settings/export), taken unchanged instead of engine_settings and analysis_settings; without dataset(s) the backtest runs on the stored candles of its symbols and interval
@@ -2456,6 +2861,51 @@ export interface components {
             /** Status */
             status: string;
         };
+        /** PredictionOut */
+        PredictionOut: {
+            /** Candles Since Training */
+            candles_since_training: number;
+            /** From Close */
+            from_close: number;
+            /**
+             * From Open Time
+             * @description open time of the latest stored candle, predicted from
+             */
+            from_open_time: number;
+            /** Horizon */
+            horizon: number;
+            /** Interval */
+            interval: string;
+            /** Job Id */
+            job_id: string;
+            /** Model Version */
+            model_version: string;
+            /** Predicted Close */
+            predicted_close: number;
+            /** Predicted Log Return */
+            predicted_log_return: number;
+            /** Predicted Return */
+            predicted_return: number;
+            /**
+             * Scores
+             * @description the model's walk-forward scores
+             */
+            scores: {
+                [key: string]: unknown;
+            };
+            /** Symbol */
+            symbol: string;
+            /**
+             * Target Close Time
+             * @description close time of the candle whose close is predicted
+             */
+            target_close_time: number;
+            /**
+             * Trained Through
+             * @description open time of the last candle the model was trained on
+             */
+            trained_through: number;
+        };
         /** PriceOut */
         PriceOut: {
             /** Price */
@@ -3108,6 +3558,14 @@ export interface components {
          * @description Which strategies vote and how many must agree.
          */
         StrategySettingsIn: {
+            /** Ai Deadline S */
+            ai_deadline_s?: number | null;
+            /** Ai Min Confidence */
+            ai_min_confidence?: number | null;
+            /** Ai Mode */
+            ai_mode?: ("off" | "advisory" | "gate" | "voter") | null;
+            /** Ai Weight */
+            ai_weight?: number | null;
             /** Enabled */
             enabled?: string[] | null;
             /** Min Agree */
@@ -3349,6 +3807,123 @@ export interface components {
             /** Verdict */
             verdict: string;
         };
+        /** TrainingJobIn */
+        TrainingJobIn: {
+            /**
+             * Candles
+             * @description train and score on the latest this many stored candles
+             * @default 3000
+             */
+            candles: number;
+            /**
+             * Folds
+             * @description walk-forward folds scored
+             * @default 5
+             */
+            folds: number;
+            /**
+             * Horizon
+             * @description predict the log return this many candles ahead
+             * @default 1
+             */
+            horizon: number;
+            /**
+             * Interval
+             * @enum {string}
+             */
+            interval: "1m" | "3m" | "5m" | "15m" | "30m" | "1h" | "2h" | "4h" | "6h" | "8h" | "12h" | "1d";
+            /**
+             * Lookback
+             * @description past log returns among the features (also the volatility and volume window)
+             * @default 10
+             */
+            lookback: number;
+            /**
+             * Ridge
+             * @description L2 penalty on the standardised features (1.0 shrinks hard, 0.01 hardly)
+             * @default 1
+             */
+            ridge: number;
+            /**
+             * Symbol
+             * @example BTCUSDT
+             */
+            symbol: string;
+        };
+        /** TrainingJobOut */
+        TrainingJobOut: {
+            /** Created At */
+            created_at?: unknown;
+            /**
+             * Data
+             * @description the candles trained on: first and last open time, count, samples and gaps (once running)
+             */
+            data?: {
+                [key: string]: unknown;
+            } | null;
+            /** Error */
+            error?: string | null;
+            /** Finished At */
+            finished_at?: unknown;
+            /**
+             * Folds
+             * @description each scored fold's test window and scores
+             */
+            folds?: {
+                [key: string]: unknown;
+            }[] | null;
+            /** Folds Done */
+            folds_done?: number | null;
+            /** Folds Total */
+            folds_total?: number | null;
+            /** Interval */
+            interval: string;
+            /** Job Id */
+            job_id: string;
+            /**
+             * Model
+             * @description the fitted ridge model (features, standardisation, weights, intercept)
+             */
+            model?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Model Version
+             * @description job_id@open time of the last candle trained on
+             */
+            model_version?: string | null;
+            /**
+             * Progress
+             * @description 0 to 1: each fold a part, the final fit the last
+             * @default 0
+             */
+            progress: number;
+            /**
+             * Request
+             * @description the parameters the job was started with
+             */
+            request?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Scores
+             * @description walk-forward scores over every predicted sample: model and baseline (zero return) MAE and RMSE, the model's directional accuracy, skill = 1 - MSE_model / MSE_baseline (negative: worse than no change), up_fraction
+             */
+            scores?: {
+                [key: string]: unknown;
+            } | null;
+            /** Started At */
+            started_at?: unknown;
+            /**
+             * Status
+             * @description queued, running, completed, failed or cancelled
+             */
+            status: string;
+            /** Symbol */
+            symbol: string;
+            /** Trained Through */
+            trained_through?: number | null;
+        };
         /** TriggerOut */
         TriggerOut: {
             /** Analyses */
@@ -3512,6 +4087,493 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    analyze_api_ai_analyze_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AiAnalyzeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AiAnalysisOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No stored candles of that symbol and interval */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid request (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal or the analysis could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    chat_api_ai_chat_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AiChatIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AiChatOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal or the analysis could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    predict_price_api_ai_predictions__symbol__get: {
+        parameters: {
+            query?: {
+                interval?: "1m" | "3m" | "5m" | "15m" | "30m" | "1h" | "2h" | "4h" | "6h" | "8h" | "12h" | "1d";
+            };
+            header?: never;
+            path: {
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictionOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No completed model of yours for this symbol and interval */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The latest stored candles are too few or unusable for the model */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Invalid request (the field and the reason), or too few stored candles */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    signals_api_ai_signals__symbol__get: {
+        parameters: {
+            query?: {
+                interval?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AiSignalOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    list_training_jobs_api_ai_training_jobs_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingJobOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (the field and the reason), or too few stored candles */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    start_training_api_ai_training_jobs_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TrainingJobIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingJobOut"];
+                };
+            };
+            /** @description The body is not valid JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (the field and the reason), or too few stored candles */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not be reached in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    get_training_job_api_ai_training_jobs__job_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingJobOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such training job of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid request (the field and the reason), or too few stored candles */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    cancel_training_job_api_ai_training_jobs__job_id__cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrainingJobOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such training job of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid request (the field and the reason), or too few stored candles */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal could not be reached in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    usage_api_ai_usage_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AiUsageOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
     status_api_auth_2fa_get: {
         parameters: {
             query?: never;
