@@ -64,6 +64,8 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec("ai_decisions", ((("decision_id", A),),),
                    ((("session_id", A), ("symbol", A), ("interval", A), ("open_time", A)),),
                    ttl=("created_at", 180 * DAY_S)),
+    # Grok's latest review of each closed paper trade (and the proposals its suggestions became).
+    CollectionSpec("ai_trade_reviews", ((("review_id", A),),), ((("user_id", A), ("created_at", D)),)),
     # Grok's circuit breaker per model, shared by every worker.
     CollectionSpec("ai_breakers", ((("model", A),),)),
     CollectionSpec("performance_metrics", ((("session_id", A), ("date", A)),)),

@@ -41,6 +41,8 @@ from core.ai_contracts import (
     AskGrokResult,
     GrokChatInput,
     GrokChatResult,
+    ReviewTradeInput,
+    ReviewTradeResult,
 )
 from core.settings import Settings
 from trading.ai_analysis import (
@@ -54,6 +56,9 @@ from trading.ai_analysis import (
     render_messages,
     response_format,
 )
+from trading.ai_review import parse_review
+from trading.ai_review import render_messages as review_messages
+from trading.ai_review import response_format as review_format
 
 MAX_RETRY_AFTER_S = 300.0  # a Retry-After beyond this is the deadline's business, not the retry's
 
@@ -192,6 +197,31 @@ class GrokActivities:
                       for c in (message.tool_calls or ()) if c.type == "function")
         return GrokChatResult(outcome=ANSWERED, model=self.model, content=message.content, tool_calls=calls,
                               cost_nano_usd=cost)
+
+    @activity.defn
+    async def review_trade(self, request: ReviewTradeInput) -> ReviewTradeResult:
+        """Grok's validated review of a closed trade (why it won or lost, suggestions), or why not."""
+        refused = await self._refusal(request.user_id)
+        if refused is not None:
+            return ReviewTradeResult(outcome=FALLBACK, model=self.model, reason=refused[0], detail=refused[1])
+        messages = review_messages(request.trade, request.entry_analysis, request.settings)
+        completion = await self._call(messages=messages, response_format=review_format(), temperature=0)
+        now = datetime.now(UTC)
+        prompt_tokens, completion_tokens, cost = self._usage(completion)
+        content = completion.choices[0].message.content if completion.choices else None
+        try:
+            review = parse_review(content)
+        except InvalidAnswer as exc:
+            await self._book(request.user_id, "review", "invalid_answer", prompt_tokens, completion_tokens, cost,
+                             now)
+            with bounded():
+                await self.breaker.failed(self.model, now, f"invalid answer: {exc}")
+            raise ApplicationError(f"Grok's review was refused: {exc}", type=GROK_INVALID_ANSWER,
+                                   non_retryable=True) from None
+        await self._book(request.user_id, "review", "answered", prompt_tokens, completion_tokens, cost, now)
+        with bounded():
+            await self.breaker.succeeded(self.model, now)
+        return ReviewTradeResult(outcome=ANSWERED, model=self.model, review=review.to_dict(), cost_nano_usd=cost)
 
     async def _over_budget(self, user_id: str, now: datetime) -> str | None:
         day = day_of(now)

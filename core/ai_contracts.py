@@ -76,6 +76,26 @@ class GrokChatResult:
 
 
 @dataclass(frozen=True)
+class ReviewTradeInput:
+    """Grok's review of one closed trade (``trading.ai_review``); spend is ``user_id``'s."""
+
+    user_id: str
+    trade: dict
+    entry_analysis: dict | None
+    settings: dict  # tunable path -> current value
+
+
+@dataclass(frozen=True)
+class ReviewTradeResult:
+    outcome: str  # ANSWERED | FALLBACK
+    model: str
+    review: dict | None = None  # TradeReview.to_dict()
+    reason: str | None = None
+    detail: str | None = None
+    cost_nano_usd: int = 0
+
+
+@dataclass(frozen=True)
 class GrokCallPolicy:
     """How long a caller waits for Grok (``deadline_s``, retries included) and how it retries; from
     the settings, handed to workflows in their input since workflow code reads no settings."""
@@ -93,6 +113,14 @@ class AiChatInput:
     """``ai-chat:{user}:{request}:{round}``: one chat round as a durable job on the ``ai`` queue."""
 
     chat: GrokChatInput
+    grok: GrokCallPolicy
+
+
+@dataclass(frozen=True)
+class AiReviewInput:
+    """``ai-review:{user}:{trade}:{request}``: a trade review as a durable job on the ``ai`` queue."""
+
+    review: ReviewTradeInput
     grok: GrokCallPolicy
 
 
@@ -121,6 +149,10 @@ class AiAnalysisResult:
 
 def ai_analysis_workflow_id(user_id: str, request_id: str) -> str:
     return f"ai-analysis:{user_id}:{request_id}"
+
+
+def ai_review_workflow_id(user_id: str, trade_key: str, request_id: str) -> str:
+    return f"ai-review:{user_id}:{trade_key}:{request_id}"
 
 
 def ai_chat_workflow_id(user_id: str, request_id: str, round_number: int) -> str:

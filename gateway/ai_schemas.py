@@ -123,3 +123,38 @@ class AiChatOut(BaseModel):
     tools_used: list[AiToolUseOut] = Field(description="The read-only tools Grok called on your account")
     rounds: int
     cost_usd: float
+
+
+class AiSuggestionOut(BaseModel):
+    parameter: str
+    value: float
+    reason: str
+
+
+class AiReviewBodyOut(BaseModel):
+    verdict: Literal["won", "lost"]
+    reasons: list[str]
+    lessons: list[str]
+    suggestions: list[AiSuggestionOut]
+
+
+class AiProposalOut(BaseModel):
+    parameter: str
+    value: float
+    number: int | None = Field(None, description="The tuning proposal's number (GET /api/tuning/proposals/{n})")
+    tier: str | None = None
+    status: str | None = None
+    refused: str | None = Field(None, description="Why the tuning tiers refused the suggestion")
+
+
+class AiTradeReviewOut(BaseModel):
+    trade_id: int
+    symbol: str
+    model: str
+    outcome: Literal["answered", "fallback"]
+    review: AiReviewBodyOut | None
+    fallback_reason: str | None
+    fallback_detail: str | None
+    cost_usd: float
+    proposals: list[AiProposalOut] = Field(description="Each suggestion as Grok's tuning proposal")
+    created_at: datetime

@@ -11,6 +11,7 @@ from core.settings import Settings
 from services.accounts import Accounts
 from services.ai import AiAnalysis
 from services.ai_chat import AiChat
+from services.ai_reviews import AiReviews
 from services.ai_training import AiTraining
 from services.backtests import Backtests
 from services.container import Services
@@ -88,6 +89,10 @@ def _ai_chat(services: ServicesDep) -> AiChat:
     return services.ai_chat
 
 
+def _ai_reviews(services: ServicesDep) -> AiReviews:
+    return services.ai_reviews
+
+
 def _ai_training(services: ServicesDep) -> AiTraining:
     return services.ai_training
 
@@ -106,6 +111,7 @@ SystemDep = Annotated[System, Depends(_system)]
 HubDep = Annotated[EventHub, Depends(_hub)]
 AiDep = Annotated[AiAnalysis, Depends(_ai)]
 AiChatDep = Annotated[AiChat, Depends(_ai_chat)]
+AiReviewsDep = Annotated[AiReviews, Depends(_ai_reviews)]
 AiTrainingDep = Annotated[AiTraining, Depends(_ai_training)]
 
 IdempotencyKey = Annotated[str | None, Header(

@@ -13,6 +13,7 @@ from core.settings import Settings
 from services.accounts import Accounts
 from services.ai import AiAnalysis
 from services.ai_chat import AiChat
+from services.ai_reviews import AiReviews
 from services.ai_training import AiTraining
 from services.auth.kit import AuthServices
 from services.auth.rate_limit import RateLimits
@@ -48,6 +49,7 @@ class Services:
     two_factor: TwoFactor
     ai: AiAnalysis
     ai_chat: AiChat
+    ai_reviews: AiReviews
     ai_training: AiTraining
 
     @property
@@ -64,14 +66,15 @@ class Services:
         limits = RateLimits.build(settings, db)
         codes = CodeCheck(db, auth.keyring, limits)
         two_factor = TwoFactor(settings, db, auth, codes)
+        tuning = Tuning(settings, temporal, db, auth.keyring.keys[auth.keyring.current_id], paper, two_factor)
         return cls(
             settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
             accounts=Accounts(settings, db, auth, limits, codes), paper=paper,
             backtests=Backtests(settings, temporal, db), market=market, exchange=exchange,
             user_settings=UserSettings(settings, db, auth, two_factor), health=Health(settings, temporal, db),
             system=System(settings),
-            tuning=Tuning(settings, temporal, db, auth.keyring.keys[auth.keyring.current_id], paper, two_factor),
+            tuning=tuning,
             two_factor=two_factor, ai=AiAnalysis(settings, temporal, db),
-            ai_chat=AiChat(settings, temporal, db, paper, market),
+            ai_chat=AiChat(settings, temporal, db, paper, market), ai_reviews=AiReviews(settings, temporal, db, tuning),
             ai_training=AiTraining(settings, temporal, db),
         )

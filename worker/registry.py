@@ -20,7 +20,7 @@ from activities.tuning_store import TuningActivities
 from core.contracts import TASK_QUEUE_AI, TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
 from core.settings import Settings
 from workflows.ai_analysis import AiAnalysisWorkflow
-from workflows.ai_chat import AiChatWorkflow
+from workflows.ai_chat import AiChatWorkflow, AiReviewWorkflow
 from workflows.backtest import BacktestWorkflow
 from workflows.feed_recorder import FeedRecorderWorkflow
 from workflows.market_feed import MarketFeedWorkflow
@@ -44,7 +44,7 @@ _WORKFLOWS: dict[str, list[type]] = {
     TASK_QUEUE_TRADING: [SystemProbeWorkflow, FeedRecorderWorkflow, TradingSessionWorkflow, BacktestWorkflow,
                          TuningWorkflow, TuningApprovalWorkflow],
     TASK_QUEUE_MARKET: [MarketFeedWorkflow],
-    TASK_QUEUE_AI: [AiAnalysisWorkflow, AiChatWorkflow, TrainingWorkflow],
+    TASK_QUEUE_AI: [AiAnalysisWorkflow, AiChatWorkflow, AiReviewWorkflow, TrainingWorkflow],
 }
 
 
@@ -77,7 +77,7 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
     if role == TASK_QUEUE_AI:
         grok = GrokActivities(ctx.db, ctx.settings)
         training = TrainingActivities(ctx.db)
-        return [grok.ask_grok, grok.chat_grok,
+        return [grok.ask_grok, grok.chat_grok, grok.review_trade,
                 training.open_training, training.plan_training, training.run_training_fold,
                 training.record_training_step, training.finish_training, training.mark_training]
     return []

@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
         GrokCallPolicy,
         GrokChatInput,
         GrokChatResult,
+        ReviewTradeInput,
+        ReviewTradeResult,
     )
 
 # The slack a worker gets beyond the HTTP timeout before its attempt is presumed dead and retried.
@@ -75,3 +77,14 @@ async def chat_grok(request: GrokChatInput, policy: GrokCallPolicy) -> GrokChatR
             raise
         reason, detail = failure_reason(exc, policy)
         return GrokChatResult(outcome=FALLBACK, model=policy.model, reason=reason, detail=detail)
+
+
+async def review_trade(request: ReviewTradeInput, policy: GrokCallPolicy) -> ReviewTradeResult:
+    """Grok's review of a trade, or why there is none; raises only when the workflow is cancelled."""
+    try:
+        return await workflow.execute_activity_method(GrokActivities.review_trade, request, **_timeouts(policy))
+    except ActivityError as exc:
+        if is_cancelled_exception(exc):
+            raise
+        reason, detail = failure_reason(exc, policy)
+        return ReviewTradeResult(outcome=FALLBACK, model=policy.model, reason=reason, detail=detail)

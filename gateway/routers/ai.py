@@ -17,10 +17,11 @@ from gateway.ai_schemas import (
     AiGrokOutcomeOut,
     AiSignalOut,
     AiTechnicalOut,
+    AiTradeReviewOut,
     AiUsageOut,
 )
 from gateway.auth.deps import AUTH_ERRORS, CurrentUser, Responses
-from gateway.deps import AiChatDep, AiDep, IdempotencyKey
+from gateway.deps import AiChatDep, AiDep, AiReviewsDep, IdempotencyKey
 from gateway.errors import RejectedOut
 from gateway.paper.route import RejectingRoute
 from gateway.paper.schemas import ErrorOut
@@ -87,3 +88,23 @@ async def chat(body: AiChatIn, user: CurrentUser, chat: AiChatDep, key: Idempote
     reply = await chat.ask(user, ChatRequest(body.message, tuple(ChatTurn(t.role, t.content) for t in body.history)),
                            key)
     return AiChatOut.model_validate(reply, from_attributes=True)
+
+
+TRADE_NOT_FOUND: Responses = {404: {"model": ErrorOut, "description": "No such closed trade of yours"}}
+TradeId = Annotated[int, Path(ge=0, le=2**53)]
+
+
+@router.post("/trade-reviews/{trade_id}", response_model=AiTradeReviewOut,
+             responses={**AUTH_ERRORS, **REJECTED, **TRADE_NOT_FOUND, **UNAVAILABLE})
+async def review_trade(trade_id: TradeId, user: CurrentUser, reviews: AiReviewsDep,
+                       key: IdempotencyKey = None) -> AiTradeReviewOut:
+    """Grok reviews one of your closed paper trades: why it won or lost, what to learn, and settings it
+    suggests, each submitted as Grok's tuning proposal (GREEN applies, YELLOW and RED wait for you)."""
+    return AiTradeReviewOut.model_validate(await reviews.review(user, trade_id, key))
+
+
+@router.get("/trade-reviews", response_model=list[AiTradeReviewOut], responses={**AUTH_ERRORS, **REJECTED})
+async def trade_reviews(user: CurrentUser, reviews: AiReviewsDep,
+                        limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[AiTradeReviewOut]:
+    """Grok's latest reviews of your trades, newest first."""
+    return [AiTradeReviewOut.model_validate(d) for d in await reviews.reviews(user, limit)]

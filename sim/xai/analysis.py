@@ -3,7 +3,8 @@
 Market analysis (a block with ``indicators``): three votes, each +1 / -1 / 0 —
 RSI below 35 / above 65, MACD histogram above / below 0, Bollinger %B below 0.2 / above 0.8.
 Score >= 1 is long, <= -1 short, else neutral; confidence min(1, 0.5 + 0.15 * |score|), 2 decimals.
-Trade review (a block with ``trade``): won when its pnl is above 0, else lost.
+Trade review (a block with ``trade``): won when its pnl is above 0, else lost. A lost trade whose
+block also carries ``settings`` with ``min_confidence`` suggests raising it by 0.1 (at most 0.95).
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def analysis_text(analysis: dict[str, Any]) -> str:
             f"Horizon: {analysis['horizon']}.")
 
 
-def trade_review(trade: dict[str, Any]) -> dict[str, Any]:
+def trade_review(trade: dict[str, Any], settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """A closed trade's review: the verdict from the pnl's sign, the reasons it was opened and closed."""
     pnl = next((v for v in (_number(trade.get(name)) for name in PNL_FIELDS) if v is not None), None)
     verdict = "won" if pnl is not None and pnl > 0 else "lost"
@@ -138,8 +139,13 @@ def trade_review(trade: dict[str, Any]) -> dict[str, Any]:
     symbol = str(trade.get("symbol") or "the trade")
     summary = f"{symbol} {verdict}" + (f" ({_fmt(pnl)})" if pnl is not None else "") + \
         f": entered on {entry}, exited on {exit_}."
+    suggestions = []
+    current = _number((settings or {}).get("min_confidence"))
+    if verdict == "lost" and current is not None and current < 0.95:
+        suggestions.append({"parameter": "min_confidence", "value": round(min(0.95, current + 0.1), 2),
+                            "reason": "the signal was not strong enough: ask for more confidence"})
     return {"verdict": verdict, "reasons": [f"entry: {entry}", f"exit: {exit_}"], "lessons": lessons,
-            "summary": summary}
+            "summary": summary, "suggestions": suggestions}
 
 
 def review_text(review: dict[str, Any]) -> str:

@@ -51,10 +51,12 @@ def _facts(request: ChatRequest, last_user: int) -> tuple[dict[str, Any], str, b
     """(facts, plain text, whether market data was given)."""
     blocks = _facts_blocks(request, last_user)
     market = next((b for b in blocks if isinstance(b.get("indicators"), dict)), None)
-    trade = next((b["trade"] for b in blocks if isinstance(b.get("trade"), dict)), None)
+    trade_block = next((b for b in blocks if isinstance(b.get("trade"), dict)), None)
+    trade = trade_block["trade"] if trade_block else None
     fmt = request.response_format
     if (fmt is not None and fmt.name == "trade_review") or (trade is not None and market is None):
-        review = trade_review(trade or {})
+        settings = (trade_block or {}).get("settings")
+        review = trade_review(trade or {}, settings if isinstance(settings, dict) else None)
         return review, review_text(review), True
     if market is not None:
         analysis = market_analysis(market)

@@ -126,6 +126,15 @@ async def test_an_answer_is_structured_costed_exactly_shared_and_idempotent(stac
     assert [s["open_time"] for s in signals] == [CANDLES[WARM].open_time, CANDLES[WARM - 1].open_time]
     assert signals[1]["answer"] == answer
 
+    # At once: three users ask the same new question, one of them twice with one key: one call to Grok.
+    await stack.next_candle()
+    carol = await stack.user()
+    same = {**carol, "Idempotency-Key": f"analyze-{uuid.uuid4().hex}"}
+    results = await asyncio.gather(stack.analyze(alice), stack.analyze(bob), stack.analyze(same), stack.analyze(same))
+    assert (await stack.sim("/sim/usage"))["requests"] == 3
+    assert len({json.dumps(r["grok"]["answer"], sort_keys=True) for r in results}) == 1
+    assert results[2] == results[3] and sum(r["grok"]["cost_usd"] > 0 for r in results[:3]) == 1
+
 
 async def test_each_fault_has_its_documented_outcome(stack: Stack) -> None:
     alice = await stack.user()

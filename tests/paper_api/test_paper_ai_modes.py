@@ -172,7 +172,12 @@ async def test_a_voter_session_and_a_backtest_of_its_decision_records_make_the_s
     await record_histories(temporal_client, [account.session_id], RECORD_ENV)
 
 
-async def test_the_chat_answers_from_the_callers_own_account_only(gateway, ai_worker, sign_up, xai) -> None:
+async def ids_of(temporal_client: Any, prefix: str, user_id: str) -> list[str]:
+    return [w.id async for w in temporal_client.list_workflows() if w.id.startswith(f"{prefix}{user_id}:")]
+
+
+async def test_the_chat_answers_from_the_callers_own_account_only(gateway, ai_worker, temporal_client, sign_up,
+                                                                  xai) -> None:
     alice, bob = await sign_up(), await sign_up()
     balances = {alice.user_id: 2.5, bob.user_id: 7.25}
     for account in (alice, bob):
@@ -201,6 +206,7 @@ async def test_the_chat_answers_from_the_callers_own_account_only(gateway, ai_wo
         assert (await gateway.http.post("/api/ai/chat", headers=alice.headers, json=body)).status_code == status
     assert (await gateway.http.post("/api/ai/chat", json={"message": "hi"})).status_code == 401
     assert XAI_KEY not in gateway.logs.getvalue()
+    await record_histories(temporal_client, await ids_of(temporal_client, "ai-chat:", alice.user_id), RECORD_ENV)
 
 
 def test_a_tool_takes_only_its_own_arguments() -> None:
@@ -218,3 +224,38 @@ def test_a_tool_takes_only_its_own_arguments() -> None:
         _arguments("{", portfolio["properties"], portfolio["required"])
     assert _arguments('{"symbol": "BTCUSDT", "interval": "1h"}', candles_tool["properties"],
                       candles_tool["required"]) == {"symbol": "BTCUSDT", "interval": "1h"}
+
+
+async def test_a_trade_review_explains_the_trade_and_its_suggestion_goes_through_the_tiers(
+        gateway, ai_worker, temporal_client, sign_up, xai) -> None:
+    alice, bob = await sign_up(), await sign_up()
+    http, h = gateway.http, alice.headers
+    started = await http.post("/api/paper-trading/start", headers=h, json={
+        "symbols": [SYMBOL], "interval": "5m", "basic": BTC_ACCOUNT, "strategy": {"min_agree": 5}})
+    assert started.status_code == 200, started.text
+    await feed(gateway, temporal_client, alice, candles(5))
+    order = {"symbol": SYMBOL, "side": "long", "order_type": "market", "quantity": 1.0}
+    assert (await http.post("/api/paper-trading/orders", headers=h, json=order)).status_code == 200
+    (trade,) = (await http.get("/api/paper-trading/trades/open", headers=h)).json()
+    assert (await http.post(f"/api/paper-trading/trades/{trade['trade_id']}/close", headers=h)).status_code == 200
+
+    reply = await http.post(f"/api/ai/trade-reviews/{trade['trade_id']}", headers=h)
+    assert reply.status_code == 200, reply.text
+    review = reply.json()
+    assert review["outcome"] == "answered" and review["review"]["verdict"] == "lost", review  # fees: a loss
+    assert any("exit" in r for r in review["review"]["reasons"]) and review["cost_usd"] > 0
+    (suggested,) = review["review"]["suggestions"]
+    assert suggested["parameter"] == "min_confidence"
+    (proposal,) = review["proposals"]
+    # Asking for more confidence lowers risk: the tiers apply it at once (a riskier one would wait).
+    assert (proposal["tier"], proposal["status"]) == ("NONE", "APPLIED"), proposal
+    found = (await http.get(f"/api/tuning/proposals/{proposal['number']}", headers=h)).json()
+    assert found["proposer"]["kind"] == "ai"
+    assert found["reason"].startswith(f"Grok's review of trade {trade['trade_id']}")
+    assert [r["trade_id"] for r in (await http.get("/api/ai/trade-reviews", headers=h)).json()] == [trade["trade_id"]]
+
+    # Another user's trade, an open trade and a trade that does not exist are all "no such closed trade".
+    assert (await http.post(f"/api/ai/trade-reviews/{trade['trade_id']}", headers=bob.headers)).status_code == 404
+    assert (await http.post("/api/ai/trade-reviews/99999", headers=h)).status_code == 404
+    assert (await http.get("/api/ai/trade-reviews", headers=bob.headers)).json() == []
+    await record_histories(temporal_client, await ids_of(temporal_client, "ai-review:", alice.user_id), RECORD_ENV)

@@ -1,6 +1,6 @@
-"""Object-level authorisation over every /api/paper-trading, /api/backtests, /api/tuning and
-/api/ai/training-jobs route and /api/ai/predictions: user B aims each at user A's session, trades,
-orders, backtest, tuning proposals, snapshot, training job and price model.
+"""Object-level authorisation over every /api/paper-trading, /api/backtests, /api/tuning,
+/api/ai/training-jobs and /api/ai/trade-reviews route and /api/ai/predictions: user B aims each at
+user A's session, trades, orders, backtest, tuning proposals, snapshot, training job and price model.
 
 Routes come from the OpenAPI schema, so a new route joins the suite by itself. For a route with an
 ID, a success is any 2xx; for every route, a success is any change to A's documents or A's session
@@ -25,7 +25,8 @@ from workflows.trading_session import TradingSessionWorkflow
 from .conftest import BTC_ACCOUNT, CANDLES, DATASET, SYMBOL, candles, feed
 
 PATH_PARAM = re.compile(r"\{([^}]+)\}")
-PREFIXES = ("/api/paper-trading", "/api/backtests", "/api/tuning", "/api/ai/training-jobs", "/api/ai/predictions")
+PREFIXES = ("/api/paper-trading", "/api/backtests", "/api/tuning", "/api/ai/training-jobs", "/api/ai/predictions",
+            "/api/ai/trade-reviews")
 T = "/api/tuning/proposals/{number}"
 P = "/api/paper-trading"
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -127,6 +128,7 @@ async def _objects_of(gateway, temporal_client, account) -> dict[tuple[str, str]
            "backtest_id": backtest_id, "snapshot_id": snapshot.json()["snapshot_id"],
            "number": str(proposals["token"]["proposal"]["number"]), "job_id": trained["job_id"], "symbol": TRAINED}
     return {("get", f"{P}/trade-analyses/{{trade_id}}"): {**ids, "trade_id": str(closing["trade_id"])},
+            ("post", "/api/ai/trade-reviews/{trade_id}"): {**ids, "trade_id": str(closing["trade_id"])},
             **{("post", f"{T}/{route}"): {**ids, "number": str(made["proposal"]["number"])}
                for route, made in proposals.items()},
             ("default", ""): ids}

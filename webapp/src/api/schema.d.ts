@@ -88,6 +88,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ai/trade-reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trade Reviews
+         * @description Grok's latest reviews of your trades, newest first.
+         */
+        get: operations["trade_reviews_api_ai_trade_reviews_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ai/trade-reviews/{trade_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Review Trade
+         * @description Grok reviews one of your closed paper trades: why it won or lost, what to learn, and settings it
+         *     suggests, each submitted as Grok's tuning proposal (GREEN applies, YELLOW and RED wait for you).
+         */
+        post: operations["review_trade_api_ai_trade_reviews__trade_id__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ai/training-jobs": {
         parameters: {
             query?: never;
@@ -1917,6 +1958,41 @@ export interface components {
             /** Support */
             support: number[];
         };
+        /** AiProposalOut */
+        AiProposalOut: {
+            /**
+             * Number
+             * @description The tuning proposal's number (GET /api/tuning/proposals/{n})
+             */
+            number?: number | null;
+            /** Parameter */
+            parameter: string;
+            /**
+             * Refused
+             * @description Why the tuning tiers refused the suggestion
+             */
+            refused?: string | null;
+            /** Status */
+            status?: string | null;
+            /** Tier */
+            tier?: string | null;
+            /** Value */
+            value: number;
+        };
+        /** AiReviewBodyOut */
+        AiReviewBodyOut: {
+            /** Lessons */
+            lessons: string[];
+            /** Reasons */
+            reasons: string[];
+            /** Suggestions */
+            suggestions: components["schemas"]["AiSuggestionOut"][];
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "won" | "lost";
+        };
         /** AiSignalOut */
         AiSignalOut: {
             answer: components["schemas"]["AiGrokAnswerOut"];
@@ -1953,6 +2029,15 @@ export interface components {
             /** Prompt Tokens */
             prompt_tokens?: number | null;
         };
+        /** AiSuggestionOut */
+        AiSuggestionOut: {
+            /** Parameter */
+            parameter: string;
+            /** Reason */
+            reason: string;
+            /** Value */
+            value: number;
+        };
         /** AiTechnicalOut */
         AiTechnicalOut: {
             /** Confidence */
@@ -1970,6 +2055,37 @@ export interface components {
             name: string;
             /** Ok */
             ok: boolean;
+        };
+        /** AiTradeReviewOut */
+        AiTradeReviewOut: {
+            /** Cost Usd */
+            cost_usd: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Fallback Detail */
+            fallback_detail: string | null;
+            /** Fallback Reason */
+            fallback_reason: string | null;
+            /** Model */
+            model: string;
+            /**
+             * Outcome
+             * @enum {string}
+             */
+            outcome: "answered" | "fallback";
+            /**
+             * Proposals
+             * @description Each suggestion as Grok's tuning proposal
+             */
+            proposals: components["schemas"]["AiProposalOut"][];
+            review: components["schemas"]["AiReviewBodyOut"] | null;
+            /** Symbol */
+            symbol: string;
+            /** Trade Id */
+            trade_id: number;
         };
         /** AiUsageOut */
         AiUsageOut: {
@@ -4313,6 +4429,112 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    trade_reviews_api_ai_trade_reviews_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AiTradeReviewOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    review_trade_api_ai_trade_reviews__trade_id__post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                trade_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AiTradeReviewOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such closed trade of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid request (the field and the reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Temporal or the analysis could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
                 };
             };
         };
