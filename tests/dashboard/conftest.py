@@ -1,6 +1,7 @@
-"""Fixtures of the dashboard tests: the webapp built from source, a sim exchange, a trading worker and a
-gateway on a real socket (real Temporal + SecantusDB), and Debian's Chromium driven by Playwright; all
-started once per run and shared by the tests (each signs up a user of its own)."""
+"""Fixtures of the dashboard tests: the webapp built from source, a sim exchange, a sim xAI (Grok), a
+trading worker, an ai worker and a gateway on a real socket (real Temporal + SecantusDB), and Debian's
+Chromium driven by Playwright; all started once per run and shared by the tests (each signs up a user of
+its own)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.binance.key_vault import new_master_key_text
+from core.contracts import TASK_QUEUE_AI
 
-from ..conftest import free_port, running_gateway, trading_worker_running
+from ..conftest import free_port, running_gateway, trading_worker_running, worker_running
 
 REPO = Path(__file__).resolve().parents[2]
 WEBAPP = REPO / "webapp"
@@ -102,7 +104,18 @@ TEST_FEED = "test"
 
 
 @pytest.fixture(scope="session")
-def dash_settings(tmp_path_factory, temporal_server, mongo_server, jwt_private_pem, sim):
+async def sim_xai(tmp_path_factory) -> AsyncIterator[Any]:
+    """The sim xAI API (Grok) the AI page's analyses and chat reach; tests inject its faults over HTTP."""
+    from sim.xai import SimXaiConfig, SimXaiServer
+
+    server = SimXaiServer(SimXaiConfig(port=0, state_dir=tmp_path_factory.mktemp("dash-sim-xai")))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+def dash_settings(tmp_path_factory, temporal_server, mongo_server, jwt_private_pem, sim, sim_xai):
     from core.settings import Settings
 
     # The exchange is the sim started here, so the banner shows its real clock.
@@ -115,6 +128,10 @@ def dash_settings(tmp_path_factory, temporal_server, mongo_server, jwt_private_p
         exchange_ws_url=sim.ws_url, feed_source=TEST_FEED,
         # The fixture Temporal runs headless; the link only has to name the session in a UI.
         temporal_ui_url="http://127.0.0.1:8233",
+        # Grok is the sim's: two failed calls open the breaker, which stays open for the rest of a test;
+        # retries pause briefly, so an outage turns into the fallback in well under a second.
+        xai_base_url=sim_xai.base_url, xai_api_key=SecretStr("some-test-key"), ai_breaker_failures=2,
+        ai_breaker_cooldown_s=60, ai_retry_initial_s=0.1,
     )
 
 
@@ -127,6 +144,15 @@ async def trading_worker(dash_settings, temporal_client: Client, mongo_client) -
 
 
 @pytest.fixture(scope="session")
-async def gateway(webapp_dist, dash_settings, trading_worker) -> AsyncIterator[Any]:
+async def ai_worker(dash_settings, temporal_client: Client, mongo_client) -> AsyncIterator[Worker]:
+    """Grok's analyses and chat rounds (the ``ai`` queue); /api/ai/analyze needs the trading worker too."""
+    worker_settings = dash_settings.model_copy(update={"feed_source": None})
+    async with worker_running(temporal_client, worker_settings, mongo_client[dash_settings.mongo_database],
+                              "dashboard-test-ai", TASK_QUEUE_AI) as worker:
+        yield worker
+
+
+@pytest.fixture(scope="session")
+async def gateway(webapp_dist, dash_settings, trading_worker, ai_worker) -> AsyncIterator[Any]:
     async with running_gateway(dash_settings) as gw:
         yield gw

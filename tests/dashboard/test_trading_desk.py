@@ -30,7 +30,7 @@ TRX = "TRXBTC-5m-2018-01.csv.gz"
 DATASETS = {"LTCBTC": LTC, "ADABTC": ADA, "DASHBTC": DASH, "TRXBTC": TRX}
 FIRST = candles(LTC)[0].open_time  # 2018-01-10 04:55 UTC, the first candle of every dataset here
 SUNDAY_NIGHT = int(datetime(2018, 1, 14, 23, 50, tzinfo=UTC).timestamp() * 1000)  # then Monday, a new ISO week
-PAGES = ["Overview", "Chart", "Positions", "Signals", "Orders", "Backtests", "Tuning", "Settings"]
+PAGES = ["Overview", "Chart", "Positions", "Signals", "Orders", "Backtests", "Tuning", "AI", "Settings"]
 
 
 async def start(user: User, symbols: list[str]) -> None:
@@ -172,6 +172,7 @@ READY = {
     "Orders": lambda p: p.get_by_test_id("order-history"),
     "Backtests": lambda p: p.get_by_role("form", name="Run a backtest"),
     "Tuning": lambda p: p.get_by_test_id("tuning-bounds"),
+    "AI": lambda p: p.get_by_test_id("ai-breaker"),
     "Settings": lambda p: p.get_by_test_id("settings-basic").get_by_label("Leverage", exact=True),
 }
 

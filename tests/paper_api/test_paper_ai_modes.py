@@ -98,6 +98,8 @@ async def test_gate_mode_trades_the_consensus_through_an_outage_and_returns_to_g
     assert len(after) == 30 and all(d["grok"]["outcome"] == "answered" for d in after[1:]), after[:2]
     status = (await gateway.http.get("/api/paper-trading/status", headers=account.headers)).json()
     assert "grok" not in (status["degraded"] or {}), status
+    await assert_key_not_in_histories(temporal_client, [account.session_id])
+    assert XAI_KEY not in gateway.logs.getvalue()
     await record_histories(temporal_client, [account.session_id], RECORD_ENV)
 
 
@@ -176,6 +178,14 @@ async def ids_of(temporal_client: Any, prefix: str, user_id: str) -> list[str]:
     return [w.id async for w in temporal_client.list_workflows() if w.id.startswith(f"{prefix}{user_id}:")]
 
 
+async def assert_key_not_in_histories(temporal_client: Any, workflow_ids: list[str]) -> None:
+    assert workflow_ids
+    for workflow_id in workflow_ids:
+        async for run in temporal_client.list_workflows(f"WorkflowId = '{workflow_id}'"):
+            history = await temporal_client.get_workflow_handle(run.id, run_id=run.run_id).fetch_history()
+            assert XAI_KEY not in history.to_json(), workflow_id
+
+
 async def test_the_chat_answers_from_the_callers_own_account_only(gateway, ai_worker, temporal_client, sign_up,
                                                                   xai) -> None:
     alice, bob = await sign_up(), await sign_up()
@@ -206,7 +216,9 @@ async def test_the_chat_answers_from_the_callers_own_account_only(gateway, ai_wo
         assert (await gateway.http.post("/api/ai/chat", headers=alice.headers, json=body)).status_code == status
     assert (await gateway.http.post("/api/ai/chat", json={"message": "hi"})).status_code == 401
     assert XAI_KEY not in gateway.logs.getvalue()
-    await record_histories(temporal_client, await ids_of(temporal_client, "ai-chat:", alice.user_id), RECORD_ENV)
+    chats = await ids_of(temporal_client, "ai-chat:", alice.user_id)
+    await assert_key_not_in_histories(temporal_client, [*chats, alice.session_id])
+    await record_histories(temporal_client, chats, RECORD_ENV)
 
 
 def test_a_tool_takes_only_its_own_arguments() -> None:

@@ -5,6 +5,7 @@ import { SymbolsProvider } from './components/symbols';
 import { EnrolNotice, StepUpProvider } from './components/StepUp';
 import { SimBanner, SystemProvider } from './components/system';
 import { Link, navigate, usePath } from './lib/router';
+import { Ai } from './pages/Ai';
 import { Backtests } from './pages/Backtests';
 import { Chart } from './pages/Chart';
 import { Login } from './pages/Login';
@@ -23,6 +24,7 @@ export const PAGES = [
   { path: '/orders', title: 'Orders', page: Orders },
   { path: '/backtests', title: 'Backtests', page: Backtests },
   { path: '/tuning', title: 'Tuning', page: Tuning },
+  { path: '/ai', title: 'AI', page: Ai },
   { path: '/settings', title: 'Settings', page: Settings },
 ] as const;
 
@@ -48,7 +50,7 @@ function Shell({ tokens }: { tokens: Tokens }) {
         <a className="skip" href="#main">Skip to content</a>
         <header className="top">
           <span className="brand">Durabot</span>
-          {/* On a phone the pages fold into a menu: eight links do not fit 390 px side by side. */}
+          {/* On a phone the pages fold into a menu: nine links do not fit 390 px side by side. */}
           <button className="menu-toggle" aria-expanded={menuOpen} aria-controls="nav-pages"
             onClick={() => setMenuOpen(!menuOpen)}>
             Menu<span className="visually-hidden">: {current.title}</span>
