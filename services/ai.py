@@ -8,26 +8,23 @@ with the same request returns the first result, whatever happened in between.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from temporalio.client import Client, WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.client import Client
 
 from activities.ai_spend import GLOBAL, Spend, day_of, user_scope
 from core.ai_contracts import AiAnalysisInput, AiAnalysisResult, GrokCallPolicy, ai_analysis_workflow_id
 from core.contracts import TASK_QUEUE_AI, TASK_QUEUE_TRADING, session_workflow_id, task_queue_name
 from core.settings import Settings
 from services import paper_reads
-from services.errors import NotFound, Rejected, Unavailable
+from services.errors import NotFound, Rejected
 from services.idempotency import update_id
 from services.principal import Principal
+from services.workflow_runs import run_once
 from trading.ai_analysis import nano_to_usd
 from trading.candle import INTERVAL_MS
 from workflows.ai_analysis import AiAnalysisWorkflow
@@ -83,27 +80,9 @@ class AiAnalysis:
             grok=grok_policy(self.settings))
         request_id = update_id(principal.user_id, "ai.analyze", key, AnalyzeRequest(symbol, interval))
         workflow_id = ai_analysis_workflow_id(principal.user_id, request_id)
-        try:
-            handle = await self.temporal.start_workflow(
-                AiAnalysisWorkflow.run, job, id=workflow_id,
-                task_queue=task_queue_name(TASK_QUEUE_AI, self.settings.task_queue_prefix),
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-        except WorkflowAlreadyStartedError:  # this key's analysis finished before: answer with it
-            handle = self.temporal.get_workflow_handle_for(AiAnalysisWorkflow.run, workflow_id)
-        except RPCError as exc:
-            raise Unavailable(f"could not start the analysis: {exc.message}") from None
-        try:
-            return await asyncio.wait_for(handle.result(), self.settings.ai_deadline_s + RESULT_SLACK_S)
-        except TimeoutError:
-            raise Unavailable("the analysis is still running; repeat the request with the same "
-                              "Idempotency-Key for its result", retry_after_s=5) from None
-        except WorkflowFailureError as exc:
-            cause = exc.cause
-            message = getattr(getattr(cause, "cause", None), "message", None) or getattr(cause, "message", "")
-            raise Unavailable(message or "the analysis failed") from None
-        except RPCError as exc:
-            raise Unavailable(f"could not read the analysis: {exc.message}") from None
+        return await run_once(self.temporal, AiAnalysisWorkflow.run, job, workflow_id=workflow_id,
+                              task_queue=task_queue_name(TASK_QUEUE_AI, self.settings.task_queue_prefix),
+                              wait_s=self.settings.ai_deadline_s + RESULT_SLACK_S, what="the analysis")
 
     async def signals(self, principal: Principal, symbol: str, interval: str | None,
                       limit: int) -> list[dict[str, Any]]:

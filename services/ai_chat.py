@@ -10,27 +10,24 @@ account. Tool arguments are checked here; a bad one goes back to Grok as the too
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from temporalio.client import Client, WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.client import Client
 
 from core.ai_contracts import ANSWERED, AiChatInput, GrokChatInput, GrokChatResult, ai_chat_workflow_id
 from core.contracts import TASK_QUEUE_AI, task_queue_name
 from core.settings import Settings
 from services.ai import RESULT_SLACK_S, grok_policy
-from services.errors import DomainError, Rejected, Unavailable
+from services.errors import DomainError, Rejected
 from services.idempotency import update_id
 from services.market import MarketData
 from services.paper import PaperTrading
 from services.principal import Principal
+from services.workflow_runs import run_once
 from trading.ai_analysis import nano_to_usd
 from trading.candle import INTERVAL_MS
 from workflows.ai_chat import AiChatWorkflow
@@ -174,24 +171,10 @@ class AiChat:
     async def _round(self, principal: Principal, request_id: str, round_number: int,
                      messages: list[dict[str, Any]]) -> GrokChatResult:
         job = AiChatInput(GrokChatInput(principal.user_id, tuple(messages), TOOLS), grok_policy(self.settings))
-        workflow_id = ai_chat_workflow_id(principal.user_id, request_id, round_number)
-        try:
-            handle = await self.temporal.start_workflow(
-                AiChatWorkflow.run, job, id=workflow_id,
-                task_queue=task_queue_name(TASK_QUEUE_AI, self.settings.task_queue_prefix),
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-        except WorkflowAlreadyStartedError:  # this round ran before (a repeated key): its answer stands
-            handle = self.temporal.get_workflow_handle_for(AiChatWorkflow.run, workflow_id)
-        except RPCError as exc:
-            raise Unavailable(f"could not ask Grok: {exc.message}") from None
-        try:
-            return await asyncio.wait_for(handle.result(), self.settings.ai_deadline_s + RESULT_SLACK_S)
-        except TimeoutError:
-            raise Unavailable("Grok is still answering; repeat the request with the same Idempotency-Key",
-                              retry_after_s=5) from None
-        except (WorkflowFailureError, RPCError) as exc:
-            raise Unavailable(f"the chat failed: {exc}") from None
+        return await run_once(self.temporal, AiChatWorkflow.run, job,
+                              workflow_id=ai_chat_workflow_id(principal.user_id, request_id, round_number),
+                              task_queue=task_queue_name(TASK_QUEUE_AI, self.settings.task_queue_prefix),
+                              wait_s=self.settings.ai_deadline_s + RESULT_SLACK_S, what="Grok's answer")
 
     async def _run_tool(self, principal: Principal, name: str, arguments: str) -> dict[str, Any]:
         """The tool's result for Grok, always as the caller: ``{"error": …}`` when it cannot run."""

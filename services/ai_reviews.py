@@ -8,25 +8,22 @@ wait for the owner's approval, and nothing is ever applied beyond GREEN without 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from temporalio.client import Client, WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.client import Client
 
 from core.ai_contracts import ANSWERED, AiReviewInput, ReviewTradeInput, ai_review_workflow_id
 from core.contracts import TASK_QUEUE_AI, session_workflow_id, task_queue_name
 from core.settings import Settings
 from services import paper_reads
 from services.ai import RESULT_SLACK_S, grok_policy
-from services.errors import DomainError, NotFound, Unavailable
+from services.errors import DomainError, NotFound
 from services.idempotency import update_id
 from services.principal import Principal
 from services.tuning import Tuning
+from services.workflow_runs import run_once
 from trading.ai_analysis import nano_to_usd
 from trading.tuning_table import TUNABLES, value_in
 from workflows.ai_chat import AiReviewWorkflow
@@ -54,8 +51,11 @@ class AiReviews:
         job = AiReviewInput(ReviewTradeInput(principal.user_id, row["trade"], row.get("entry_analysis"), tunables),
                             grok_policy(self.settings))
         request_id = update_id(principal.user_id, "ai.review", key, {"trade_id": trade_id})
-        result = await self._run(ai_review_workflow_id(principal.user_id, f"{trade_id}-{row.get('generation', 0)}",
-                                                       request_id), job)
+        result = await run_once(
+            self.temporal, AiReviewWorkflow.run, job,
+            workflow_id=ai_review_workflow_id(principal.user_id, f"{trade_id}-{row.get('generation', 0)}", request_id),
+            task_queue=task_queue_name(TASK_QUEUE_AI, self.settings.task_queue_prefix),
+            wait_s=self.settings.ai_deadline_s + RESULT_SLACK_S, what="the review")
         doc: dict[str, Any] = {
             "review_id": f"{session_id}:{trade_id}", "user_id": principal.user_id, "session_id": session_id,
             "trade_id": trade_id, "symbol": row["symbol"], "model": result.model, "outcome": result.outcome,
@@ -81,25 +81,6 @@ class AiReviews:
             return {**found, "refused": exc.message}
         view = created.proposal
         return {**found, "number": view.number, "tier": view.tier, "status": view.status}
-
-    async def _run(self, workflow_id: str, job: AiReviewInput) -> Any:
-        try:
-            handle = await self.temporal.start_workflow(
-                AiReviewWorkflow.run, job, id=workflow_id,
-                task_queue=task_queue_name(TASK_QUEUE_AI, self.settings.task_queue_prefix),
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-        except WorkflowAlreadyStartedError:
-            handle = self.temporal.get_workflow_handle_for(AiReviewWorkflow.run, workflow_id)
-        except RPCError as exc:
-            raise Unavailable(f"could not start the review: {exc.message}") from None
-        try:
-            return await asyncio.wait_for(handle.result(), self.settings.ai_deadline_s + RESULT_SLACK_S)
-        except TimeoutError:
-            raise Unavailable("the review is still running; repeat the request with the same Idempotency-Key",
-                              retry_after_s=5) from None
-        except (WorkflowFailureError, RPCError) as exc:
-            raise Unavailable(f"the review failed: {exc}") from None
 
     async def reviews(self, principal: Principal, limit: int) -> list[dict[str, Any]]:
         principal.require("authenticated")

@@ -326,6 +326,9 @@ class DecisionOut(BaseModel):
     risk: list[RiskCheckOut] = Field(default_factory=list, description="the checks of the entry it attempted")
     rejection: str | None = Field(None, description="why it did not trade; null when it traded or tried nothing")
     opened: bool = False
+    ai: dict[str, Any] | None = Field(None, description=(
+        "with Grok's part on (ai_mode): mode, source (grok or fallback), Grok's direction, confidence and "
+        "reasoning or the fallback reason, the technical consensus, and the decision record's ID"))
 
 
 class EquityPointOut(BaseModel):

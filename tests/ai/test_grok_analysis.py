@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -46,12 +47,12 @@ class Stack:
         self.stored += 1
 
     async def faults(self, **changes: Any) -> None:
-        async with __import__("httpx").AsyncClient() as http:
+        async with httpx.AsyncClient() as http:
             reply = await http.post(f"http://127.0.0.1:{self.xai.port}/sim/faults", json=changes)
             assert reply.status_code == 200, reply.text
 
     async def sim(self, path: str) -> Any:
-        async with __import__("httpx").AsyncClient() as http:
+        async with httpx.AsyncClient() as http:
             return (await http.get(f"http://127.0.0.1:{self.xai.port}{path}")).json()
 
     async def analyze(self, headers: dict[str, str], **extra: Any) -> dict[str, Any]:
@@ -248,3 +249,32 @@ async def test_bad_requests_are_refused_and_change_nothing(stack: Stack) -> None
     assert (await stack.http.post("/api/ai/analyze", json={"symbol": "BTCUSDT"})).status_code == 401
     assert (await stack.http.get("/api/ai/signals/BTCUSDT", params={"limit": 0}, headers=alice)).status_code == 422
     assert (await stack.sim("/sim/usage"))["requests"] == 0
+
+
+async def test_a_refused_request_is_not_retried_and_never_echoes_the_key(settings, mongo_client, start_sim_xai) -> None:
+    """Another 4xx than 429 (here the sim refuses the key) proves retrying gives the same answer: the
+    attempt fails for good at once (Temporal's retry policy never sees a retryable error), and the
+    server's reason is not passed on, since a 401 may echo the key."""
+    from temporalio.exceptions import ApplicationError
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.grok import GrokActivities
+    from core.ai_contracts import GROK_REFUSED, AskGrokInput
+
+    xai = await start_sim_xai(api_keys=("the-only-key-the-sim-takes",))
+    ai_settings = settings.model_copy(update={"xai_base_url": xai.base_url, "xai_api_key": SecretStr(XAI_KEY)})
+    db = mongo_client[ai_settings.mongo_database]
+    await db.ai_analysis_results.insert_one({
+        "analysis_key": "technical-1", "symbol": "BTCUSDT", "interval": "5m", "open_time": CANDLES[0].open_time,
+        "warming_up": False, "direction": "long", "confidence": 0.6, "reason": "long: 3 of 5 agree",
+        "verdicts": [], "indicators": {"rsi": 25.0, "macd_histogram": 1.0, "bb_percent_b": 0.1}})
+    grok = GrokActivities(db, ai_settings)
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(grok.ask_grok, AskGrokInput("u1", "technical-1"))
+    assert refused.value.type == GROK_REFUSED and refused.value.non_retryable
+    assert "401" in refused.value.message and XAI_KEY not in refused.value.message
+    async with httpx.AsyncClient() as http:
+        log = (await http.get(f"http://127.0.0.1:{xai.port}/sim/requests")).json()
+    assert [r["status"] for r in log] == [401]
+    breaker = await db.ai_breakers.find_one({"model": ai_settings.xai_model})
+    assert breaker["failures"] == 1 and breaker["state"] == "closed"

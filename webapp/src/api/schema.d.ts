@@ -2604,6 +2604,13 @@ export interface components {
          * @description A long/short consensus the session stepped on, and what it made of it (``AISignalReceived``).
          */
         DecisionOut: {
+            /**
+             * Ai
+             * @description with Grok's part on (ai_mode): mode, source (grok or fallback), Grok's direction, confidence and reasoning or the fallback reason, the technical consensus, and the decision record's ID
+             */
+            ai?: {
+                [key: string]: unknown;
+            } | null;
             /** Analysis Key */
             analysis_key: string;
             /** Confidence */
