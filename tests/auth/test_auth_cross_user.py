@@ -47,8 +47,9 @@ async def _objects_of(gateway, account) -> dict[str, str]:
 def _id_routes(schema: dict[str, Any]) -> list[tuple[str, str]]:
     routes = []
     for path, operations in schema["paths"].items():
-        if path.startswith(("/api/paper-trading", "/api/backtests", "/api/tuning")):
-            continue  # covered by tests/paper_api/test_paper_cross_user.py (needs a trading worker)
+        if path.startswith(("/api/paper-trading", "/api/backtests", "/api/tuning", "/api/ai/training-jobs",
+                            "/api/ai/trade-reviews")):
+            continue  # covered by tests/paper_api/test_paper_cross_user.py (needs trading and ai workers)
         params = PATH_PARAM.findall(path)
         if any(p.endswith("_id") for p in params):
             routes.extend((method, path) for method in operations if method in ("get", "post", "put", "patch",
