@@ -21,9 +21,10 @@ raised once per episode, and the failing subscribers are listed under ``system_c
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -44,8 +45,10 @@ from activities.binance import (
     kline_stream,
 )
 from activities.exchange_errors import PermanentExchangeError, RateLimitedError, TemporaryExchangeError
+from activities.session_analysis import SessionAnalysisActivities
 from core.contracts import (
     SIGNAL_CANDLE_CLOSED,
+    AnalyzeCandleInput,
     CandleClosed,
     FeedSubscription,
     MarketFeedInput,
@@ -114,10 +117,13 @@ class Failing:
 
 
 class MarketFeedActivities:
-    def __init__(self, db: AsyncDatabase, temporal: Client, config: FeedConfig) -> None:
+    def __init__(self, db: AsyncDatabase, temporal: Client, config: FeedConfig,
+                 analyzer: SessionAnalysisActivities | None = None) -> None:
         self.db = db
         self.temporal = temporal
         self.config = config
+        # Computes the shared analysis the feed sends with each candle (None: candles only).
+        self.analyzer = analyzer
 
     @activity.defn
     async def run_market_feed(self, feed: MarketFeedInput) -> MarketFeedResult:
@@ -134,6 +140,8 @@ class FeedRun:
         self.source = feed.source
         self.states: dict[tuple[str, str], StreamState] = {}
         self.subscribers: dict[tuple[str, str], list[str]] = {}
+        self.analysis_settings: dict[tuple[str, str], dict[str, dict]] = {}
+        self.analyzer = owner.analyzer
         self.stored = 0
         self.signalled = 0
         self.resumed_from: dict[str, int] = {}
@@ -213,6 +221,7 @@ class FeedRun:
     async def _refresh_subscriptions(self) -> None:
         subs = await market_store.subscriptions(self.db, self.source)
         self.subscribers = market_store.group_by_stream(subs)
+        self.analysis_settings = market_store.analysis_settings_by_stream(subs)
         wanted = set(self.config.streams) | set(self.subscribers)
         new = [key for key in sorted(wanted) if key not in self.states]
         for symbol, interval in new:
@@ -327,9 +336,37 @@ class FeedRun:
         if targets:
             message = CandleClosed(self.source, state.symbol, state.interval, candle.open_time, candle.close_time,
                                    candle.open, candle.high, candle.low, candle.close, candle.volume)
-            await asyncio.gather(*(self._signal(wid, message, state) for wid in targets))
+            messages = await self._with_analyses(message, targets)
+            await asyncio.gather(*(self._signal(wid, messages.get(wid, message), state) for wid in targets))
         state.cursor = candle.open_time
         self._dirty.add((state.symbol, state.interval))
+
+    async def _with_analyses(self, message: CandleClosed, targets: list[str]) -> dict[str, CandleClosed]:
+        """The candle with its shared analysis for each target that asked for one: computed once per
+        analysis settings here, so a session decides without an analysis call of its own. A failed
+        analysis only leaves the candle bare (the session then asks for it and says why it fails)."""
+        wanted = self.analysis_settings.get((message.symbol, message.interval), {})
+        if self.analyzer is None or not wanted:
+            return {}
+        by_settings: dict[str, CandleClosed] = {}
+        out: dict[str, CandleClosed] = {}
+        for wid in targets:
+            settings = wanted.get(wid)
+            if settings is None:
+                continue
+            text = json.dumps(settings, sort_keys=True)
+            if text not in by_settings:
+                request = AnalyzeCandleInput(message.symbol, message.interval, message.open_time, settings)
+                try:
+                    result = await self.analyzer.analysis_of(request)
+                except Exception as exc:  # noqa: BLE001 (the session's own call reports the failure)
+                    log.warning("no shared analysis to send with the candle", extra={"fields": {
+                        "symbol": message.symbol, "open_time": message.open_time, "error": repr(exc)}})
+                    by_settings[text] = message
+                else:
+                    by_settings[text] = replace(message, analysis=asdict(result))
+            out[wid] = by_settings[text]
+        return out
 
     async def _signal(self, workflow_id: str, message: CandleClosed, state: StreamState) -> None:
         async with self._signal_gate:

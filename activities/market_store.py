@@ -111,7 +111,7 @@ async def latest_prices(db: AsyncDatabase, source: str) -> dict[str, dict]:
 async def subscribe(db: AsyncDatabase, sub: FeedSubscription) -> bool:
     result = await db.feed_subscriptions.update_one(
         {"source": sub.source, "symbol": sub.symbol, "interval": sub.interval, "workflow_id": sub.workflow_id},
-        {"$setOnInsert": {"created_at": datetime.now(UTC)}},
+        {"$set": {"analysis_settings": sub.analysis_settings}, "$setOnInsert": {"created_at": datetime.now(UTC)}},
         upsert=True,
     )
     return result.upserted_id is not None
@@ -127,6 +127,15 @@ async def unsubscribe(db: AsyncDatabase, sub: FeedSubscription) -> bool:
 async def subscriptions(db: AsyncDatabase, source: str) -> list[FeedSubscription]:
     cursor = db.feed_subscriptions.find({"source": source}, projection={"_id": 0, "created_at": 0})
     return [FeedSubscription(**d) async for d in cursor]
+
+
+def analysis_settings_by_stream(subs: Iterable[FeedSubscription]) -> dict[tuple[str, str], dict[str, dict]]:
+    """Per stream, the analysis settings of each subscriber that asked for its analysis."""
+    out: dict[tuple[str, str], dict[str, dict]] = {}
+    for sub in subs:
+        if sub.analysis_settings is not None:
+            out.setdefault((sub.symbol, sub.interval), {})[sub.workflow_id] = sub.analysis_settings
+    return out
 
 
 def group_by_stream(subs: Iterable[FeedSubscription]) -> dict[tuple[str, str], list[str]]:

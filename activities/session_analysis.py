@@ -113,13 +113,15 @@ class SessionAnalysisActivities:
     async def analyze_candle(self, request: AnalyzeCandleInput) -> AnalyzeCandleResult:
         """The consensus signal on one stored candle (None while warming up), stored and shared."""
         try:
-            return await self._analyze_candle(request)
+            return await self.analysis_of(request)
         except (ApplicationError, PyMongoError):
             raise
         except Exception as exc:  # noqa: BLE001 (bad settings or data: retrying gives the same answer)
             raise ApplicationError(f"{type(exc).__name__}: {exc}", type=ANALYSIS_FAILED, non_retryable=True) from exc
 
-    async def _analyze_candle(self, request: AnalyzeCandleInput) -> AnalyzeCandleResult:
+    async def analysis_of(self, request: AnalyzeCandleInput) -> AnalyzeCandleResult:
+        """The shared analysis of one candle, computed at most once per worker (the feed asks it for
+        each settings its subscribers use, and hands the result on inside ``candle_closed``)."""
         step = interval_ms(request.interval)
         settings, settings_hash = self._parsed(request.analysis_settings)
         anchor = request.anchor

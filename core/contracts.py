@@ -75,7 +75,9 @@ class CandleClosed:
     """One closed candle, signalled to every workflow subscribed to (symbol, interval).
 
     Delivery is at-least-once and in order per subscription; receivers drop any ``open_time`` not
-    newer than the last they processed and fill gaps from ``market_data``."""
+    newer than the last they processed and fill gaps from ``market_data``. ``analysis`` is the shared
+    analysis of the candle under the subscriber's analysis settings (an ``AnalyzeCandleResult`` as a
+    dict) when the feed could compute it; a receiver checks its key before it trusts it."""
 
     source: str
     symbol: str
@@ -87,6 +89,7 @@ class CandleClosed:
     low: float
     close: float
     volume: float
+    analysis: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,9 @@ class FeedSubscription:
     symbol: str
     interval: str
     workflow_id: str
+    # The subscriber's analysis settings (``AnalysisSettings.to_dict()``): the feed computes that
+    # analysis once per candle and settings and sends it with the candle. None: candles only.
+    analysis_settings: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
                 backtests.open_backtest, backtests.mark_backtest, backtests.run_backtest_job,
                 tuning.take_snapshot, tuning.apply_changes, tuning.record_proposal, tuning.rule_proposals]
     if role == TASK_QUEUE_MARKET:
-        feed = MarketFeedActivities(ctx.db, ctx.temporal, feed_config(ctx.settings))
+        feed = MarketFeedActivities(ctx.db, ctx.temporal, feed_config(ctx.settings), SessionAnalysisActivities(ctx.db))
         return [feed.run_market_feed]
     if role == TASK_QUEUE_AI:
         grok = GrokActivities(ctx.db, ctx.settings)

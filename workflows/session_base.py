@@ -81,6 +81,10 @@ PATCH_WRITE_OUTBOX = "write-outbox"
 # Runs started before sessions with funding_mode "series" asked the exchange for each 8-hour rate
 # (they charged the constant rate).
 PATCH_FUNDING_RATES = "funding-rates-from-the-exchange"
+# Runs started before the feed sent each candle's shared analysis with it (and sessions asked for it
+# with a local activity per candle): a session now subscribes with its analysis settings and uses
+# what came with the candle when its key is the one the session would ask for.
+PATCH_SIGNALLED_ANALYSIS = "analysis-sent-with-the-candle"
 # Records one outbox write sends at most.
 OUTBOX_BATCH = 20
 
@@ -115,6 +119,7 @@ class SessionBase:
         self._read_through = dict(state.read_through or {})
         self._received = dict(state.received_through or {})
         self._anchor = dict(state.analysis_anchor or {})
+        self._hashed: tuple[AnalysisSettings, str] | None = None
         self._queue = self._new_queue(self._symbols, self._interval, ())
         self._queue.lagging = set(state.lagging)
         # Signals (and the candles a previous run handed on) land here first; the main loop moves
@@ -143,6 +148,12 @@ class SessionBase:
         self._lock = asyncio.Lock()
         self._unlocked_running: set[str] = set()  # keys of unlocked writes being applied now
         self._search_attributes: tuple[object, ...] = ()
+
+    def _analysis_hash(self) -> str:
+        """The current analysis settings' hash, computed once per settings (it names shared analyses)."""
+        if self._hashed is None or self._hashed[0] is not self._analysis:
+            self._hashed = (self._analysis, self._analysis.settings_hash())
+        return self._hashed[1]
 
     def _outbox_mode(self) -> bool:
         """False only while replaying a run started before the outbox (``session_legacy``)."""
@@ -423,4 +434,5 @@ class SessionBase:
 
 __all__ = ["ANALYSIS_TIMEOUT", "BARRIER_TIMEOUT_RANGE_S", "BOUNDED", "COMMIT_TIMEOUT", "FILLED_SOURCE",
            "OUTBOX_BATCH", "PATCH_CANDLE_BARRIER", "PATCH_FUNDING_RATES", "PATCH_LOCAL_ANALYSIS", "PATCH_LONGER_BURSTS",
-           "PATCH_STOPPED_BLOCKS_ENTRIES", "PATCH_WRITE_OUTBOX", "PATCH_YIELD_BURSTS", "READ_TIMEOUT", "SessionBase"]
+           "PATCH_SIGNALLED_ANALYSIS", "PATCH_STOPPED_BLOCKS_ENTRIES", "PATCH_WRITE_OUTBOX", "PATCH_YIELD_BURSTS",
+           "READ_TIMEOUT", "SessionBase"]

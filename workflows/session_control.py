@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         ANALYSIS_TIMEOUT,
         BARRIER_TIMEOUT_RANGE_S,
         BOUNDED,
+        PATCH_SIGNALLED_ANALYSIS,
         READ_TIMEOUT,
         SessionBase,
     )
@@ -80,7 +81,7 @@ class SessionControl(SessionBase):
             self._read_through.clear()
             self._received.clear()
             self._anchor.clear()
-        await self._follow(request.source, tuple(request.symbols), request.interval)
+        await self._follow(request.source, tuple(request.symbols), request.interval, analysis)
         self._barrier_timeout_s = request.barrier_timeout_s
         self._apply(journal.START, {**journal.settings_change(engine_settings, fresh),
                                     "analysis_settings": analysis.to_dict(), "symbols": list(request.symbols),
@@ -127,17 +128,13 @@ class SessionControl(SessionBase):
         if busy:
             raise InvalidInput("symbols", f"cannot stop following {busy} while positions or orders are open there")
 
-    async def _follow(self, source: str, symbols: tuple[str, ...], interval: str) -> None:
+    async def _follow(self, source: str, symbols: tuple[str, ...], interval: str,
+                      analysis: AnalysisSettings | None = None) -> None:
         """Subscribe to every stream of (symbols, interval), leave the others, and keep the queued
         candles of the streams that stay. The subscriptions come first: if MongoDB cannot take them,
         the update fails with nothing changed."""
         leaving = [s for s in self._symbols if s not in symbols or interval != self._interval]
-        for symbol in symbols:
-            await workflow.execute_activity_method(
-                MarketReadActivities.subscribe_feed,
-                FeedSubscription(source, symbol, interval, workflow.info().workflow_id),
-                start_to_close_timeout=READ_TIMEOUT, retry_policy=BOUNDED,
-            )
+        await self._subscribe(source, symbols, interval, analysis or self._analysis)
         for symbol in leaving:
             await workflow.execute_activity_method(
                 MarketReadActivities.unsubscribe_feed,
@@ -151,6 +148,17 @@ class SessionControl(SessionBase):
         self._queue = self._new_queue(symbols, interval, kept)
         self._queue.lagging = lagging
         self._queue.chunk = chunk
+
+    async def _subscribe(self, source: str, symbols: tuple[str, ...], interval: str,
+                         analysis: AnalysisSettings) -> None:
+        # With the analysis settings, the feed computes the shared analysis and sends it with each
+        # candle (see TradingSessionWorkflow._sent_analysis).
+        for symbol in symbols:
+            await workflow.execute_activity_method(
+                MarketReadActivities.subscribe_feed,
+                FeedSubscription(source, symbol, interval, workflow.info().workflow_id, analysis.to_dict()),
+                start_to_close_timeout=READ_TIMEOUT, retry_policy=BOUNDED,
+            )
 
     # ------------------------------------------------------------------ symbols and interval
     @workflow.update
@@ -283,6 +291,10 @@ class SessionControl(SessionBase):
 
     async def _update_settings(self, request: UpdateSettingsInput) -> SettingsUpdated:
         engine_settings, analysis = self._check_settings(request)
+        if (self._symbols and analysis.settings_hash() != self._analysis_hash()
+                and workflow.patched(PATCH_SIGNALLED_ANALYSIS)):
+            # The feed sends the analysis of the settings it was told; first, like every subscription.
+            await self._subscribe(self._source, self._symbols, self._interval, analysis)
         self._apply(journal.UPDATE_SETTINGS, {**journal.settings_change(engine_settings, self._status == SESSION_NEW),
                                               "analysis_settings": analysis.to_dict()})
         self._set_analysis(analysis)

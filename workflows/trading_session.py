@@ -30,7 +30,12 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 with workflow.unsafe.imports_passed_through():
     from activities.market_reads import MarketReadActivities
-    from activities.session_analysis import ANALYSIS_FAILED, CANDLE_NOT_STORED, SessionAnalysisActivities
+    from activities.session_analysis import (
+        ANALYSIS_FAILED,
+        CANDLE_NOT_STORED,
+        SessionAnalysisActivities,
+        analysis_key,
+    )
     from activities.session_store import SessionStoreActivities
     from core.ai_contracts import ANSWERED, AskGrokInput, AskGrokResult, GrokCallPolicy
     from core.contracts import (
@@ -40,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         AnalyzeCandleInput,
         AnalyzeCandleResult,
         CandleClosed,
+        CompactSignal,
         FundingRateInput,
         ReadCandlesInput,
         SessionState,
@@ -66,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         PATCH_FUNDING_RATES,
         PATCH_LOCAL_ANALYSIS,
         PATCH_LONGER_BURSTS,
+        PATCH_SIGNALLED_ANALYSIS,
         PATCH_STOPPED_BLOCKS_ENTRIES,
         PATCH_WRITE_OUTBOX,
         PATCH_YIELD_BURSTS,
@@ -267,6 +274,10 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
         """The shared analysis of a candle; ``NO_ANALYSIS`` when it failed for good (the candle is
         traded without a signal, so exits are still managed), None while it cannot be had."""
         key = stream_key(closed.symbol, closed.interval)
+        sent = self._sent_analysis(closed, key)
+        if sent is not None:
+            self._recovered("analysis")
+            return sent
         request = AnalyzeCandleInput(closed.symbol, closed.interval, closed.open_time, self._analysis.to_dict(),
                                      self._anchor.get(key))
         try:
@@ -286,6 +297,25 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
             return None
         self._recovered("analysis")
         return analysis
+
+    def _sent_analysis(self, closed: CandleClosed, key: str) -> AnalyzeCandleResult | None:
+        """The analysis the feed sent with the candle, when it is the one this session would ask for
+        (same settings hash and anchor); anything else, or anything malformed, is ignored."""
+        sent = closed.analysis
+        if not sent:
+            return None
+        try:
+            anchor = int(self._anchor.get(key, sent["anchor"]))
+            expected = analysis_key(closed.symbol, closed.interval, closed.open_time, self._analysis_hash(), anchor)
+            if sent["analysis_key"] != expected or int(sent["anchor"]) != anchor:
+                return None
+            signal = CompactSignal(**sent["signal"]) if sent["signal"] is not None else None
+        except (KeyError, TypeError, ValueError):
+            return None
+        # Candles sent with an analysis reach this only in runs recorded since it was sent.
+        if not workflow.patched(PATCH_SIGNALLED_ANALYSIS):
+            return None
+        return AnalyzeCandleResult(anchor, expected, signal)
 
     async def _learn_funding_rates(self, candle: Candle) -> None:
         """With funding from the exchange's series: its rate at each 8-hour instant the candle crosses,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from core.contracts import (
@@ -161,3 +162,19 @@ def backtest_for(series: list[Candle], status: SessionStatus, outcome: SessionOu
     traded = [c for c in series if first.open_time <= c.open_time <= status.last_open_time[key]]
     upto = [c for c in series if c.open_time <= status.last_open_time[key]]
     return session_backtest(upto, status.analysis_anchor[key], first.open_time, engine, analysis), traded
+
+
+async def analysis_calls(client: Client, workflow_id: str) -> tuple[int, int]:
+    """Over every run of a session: (analyses it asked for with a local activity, candles it received
+    with the feed's analysis attached)."""
+    asked = sent = 0
+    async for run in client.list_workflows(f'WorkflowId = "{workflow_id}"'):
+        history = await client.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history()
+        for event in history.events:
+            marker = event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            if marker and b"analyze_candle" in event.SerializeToString():
+                asked += 1
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                payloads = event.workflow_execution_signaled_event_attributes.input.payloads
+                sent += bool(payloads) and json.loads(payloads[0].data).get("analysis") is not None
+    return asked, sent

@@ -2,9 +2,11 @@
 
 Runs one scenario on a throwaway Temporal dev server (continue-as-new suggested every 200 history
 events) and SecantusDB: a two-symbol start, real ETHBTC and LTCBTC candles through several
-continue-as-new, a settings update, a resting order and its cancel, a market order, a signal-interval
-change and back, a symbol change, a stop, a reduce-only part, closes and a reset followed by a new
-start. Every run's history is written gzipped to ``tests/session/histories/{VERSION}-session-run-NN``.
+continue-as-new (the first ones sent with their analysis, as the market feed does; after the
+analysis-settings change that analysis no longer fits and the session asks for its own), a
+settings update, a resting order and its cancel, a market order, a signal-interval change and back,
+an analysis-settings change, a symbol change, a stop, a reduce-only part, closes and a reset
+followed by a new start. Every run's history is written gzipped to ``tests/session/histories/{VERSION}-session-run-NN``.
 
 Histories of earlier versions stay: they are runs of older workflow code that today's code must
 still replay (``workflow.patched`` branches). When a change to the workflow's commands is intended,
@@ -21,12 +23,13 @@ import gzip
 import sys
 import tempfile
 import uuid
+from dataclasses import asdict, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HISTORIES = Path(__file__).resolve().parent / "histories"
 TRADED = 80
-VERSION = "v7"
+VERSION = "v8"
 
 
 async def record() -> list[Path]:
@@ -36,7 +39,10 @@ async def record() -> list[Path]:
     from temporalio.client import Client
 
     from activities.db import ensure_schema
+    from activities.session_analysis import SessionAnalysisActivities
     from core.contracts import (
+        SIGNAL_CANDLE_CLOSED,
+        AnalyzeCandleInput,
         CancelOrderInput,
         CloseTradeInput,
         ManualOrderInput,
@@ -48,7 +54,7 @@ async def record() -> list[Path]:
     from core.datafiles import load_candles
     from core.idempotency import write_update_id
     from tests.conftest import MongoServer, TemporalServer
-    from tests.session.conftest import ANALYSIS, CANDLES, SessionRig, feed, wait_processed
+    from tests.session.conftest import ANALYSIS, CANDLES, SessionRig, closed, feed, wait_processed
     from trading.analysis import AnalysisSettings, warmup_candles
     from worker.main import ensure_search_attributes
     from workflows.trading_session import TradingSessionWorkflow
@@ -76,8 +82,12 @@ async def record() -> list[Path]:
                     "test", ("ETHBTC", "LTCBTC"), "5m", {"slippage_bps": 1.0, "fill_price": "next_open"}, ANALYSIS))
                 first_run = (await handle.describe()).run_id
                 latest = client.get_workflow_handle(handle.id)  # whichever run is current
-                await feed(latest, eth[warmup: warmup + 40], "5m")
-                await feed(latest, ltc[warmup: warmup + 40], "5m")
+                analyzer = SessionAnalysisActivities(db)
+                settings = AnalysisSettings.from_dict(ANALYSIS).to_dict()
+                for candle in [*eth[warmup: warmup + 40], *ltc[warmup: warmup + 40]]:
+                    shared = await analyzer.analysis_of(AnalyzeCandleInput(candle.symbol, "5m", candle.open_time,
+                                                                           settings))
+                    await latest.signal(SIGNAL_CANDLE_CLOSED, replace(closed(candle, "5m"), analysis=asdict(shared)))
                 await wait_processed(latest, "LTCBTC", "5m", ltc[warmup + 39].open_time)
                 # A keyed settings change, repeated after several continue-as-new below: the repeat
                 # answers from the idempotency record the runs carried.
@@ -93,6 +103,8 @@ async def record() -> list[Path]:
                                             CancelOrderInput(order.order["id"]))
                 await latest.execute_update(TradingSessionWorkflow.set_signal_interval, SignalIntervalInput("1h"))
                 await latest.execute_update(TradingSessionWorkflow.set_signal_interval, SignalIntervalInput("5m"))
+                await latest.execute_update(TradingSessionWorkflow.update_settings,
+                                            UpdateSettingsInput(analysis_settings={"min_agree": 3}))
                 await feed(latest, eth[warmup + 40:], "5m")
                 await feed(latest, ltc[warmup + 40:], "5m")
                 await wait_processed(latest, "LTCBTC", "5m", ltc[-1].open_time)

@@ -17,6 +17,7 @@ from .conftest import ANALYSIS, new_user
 from .feedrig import (
     INTERVAL,
     FeedSlice,
+    analysis_calls,
     backtest_for,
     canonical,
     drain_and_stop_feed,
@@ -67,3 +68,6 @@ async def test_session_fed_by_the_sim_equals_the_backtest(feed_slice, rig, start
     assert status.equity == backtest.equity[-1]
     events = await rig.db.events.count_documents({"type": TRADE_EXECUTED, "user_id": user})
     assert events == len(outcome.rows) + len(outcome.closed_trades)
+    # The feed computed each candle's analysis and sent it along: the session asked for none itself.
+    asked, sent = await analysis_calls(rig.client, session_workflow_id(user))
+    assert (asked, sent) == (0, len(traded)), (asked, sent)
