@@ -216,13 +216,16 @@ class SessionStoreActivities:
             )
         except DuplicateKeyError:
             pass  # a newer snapshot exists: the filter missed it and the upsert hit the unique key
-        await self.db.portfolio_history.update_one(
-            {"session_id": commit.session_id, "time": commit.time},
+        point = {"user_id": commit.user_id, "generation": commit.generation, **commit.account}
+        try:
+            # An insert costs the database less than an upsert, and almost every point is new.
             # committed_at is the first write's wall time (what decision-lag figures measure).
-            {"$set": {"user_id": commit.user_id, "generation": commit.generation, **commit.account},
-             "$setOnInsert": {"committed_at": datetime.now(UTC)}},
-            upsert=True,
-        )
+            await self.db.portfolio_history.insert_one(
+                {"session_id": commit.session_id, "time": commit.time, **point, "committed_at": datetime.now(UTC)})
+        except DuplicateKeyError:
+            # A retry, or a reset's fresh account at the market time of the last candle: its point wins.
+            await self.db.portfolio_history.update_one(
+                {"session_id": commit.session_id, "time": commit.time}, {"$set": point})
         if commit.day_closed:
             await self.db.performance_metrics.update_one(
                 {"session_id": commit.session_id, "date": commit.day_closed["date"]},

@@ -17,9 +17,8 @@ Decision lag of (session, candle) = committed - candle close, both wall time:
   at wall O + v / (1000 * speed); this process samples /sim/state (virtual_now_ms) every 0.2 s and
   O is the least (wall after the sample - virtual_now / (1000 * speed)) over all samples, i.e. the
   scheduled close of the real series, whether or not the sim's sends were held up by a slow reader.
-- committed: ``portfolio_history.committed_at`` (written by ``commit_session_step``) when the
-  documents carry it; otherwise ``paper_trading_accounts.updated_at``, which each commit overwrites,
-  polled every 0.25 s (a commit overwritten before the next poll is unobserved, and counted).
+- committed: ``portfolio_history.committed_at`` (written by ``commit_session_step``; every version
+  since wave 1 writes it).
 A (session, candle) with no commit by the end of the drain counts as an infinite lag, so p99 reads
 "n/a" rather than flattering a run that fell behind.
 
@@ -33,14 +32,22 @@ its workflow ID is ``session:{user_id}:paper``, and one authenticated socket per
 sessions share settings, so they trade on the same candles: each such candle is a burst of N events.
 
 Backlog: the median lag of the first and of the last third of the measured candles, and the
-``queued`` field of the status query of ``--query-sample`` sessions, sampled every 2 s.
+``queued`` field of the status query of ``--query-sample`` sessions, sampled every 5 s.
+Decision cost: CPU milliseconds per (session, candle) decision over the measured window, per process
+(workers, database, Temporal; the gateway and the sim shown apart) and in total (workers + database +
+Temporal), from /proc. ``--baseline REF`` checks REF out into a git worktree and runs every
+configuration on it too, interleaved with the current code, so the pre-change figures come from the
+same run on the same machine state. The bench keeps its own load small: no account polling, and
+status queries (each costs Temporal and the worker about what a decision does) every 5 s on three
+sessions.
+
 Where time goes: CPU seconds of each process over the measured window (from /proc), and from the
 Temporal histories of three sessions (first, middle and last in the feed's signal order) per candle:
 close -> stored (``market_data.stored_at``), stored -> signalled, signalled -> analysis activity
 started / completed, completed -> commit marker (the local activity's workflow task completed).
 
     .venv/bin/python bench/session.py [--sessions 50,200,1000] [--candles 30] [--speed 20]
-        [--repeats 2,1,1] [--workers 1] [--warmup-s 8] [--budget-s 900] [--keep-dir]
+        [--repeats 2,1,1] [--workers 1] [--warmup-s 8] [--budget-s 900] [--keep-dir] [--baseline main]
     (--speed, --candles, --repeats and --workers take one value, or one per session count)
 """
 
@@ -48,11 +55,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -96,13 +105,16 @@ SYMBOL, INTERVAL, STEP_MS = "ALTBTC", "1m", 60_000
 DATA_FILE = REPO / "data" / "candles" / "ALTBTC-1m-2017-11.csv.gz"
 START_OFFSET = 520  # candles 513..951 of the file have no gap: sessions never fill holes here
 GAP_FREE_CANDLES = 430
-ANALYSIS = {"min_agree": 2}  # trades now and then, so commits also write trades and events
+# One strategy is enough to trade: ~1.7 trades per 30 candles of the stretch, so commits also write
+# trades and events, and every traded candle is a burst of N TradeExecuted on /ws.
+ANALYSIS = {"min_agree": 1}
 STARTS_IN_FLIGHT = 16
 START_ATTEMPTS = 4
 # From here on the default speed is one a 2-core box can sustain, so the run measures the burst after
 # each close rather than an ever-growing backlog (which N = 200 at speed 20 already shows).
 LARGE_N = 500
-CLOCK_POLL_S, COMMIT_POLL_S, QUERY_POLL_S, COUNT_POLL_S = 0.2, 0.25, 2.0, 2.0
+# A status query costs Temporal and the worker about what a decision does: sampled sparingly.
+CLOCK_POLL_S, COMMIT_POLL_S, QUERY_POLL_S, COUNT_POLL_S = 0.2, 0.25, 5.0, 2.0
 SUBSCRIPTION_REFRESH_S = 2.0  # activities/market_feed.py re-reads feed_subscriptions this often
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SIGN_UPS_IN_FLIGHT = 4  # bcrypt (cost 12) runs in the gateway: more at once only queues there
@@ -110,6 +122,28 @@ WS_PASSWORD = "bench passphrase, not secret"
 
 
 # ---- stack ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Code:
+    """A checkout the product processes run: this one, or a baseline git ref checked out beside it."""
+
+    label: str
+    path: Path
+
+
+def baseline_checkout(ref: str, root: Path) -> Code:
+    """``ref`` checked out (detached) into a worktree under ``root``; the bench runs the same stack on
+    it, so the pre-change code is measured in the same run, on the same machine state."""
+    path = root / "baseline-code"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(path), ref], check=True)
+    commit = subprocess.run(["git", "-C", str(path), "rev-parse", "--short", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    return Code(f"baseline {ref} ({commit})", path)
+
+
+def remove_checkout(code: Code) -> None:
+    subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(code.path)], check=False)
+
 
 @dataclass(frozen=True)
 class RunIds:
@@ -140,7 +174,16 @@ async def start_sim(stack: Stack, speed: float) -> tuple[Service, str]:
     return sim, rest
 
 
-def start_worker(stack: Stack, index: int, run: RunIds, sim_rest: str) -> Service:
+def product_env(settings: dict[str, str], code: Path) -> dict[str, str]:
+    """The environment of a product process: its DURABOT_* settings, and the code it runs (this
+    checkout, or the --baseline one)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DURABOT_")}
+    env.update({f"DURABOT_{k}": v for k, v in settings.items()})
+    env["PYTHONPATH"] = str(code)
+    return env
+
+
+def start_worker(stack: Stack, index: int, run: RunIds, sim_rest: str, code: Path = REPO) -> Service:
     settings = {
         "VAR_DIR": str(stack.root / f"worker{index}" / "var"), "TEMPORAL_ADDRESS": stack.temporal_address,
         "MONGO_URI": stack.mongo_uri, "MONGO_DATABASE": run.database, "TASK_QUEUE_PREFIX": run.prefix,
@@ -149,12 +192,10 @@ def start_worker(stack: Stack, index: int, run: RunIds, sim_rest: str) -> Servic
         "FEED_STREAMS": f"{SYMBOL}@{INTERVAL}", "FEED_AUTOSTART": "true" if index == 0 else "false",
         "FEED_BACKFILL_CANDLES": "1000", "LOG_LEVEL": "WARNING",
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DURABOT_")}
-    env.update({f"DURABOT_{k}": v for k, v in settings.items()})
-    return stack.spawn(f"worker{index}", [str(BIN / "durabot"), "worker"], env=env)
+    return stack.spawn(f"worker{index}", [str(BIN / "durabot"), "worker"], env=product_env(settings, code))
 
 
-def start_gateway(stack: Stack, run: RunIds, sim_rest: str) -> tuple[Service, str]:
+def start_gateway(stack: Stack, run: RunIds, sim_rest: str, code: Path = REPO) -> tuple[Service, str]:
     port = free_port()
     settings = {
         "VAR_DIR": str(stack.root / "gateway" / "var"), "TEMPORAL_ADDRESS": stack.temporal_address,
@@ -165,9 +206,8 @@ def start_gateway(stack: Stack, run: RunIds, sim_rest: str) -> tuple[Service, st
         # Every bench user logs in from 127.0.0.1 at once; the default 20 per 5 minutes would refuse them.
         "LOGIN_ATTEMPTS_PER_IP": "1000000",
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DURABOT_")}
-    env.update({f"DURABOT_{k}": v for k, v in settings.items()})
-    return stack.spawn("gateway", [str(BIN / "durabot"), "gateway"], env=env), f"http://127.0.0.1:{port}"
+    return (stack.spawn("gateway", [str(BIN / "durabot"), "gateway"], env=product_env(settings, code)),
+            f"http://127.0.0.1:{port}")
 
 
 async def sign_up_users(base: str, run: RunIds, count: int, deadline: float) -> list[tuple[str, str]]:
@@ -278,18 +318,19 @@ async def poll_clock(rest: str, out: Samples) -> None:
             await asyncio.sleep(CLOCK_POLL_S)
 
 
-async def poll_commits(db: AsyncDatabase, out: Samples) -> None:
+async def poll_commits(db: AsyncDatabase, out: Samples, observe_accounts: bool) -> None:
+    """The commit count (for commits/s) and, for code older than ``committed_at``, the account
+    snapshots' update times. Both are sampled seldom enough not to show up in the CPU figures."""
     since: datetime | None = None
     while True:
         query = {} if since is None else {"updated_at": {"$gte": since}}
-        async for doc in db.paper_trading_accounts.find(query, {"session_id": 1, "time": 1, "updated_at": 1}):
-            out.observed.setdefault((doc["session_id"], int(doc["time"])), doc["updated_at"].timestamp())
-            since = doc["updated_at"] if since is None else max(since, doc["updated_at"])
-        # The count is only read at the window's edges; SecantusDB answers it with a scan, so it is
-        # sampled seldom enough not to show up in the stack's CPU figures.
+        if observe_accounts:
+            async for doc in db.paper_trading_accounts.find(query, {"session_id": 1, "time": 1, "updated_at": 1}):
+                out.observed.setdefault((doc["session_id"], int(doc["time"])), doc["updated_at"].timestamp())
+                since = doc["updated_at"] if since is None else max(since, doc["updated_at"])
         if not out.commits or time.time() - out.commits[-1][0] >= COUNT_POLL_S:
             out.commits.append((time.time(), await db.portfolio_history.estimated_document_count()))
-        await asyncio.sleep(COMMIT_POLL_S)
+        await asyncio.sleep(COMMIT_POLL_S if observe_accounts else COUNT_POLL_S)
 
 
 async def poll_queued(handles: Sequence[WorkflowHandle], out: Samples) -> None:
@@ -323,6 +364,7 @@ class Run:
     sessions: int
     speed: float
     workers: int
+    code: str = "current"  # which checkout the product processes ran: "current" or "baseline <ref>"
     starts_per_s: float = 0.0
     commit_source: str = ""
     candles: list[int] = field(default_factory=list)  # close times measured
@@ -359,6 +401,16 @@ class Run:
     def samples(self) -> list[float]:
         """Every (session, candle) lag, an unfinished commit as +inf; unobserved ones left out."""
         return [x for lags in self.lags.values() for x in lags] + [float("inf")] * self.missing
+
+    def cpu_ms_per_decision(self) -> dict[str, float]:
+        """CPU milliseconds per (session, candle) decision in the window, per process and in total
+        (workers, database and Temporal: what a decision costs; the gateway and sim are shown apart)."""
+        decisions = self.sessions * len(self.candles)
+        if not decisions:
+            return {}
+        out = {name: 1000.0 * cpu / decisions for name, cpu in sorted(self.cpu_s.items()) if name != "bench"}
+        out["total"] = sum(v for k, v in out.items() if k.startswith("worker") or k in ("mongo", "temporal"))
+        return out
 
     def bursts(self) -> list[float]:
         """Per candle every session committed: first commit -> last commit, the time one close's work takes."""
@@ -411,9 +463,10 @@ async def start_sessions(client: Client, run: RunIds, user_ids: Sequence[str],
 
 
 async def session_run(root: Path, sessions: int, speed: float, workers: int, candles: int, warmup_s: float,
-                      query_sample: int, deadline: float, ws: bool = True) -> Run:
+                      query_sample: int, deadline: float, ws: bool = True, code: Code | None = None) -> Run:
     began = time.monotonic()
-    result = Run(sessions, speed, workers)
+    code = code or Code("current", REPO)
+    result = Run(sessions, speed, workers, code.label)
     run = RunIds.new(f"s{sessions}")
     stack = Stack(root / f"{run.tag}-{run.prefix[-9:-1]}")
     stack.root.mkdir(parents=True)
@@ -430,10 +483,10 @@ async def session_run(root: Path, sessions: int, speed: float, workers: int, can
         db = mongo[run.database]
         sim, rest = await start_sim(stack, speed)
         pollers.append(asyncio.create_task(poll_clock(rest, samples)))
-        procs = [start_worker(stack, i, run, rest) for i in range(workers)]
+        procs = [start_worker(stack, i, run, rest, code.path) for i in range(workers)]
         user_ids = [f"{run.tag}u{i:05d}" for i in range(sessions)]
         if ws:
-            gateway, base = start_gateway(stack, run, rest)
+            gateway, base = start_gateway(stack, run, rest, code.path)
 
             async def gateway_up() -> bool:
                 async with httpx.AsyncClient(timeout=2) as http:
@@ -459,7 +512,9 @@ async def session_run(root: Path, sessions: int, speed: float, workers: int, can
             return await db.market_data.count_documents({"symbol": SYMBOL, "interval": INTERVAL}) >= START_OFFSET // 2
 
         await wait_for(backfilled, 90, "the feed's first-sight backfill", procs[0])
-        pollers.append(asyncio.create_task(poll_commits(db, samples)))
+        # Every version since wave 1 stamps portfolio_history.committed_at: polling the accounts (four
+        # finds a second) would only add the bench's own load to the database's CPU figure.
+        pollers.append(asyncio.create_task(poll_commits(db, samples, observe_accounts=False)))
         handles, result.starts_per_s = await start_sessions(client, run, user_ids, deadline)
         if len(handles) < sessions:
             result.note = (f"only {len(handles)} of {sessions} sessions started (time budget, or starts that kept "
@@ -600,12 +655,12 @@ def stamp(value: dict) -> float:
 
 async def history_breakdown(handle: WorkflowHandle, close_wall: dict[int, float],
                             stored: dict[int, float]) -> dict[str, float]:
-    """Median seconds per stage over the measured candles, from one session's Temporal history."""
+    """Median seconds per stage over the measured candles, from one session's Temporal history. A
+    candle's commit is the first outbox write recorded after its signal; its analysis, when the
+    session asked for one (runs before the feed sent it with the candle), is its local activity."""
     signalled: dict[int, float] = {}
     analysis: dict[int, dict[str, float]] = {}
-    scheduled: dict[int, int] = {}  # scheduled event id -> close time
-    awaiting_commit: list[int] = []
-    committed: dict[int, float] = {}
+    writes: list[float] = []  # when each outbox write's marker was recorded (its workflow task completed)
     history = await handle.fetch_history()
     for event in history.events:
         at = event.event_time.ToDatetime().timestamp()
@@ -613,39 +668,21 @@ async def history_breakdown(handle: WorkflowHandle, close_wall: dict[int, float]
             signal = event.workflow_execution_signaled_event_attributes
             if signal.signal_name == SIGNAL_CANDLE_CLOSED:
                 signalled.setdefault(int(json.loads(signal.input.payloads[0].data)["close_time"]), at)
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            task = event.activity_task_scheduled_event_attributes
-            if task.activity_type.name == "analyze_candle":
-                close = int(json.loads(task.input.payloads[0].data)["open_time"]) + STEP_MS
-                scheduled[event.event_id] = close
-                analysis[close] = {"scheduled": at}
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            close_or_none = scheduled.get(event.activity_task_started_event_attributes.scheduled_event_id)
-            if close_or_none is not None:
-                analysis[close_or_none]["started"] = at
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            close_or_none = scheduled.get(event.activity_task_completed_event_attributes.scheduled_event_id)
-            if close_or_none is not None:
-                analysis[close_or_none]["completed"] = at
-                awaiting_commit.append(close_or_none)
         elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
             marker = event.marker_recorded_event_attributes
             if marker.marker_name != "core_local_activity" or "data" not in marker.details:
                 continue  # a patch marker
             data = json.loads(marker.details["data"].payloads[0].data)
             if data.get("activity_type") == "analyze_candle":
-                # Sessions run the analysis as a local activity: its marker carries when it was
-                # scheduled and completed, and its result names the candle.
                 result = json.loads(marker.details["result"].payloads[0].data)
                 close = int(result["analysis_key"].split(":")[2]) + STEP_MS
                 analysis[close] = {"started": stamp(data["original_schedule_time"]),
                                    "completed": stamp(data["complete_time"])}
-                awaiting_commit.append(close)
-            elif data.get("activity_type") == "commit_session_step" and awaiting_commit:
-                committed[awaiting_commit.pop(0)] = at
+            elif data.get("activity_type") in ("write_session_records", "commit_session_step"):
+                writes.append(at)
     stages: dict[str, list[float]] = {name: [] for name in (
         "close->stored", "stored->signalled", "signalled->analysis started", "analysis run",
-        "analysis done->commit recorded", "close->commit recorded")}
+        "signalled->commit recorded", "close->commit recorded")}
     for close, wall in close_wall.items():
         a = analysis.get(close, {})
         if close in stored:
@@ -656,10 +693,11 @@ async def history_breakdown(handle: WorkflowHandle, close_wall: dict[int, float]
             stages["signalled->analysis started"].append(a["started"] - signalled[close])
         if "started" in a and "completed" in a:
             stages["analysis run"].append(a["completed"] - a["started"])
-        if "completed" in a and close in committed:
-            stages["analysis done->commit recorded"].append(committed[close] - a["completed"])
-        if close in committed:
-            stages["close->commit recorded"].append(committed[close] - wall)
+        if close in signalled:
+            after = bisect.bisect_left(writes, signalled[close])
+            if after < len(writes):
+                stages["signalled->commit recorded"].append(writes[after] - signalled[close])
+                stages["close->commit recorded"].append(writes[after] - wall)
     return {name: statistics.median(values) for name, values in stages.items() if values}
 
 
@@ -688,6 +726,8 @@ def summary(runs: list[Run]) -> dict:
 
     firsts, lasts = zip(*(r.third_medians() for r in done), strict=True)
     return {
+        "code": done[0].code,
+        "cpu_ms_per_decision": med_dict([r.cpu_ms_per_decision() for r in done]),
         "sessions": done[0].sessions, "speed": done[0].speed, "period_s": done[0].period_s,
         "workers": done[0].workers, "repeats": len(done), "candles": len(done[0].candles),
         "p50_s": med([pct(r, 50) for r in done]), "p99_s": med([pct(r, 99) for r in done]),
@@ -722,6 +762,11 @@ def summary(runs: list[Run]) -> dict:
     }
 
 
+def med_dict(values: list[dict[str, float]]) -> dict[str, float]:
+    keys = sorted({k for v in values for k in v})
+    return {k: statistics.median([v[k] for v in values if k in v]) for k in keys}
+
+
 def grows(s: dict) -> str:
     first, last = s["lag_first_third_s"], s["lag_last_third_s"]
     growing = s["missing"] > 0 or (last == last and first == first and last > first + s["period_s"]) or (
@@ -736,13 +781,14 @@ def report(summaries: list[dict], args: argparse.Namespace, total_s: float) -> N
     print(f"data: {DATA_FILE.relative_to(REPO)} (real 1m candles), sim tiling off, replay from candle {START_OFFSET} "
           f"(gap-free for {GAP_FREE_CANDLES} candles), stream {SYMBOL}@{INTERVAL}; sessions: distinct users, "
           f"same settings ({ANALYSIS}), paper mode")
-    print("     N  speed  period  wrk  rep  candles  samples  missing     p50 s   p99 s   max s  commits/s  "
+    print("  code        N  speed  period  wrk  rep  candles  samples  missing     p50 s   p99 s   max s  commits/s  "
           "needed/s  lag 1st/last third s  queued 1st/last/max  backlog grows  wall s")
     for s in summaries:
         if "p50_s" not in s:
             print(f"  {s['sessions']:5d}  {s['note']}")
             continue
-        print(f"  {s['sessions']:5d}  {s['speed']:5g}  {s['period_s']:4.1f} s  {s['workers']:3d}  {s['repeats']:3d}  "
+        print(f"  {s['code'].split(' ')[0]:8s}  {s['sessions']:5d}  {s['speed']:5g}  {s['period_s']:4.1f} s  "
+              f"{s['workers']:3d}  {s['repeats']:3d}  "
               f"{s['candles']:7d}  {s['samples']:7d}  {s['missing']:7d}    {secs(s['p50_s'])}  {secs(s['p99_s'])}  "
               f"{secs(s['max_s'])}  {s['commits_per_s']:9.1f}  {s['needed_per_s']:8.1f}  "
               f"{secs(s['lag_first_third_s'])} / {secs(s['lag_last_third_s'])}    "
@@ -751,11 +797,16 @@ def report(summaries: list[dict], args: argparse.Namespace, total_s: float) -> N
     for s in summaries:
         if "p50_s" not in s:
             continue
-        print(f"  N={s['sessions']}: close->stored p50 {secs(s['close_to_stored_p50_s'])} s; "
+        print(f"  N={s['sessions']} [{s['code']}]: close->stored p50 {secs(s['close_to_stored_p50_s'])} s; "
               f"starts {s['starts_per_s']:.1f}/s; clock mapping width {s['clock_width_s']:.2f} s; "
               f"commit time from {s['commit_source']}"
               + (f"; {s['unobserved']} commits unobserved" if s["unobserved"] else ""))
         print(f"    CPU cores used in the window: {', '.join(f'{k} {v:.2f}' for k, v in s['cpu_share'].items())}")
+        cost = s["cpu_ms_per_decision"]
+        if cost:
+            verdict = ("goal <= 10 met" if cost["total"] <= 10 else
+                       "floor <= 15 met, goal <= 10 missed" if cost["total"] <= 15 else "floor <= 15 MISSED")
+            print(f"    CPU ms per decision: {', '.join(f'{k} {v:.1f}' for k, v in cost.items())} ({verdict})")
         if s["burst_s"] == s["burst_s"]:
             print(f"    one close's {s['sessions']} commits spread over {s['burst_s']:.2f} s (median first -> last "
                   f"commit): {s['sessions'] / max(s['burst_s'], 1e-9):.1f} commits/s while busy")
@@ -782,9 +833,24 @@ def report(summaries: list[dict], args: argparse.Namespace, total_s: float) -> N
           "(p99 n/a); values are medians over repeats")
     print("  backlog grows = missing commits, or last-third median lag > first-third + one period, or sampled "
           "queued rising; commits/s = portfolio_history growth in the window; needed/s = N / period")
+    compare(summaries)
     print(f"total wall time {total_s:.0f} s")
     print("JSON " + json.dumps(strict_json({"bench": "session", "args": vars(args), "results": summaries}),
                                default=str))
+
+
+def compare(summaries: list[dict]) -> None:
+    """Current against baseline, per session count, where both ran."""
+    done = [s for s in summaries if "p50_s" in s]
+    for cur in (s for s in done if s["code"] == "current"):
+        for base in (s for s in done if s["code"] != "current" and s["sessions"] == cur["sessions"]):
+            before, after = base["cpu_ms_per_decision"], cur["cpu_ms_per_decision"]
+            ratio = before.get("total", float("nan")) / max(after.get("total", float("nan")), 1e-9)
+            print(f"  N={cur['sessions']}: current vs {base['code']}: CPU ms per decision {before.get('total', 0):.1f}"
+                  f" -> {after.get('total', 0):.1f} ({ratio:.2f}x less); p99 lag {secs(base['p99_s'])} -> "
+                  f"{secs(cur['p99_s'])} s; /ws p99 {secs(base['ws_p99_s'])} -> {secs(cur['ws_p99_s'])} s, "
+                  f"gateway share p99 {secs(base['ws_published_to_received_p99_s'])} -> "
+                  f"{secs(cur['ws_published_to_received_p99_s'])} s")
 
 
 def strict_json(value: object) -> object:
@@ -817,9 +883,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=ints, default=[1], help="`durabot worker` processes, one or one per count")
     parser.add_argument("--warmup-s", type=float, default=8.0,
                         help="wait after the last subscription before the first measured close")
-    parser.add_argument("--query-sample", type=int, default=10, help="sessions whose `queued` is sampled")
+    parser.add_argument("--query-sample", type=int, default=3,
+                        help="sessions whose `queued` is sampled (a query every 5 s each)")
     parser.add_argument("--budget-s", type=float, default=900.0, help="stop starting new runs after this")
     parser.add_argument("--keep-dir", action="store_true", help="keep the temp dir (logs) after the run")
+    parser.add_argument("--baseline", metavar="REF",
+                        help="also run every configuration on this git ref (e.g. main or HEAD~3), interleaved")
     parser.add_argument("--no-ws", dest="ws", action="store_false",
                         help="no gateway, users or sockets: skip the close -> TradeExecuted on /ws figure")
     args = parser.parse_args(argv)
@@ -849,28 +918,43 @@ async def bench(args: argparse.Namespace, root: Path) -> None:
     began = time.monotonic()
     deadline = began + args.budget_s
     summaries = []
-    for sessions, speed, candles, repeats, workers in zip(args.sessions, args.speed, args.candles, args.repeats,
-                                                          args.workers, strict=True):
-        runs: list[Run] = []
-        for i in range(repeats):
-            if time.monotonic() + 30 > deadline:
-                runs.append(Run(sessions, speed, workers, note="skipped: time budget reached"))
-                break
-            try:
-                runs.append(await session_run(root, sessions, speed, workers, candles, args.warmup_s,
-                                              args.query_sample, deadline, args.ws))
-            except Exception as exc:  # noqa: BLE001 - one failed run is reported; the others still count
-                traceback.print_exc()
-                runs.append(Run(sessions, speed, workers, note=f"failed: {type(exc).__name__}: {exc}"[:300]))
-            r = runs[-1]
-            p = (f"p50 {secs(percentile(r.samples, 50))} s, p99 {secs(percentile(r.samples, 99))} s"
-                 if r.samples else r.note)
-            w = (f"; /ws p50 {secs(percentile(r.ws_samples, 50))} s, p99 {secs(percentile(r.ws_samples, 99))} s "
-                 f"over {len(r.ws_samples)} TradeExecuted" if r.ws_samples else "")
-            print(f"  N={sessions} run {i + 1}: {p}, missing {r.missing}, {r.commits_per_s:.1f} commits/s, "
-                  f"wall {r.wall_s:.0f} s{w}" + (f" ({r.note})" if r.note and r.samples else ""), flush=True)
-        summaries.append(summary(runs))
+    codes = [Code("current", REPO)]
+    if args.baseline:
+        codes.insert(0, baseline_checkout(args.baseline, root))
+    try:
+        for sessions, speed, candles, repeats, workers in zip(args.sessions, args.speed, args.candles, args.repeats,
+                                                              args.workers, strict=True):
+            runs: dict[str, list[Run]] = {code.label: [] for code in codes}
+            for i in range(repeats):
+                for code in codes:  # interleaved, so both see the same machine state
+                    await one_run(args, root, code, runs[code.label], i, sessions, speed, candles, workers, deadline)
+            summaries.extend(summary(r) for r in runs.values() if r)
+    finally:
+        for code in codes[:-1]:
+            remove_checkout(code)
     report(summaries, args, time.monotonic() - began)
+
+
+async def one_run(args: argparse.Namespace, root: Path, code: Code, runs: list[Run], i: int, sessions: int,
+                  speed: float, candles: int, workers: int, deadline: float) -> None:
+    if time.monotonic() + 30 > deadline:
+        runs.append(Run(sessions, speed, workers, code.label, note="skipped: time budget reached"))
+        return
+    try:
+        runs.append(await session_run(root, sessions, speed, workers, candles, args.warmup_s,
+                                      args.query_sample, deadline, args.ws, code))
+    except Exception as exc:  # noqa: BLE001 - one failed run is reported; the others still count
+        traceback.print_exc()
+        runs.append(Run(sessions, speed, workers, code.label,
+                        note=f"failed: {type(exc).__name__}: {exc}"[:300]))
+    r = runs[-1]
+    p = (f"p50 {secs(percentile(r.samples, 50))} s, p99 {secs(percentile(r.samples, 99))} s"
+         if r.samples else r.note)
+    w = (f"; /ws p50 {secs(percentile(r.ws_samples, 50))} s, p99 {secs(percentile(r.ws_samples, 99))} s "
+         f"over {len(r.ws_samples)} TradeExecuted" if r.ws_samples else "")
+    print(f"  N={sessions} [{code.label}] run {i + 1}: {p}, missing {r.missing}, "
+          f"{r.commits_per_s:.1f} commits/s, wall {r.wall_s:.0f} s{w}"
+          + (f" ({r.note})" if r.note and r.samples else ""), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
