@@ -5,6 +5,9 @@ restarts it) and its sessions go on on the other one with no candle lost or writ
 client of one user on each gateway receives every event of that user exactly once; the login limit
 counts failures made on both gateways together.
 
+About a minute: ~15 s for the stack, and the moved sessions resume within the timeouts of what the
+dead worker held (a session commit: 30 s; the market feed's stream: 30 s heartbeat), 15-40 s here.
+
 Which worker runs a session: the identity (``durabot-worker@host:pid/trading``) of the worker that
 started the session's latest workflow task, from its history read backwards.
 """
@@ -94,7 +97,10 @@ async def test_two_workers_two_gateways(tmp_path, stack_env, get_free_port):
         async with httpx.AsyncClient(base_url=gateways[0], timeout=30) as a, \
                 httpx.AsyncClient(base_url=gateways[1], timeout=30) as b:
             await up.wait_healthy(a)
-            assert f"Gateway 2    {gateways[1]}/" in up.log(), up.log()
+            async def second_gateway_printed() -> bool:  # the URLs follow "Durabot is up"
+                return f"Gateway 2    {gateways[1]}/" in up.log()
+
+            await poll(second_gateway_printed, 5, "up to print the second gateway's URL", up, interval=0.1)
             assert (await b.get("/api/health")).status_code == 200
             workers = child_pids(up.proc.pid, "worker")
             assert len(workers) == 2, (workers, up.log())
