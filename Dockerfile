@@ -4,6 +4,8 @@ WORKDIR /app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DURABOT_VAR_DIR=/var/lib/durabot
 COPY pyproject.toml constraints.txt README.md ./
 COPY trading trading
+COPY core core
+COPY services services
 COPY workflows workflows
 COPY activities activities
 COPY worker worker

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trading.candle import INTERVAL_MS
@@ -46,6 +46,13 @@ class Settings(BaseSettings):
 
     gateway_host: str = Field("127.0.0.1", description="Address the gateway binds to.")
     gateway_port: int = Field(8080, ge=1, le=65535, description="Gateway port (REST, /ws, dashboard).")
+    workers: int = Field(1, ge=1, le=64, description="`durabot up`: how many worker processes it runs (Temporal "
+                                                      "spreads sessions over them).")
+    gateways: int = Field(1, ge=1, le=64, description="`durabot up`: how many gateway processes it runs, on "
+                                                       "gateway_port, gateway_port + 1, …")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1", description="Comma-separated addresses or networks of proxies (or `*`) whose "
+                                     "X-Forwarded-For the gateway trusts for the client IP that rate limits count.")
 
     exchange_rest_url: str = Field(
         "http://127.0.0.1:8900", description="Binance spot REST base URL; the default is the local sim exchange."
@@ -166,6 +173,14 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Grok spend one user may cause per UTC day; beyond it, the fallback (`over_budget`).")
     ai_daily_budget_global_usd: float = Field(
         25.0, ge=0, description="Grok spend of all users together per UTC day; beyond it, the fallback.")
+
+    @field_validator("gateways")
+    @classmethod
+    def _gateway_ports_fit(cls, v: int, info: ValidationInfo) -> int:
+        first = info.data.get("gateway_port")
+        if first is not None and first + v - 1 > 65535:
+            raise ValueError(f"{v} gateways on consecutive ports from {first} (DURABOT_GATEWAY_PORT) pass 65535")
+        return v
 
     @field_validator("mongo_uri")
     @classmethod

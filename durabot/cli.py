@@ -44,7 +44,8 @@ def load_settings() -> Settings:
 
 @app.command()
 def up() -> None:
-    """Start the whole embedded stack: Temporal, SecantusDB, worker and gateway."""
+    """Start the whole embedded stack: Temporal, SecantusDB, DURABOT_WORKERS workers and DURABOT_GATEWAYS
+    gateways (on consecutive ports)."""
     from durabot.supervisor import run_up
 
     raise typer.Exit(run_up(load_settings()))
@@ -77,7 +78,9 @@ def gateway() -> None:
     settings = load_settings()
     configure_logging("gateway", settings.log_level)
     config = uvicorn.Config(create_app(settings), host=settings.gateway_host, port=settings.gateway_port,
-                            log_config=None, lifespan="on", ws="websockets-sansio")
+                            log_config=None, lifespan="on", ws="websockets-sansio",
+                            # Behind a proxy, rate limits must count the client's IP, not the proxy's.
+                            proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
     server = uvicorn.Server(config)
     try:
         server.run()

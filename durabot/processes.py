@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -28,6 +29,33 @@ class ProcessSpec:
     # Restarted by `up` when it dies (with backoff, until it crash-loops); the data services are not:
     # their death stops `up`, since nothing above them can work meanwhile.
     restart: bool = False
+    # How many copies `up` runs, and the settings of copy i (0-based). ``urls`` speaks for all of them.
+    copies: Callable[[Settings], int] = lambda s: 1
+    copy_settings: Callable[[Settings, int], Settings] = lambda s, i: s
+    # Healthy as `up` sees one copy, by its pid (default: ``healthy``): a second worker is not ready
+    # just because the first one polls.
+    ready: Callable[[Settings, int], bool] | None = None
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One process `up` runs: a spec, with the settings of this copy."""
+
+    name: str
+    spec: ProcessSpec
+    settings: Settings
+    index: int = 0
+
+    def ready(self, pid: int) -> bool:
+        if self.spec.ready is not None:
+            return self.spec.ready(self.settings, pid)
+        return self.spec.healthy(self.settings)
+
+
+def copies_of(spec: ProcessSpec, s: Settings) -> list[Copy]:
+    count = spec.copies(s)
+    return [Copy(spec.name if count == 1 else f"{spec.name}-{i + 1}", spec, spec.copy_settings(s, i), i)
+            for i in range(count)]
 
 
 def _sa_type(key) -> str:
@@ -97,15 +125,30 @@ def mongo_healthy(s: Settings) -> bool:
         return False
 
 
-def worker_healthy(s: Settings) -> bool:
+def _pollers_ok(s: Settings, identity_suffix: str | None) -> bool:
+    """Every task queue has a poller (one whose identity ends with ``identity_suffix`` + role, if given)."""
     for role in TASK_QUEUES:
         queue = task_queue_name(role, s.task_queue_prefix)
         done = _cli_ok([str(BIN / "temporal"), "task-queue", "describe", "--task-queue", queue,
                         "--task-queue-type", "activity", "--address", s.temporal_target,
                         "--namespace", s.temporal_namespace, "-o", "json"])
-        if done is None or not json.loads(done.stdout).get("pollers"):
+        if done is None:
+            return False
+        pollers = json.loads(done.stdout).get("pollers") or []
+        if identity_suffix is not None:
+            pollers = [p for p in pollers if str(p.get("identity", "")).endswith(f"{identity_suffix}/{role}")]
+        if not pollers:
             return False
     return True
+
+
+def worker_healthy(s: Settings) -> bool:
+    return _pollers_ok(s, None)
+
+
+def worker_polling(s: Settings, pid: int) -> bool:
+    # The worker's identity is durabot-worker@{host}:{pid}/{role} (worker.main).
+    return _pollers_ok(s, f"@{socket.gethostname()}:{pid}")
 
 
 def http_ok(url: str) -> bool:
@@ -116,12 +159,23 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def gateway_copy(s: Settings, index: int) -> Settings:
+    return s.model_copy(update={"gateway_port": s.gateway_port + index})
+
+
 def gateway_urls(s: Settings) -> list[tuple[str, str]]:
     from gateway.static import DIST  # the gateway serves the dashboard from here once it is built
 
     built = (DIST / "index.html").is_file()
     dashboard = f"{s.gateway_url}/" if built else "not built: bin/durabot up builds it (or npm run build in webapp/)"
-    return [("Dashboard", dashboard), ("API", f"{s.gateway_url}/api/health"), ("API docs", f"{s.gateway_url}/docs")]
+    others = [(f"Gateway {i + 1}", f"{gateway_copy(s, i).gateway_url}/") for i in range(1, s.gateways)]
+    return [("Dashboard", dashboard), ("API", f"{s.gateway_url}/api/health"), ("API docs", f"{s.gateway_url}/docs"),
+            *others]
+
+
+def gateway_ports(s: Settings) -> list[tuple[int, str]]:
+    setting = "DURABOT_GATEWAY_PORT" if s.gateways == 1 else "DURABOT_GATEWAY_PORT and DURABOT_GATEWAYS"
+    return [(s.gateway_port, setting)]
 
 
 def durabot_argv(command: str) -> Callable[[Settings], list[str]]:
@@ -171,14 +225,18 @@ PROCESSES: tuple[ProcessSpec, ...] = (
         ports=lambda s: [],
         healthy=worker_healthy,
         urls=lambda s: [],
+        copies=lambda s: s.workers,
+        ready=worker_polling,
     ),
     ProcessSpec(
         name="gateway",
         restart=True,
         argv=durabot_argv("gateway"),
         enabled=lambda s: True,
-        ports=lambda s: [(s.gateway_port, "DURABOT_GATEWAY_PORT")],
+        ports=gateway_ports,
         healthy=lambda s: http_ok(f"{s.gateway_url}/api/health"),
         urls=gateway_urls,
+        copies=lambda s: s.gateways,
+        copy_settings=gateway_copy,
     ),
 )

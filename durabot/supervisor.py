@@ -12,6 +12,10 @@ worker restart safe: its workflows carry on where they were. A child that crash-
 (``CRASH_LOOP_COUNT`` crashes in a row, each within ``STABLE_AFTER_S`` of its start) stops `up` with
 a message naming it; so does the death of Temporal or MongoDB, which nothing can work without. (A
 fixed window would never see a loop once the backoff spreads the crashes wider than it.)
+
+``DURABOT_WORKERS`` and ``DURABOT_GATEWAYS`` run several copies of a process (``worker-1``,
+``gateway-2``, …, gateways on consecutive ports); each copy is started together with its siblings and
+restarted on its own.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import IO
 from rich.console import Console
 
 from core.settings import Settings
-from durabot.processes import PROCESSES, ProcessSpec
+from durabot.processes import PROCESSES, Copy, copies_of
 
 PR_SET_PDEATHSIG = 1
 STOP_GRACE_S = 15.0
@@ -65,10 +69,10 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def check_ports(specs: list[ProcessSpec], settings: Settings) -> None:
+def check_ports(copies: list[Copy]) -> None:
     seen: dict[int, str] = {}
-    for spec in specs:
-        for port, setting in spec.ports(settings):
+    for copy in copies:
+        for port, setting in copy.spec.ports(copy.settings):
             if port in seen:
                 raise StartupError(f"port {port} is set twice ({seen[port]} and {setting}); give each its own")
             seen[port] = setting
@@ -78,7 +82,7 @@ def check_ports(specs: list[ProcessSpec], settings: Settings) -> None:
 
 @dataclass
 class Running:
-    spec: ProcessSpec
+    copy: Copy
     proc: subprocess.Popen
     log_path: Path
     log_file: IO[bytes] = field(repr=False)
@@ -108,16 +112,17 @@ class Supervisor:
         self.running: list[Running] = []
         self.log_dir = settings.var_dir / "logs"
 
-    def enabled_specs(self) -> list[ProcessSpec]:
-        return [spec for spec in PROCESSES if spec.enabled(self.settings)]
+    def enabled_copies(self) -> list[list[Copy]]:
+        """The copies of each enabled spec, in start order."""
+        return [copies_of(spec, self.settings) for spec in PROCESSES if spec.enabled(self.settings)]
 
     def start_all(self) -> None:
-        specs = self.enabled_specs()
-        check_ports(specs, self.settings)
+        groups = self.enabled_copies()
+        check_ports([copy for group in groups for copy in group])
         self._check_external()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for spec in specs:
-            self._start(spec)
+        for group in groups:
+            self._start(group)
 
     def _check_external(self) -> None:
         from durabot.processes import mongo_healthy, temporal_healthy
@@ -128,48 +133,57 @@ class Supervisor:
         if not s.embedded_mongo and not mongo_healthy(s):
             raise StartupError("cannot reach MongoDB at DURABOT_MONGO_URI (setting DURABOT_MONGO_URI)")
 
-    def _spawn(self, spec: ProcessSpec, log_file: IO[bytes]) -> subprocess.Popen:
+    def _spawn(self, copy: Copy, log_file: IO[bytes]) -> subprocess.Popen:
         return subprocess.Popen(
-            spec.argv(self.settings),
+            copy.spec.argv(copy.settings),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent(os.getpid()),
-            env=self._child_env(),
+            env=self._child_env(copy.settings),
         )
 
-    def _start(self, spec: ProcessSpec) -> None:
-        log_path = self.log_dir / f"{spec.name}.log"
-        log_file = open(log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
+    def _start(self, copies: list[Copy]) -> None:
+        """Spawn the copies of one spec together (workers import for seconds) and wait for each."""
         started = time.monotonic()
-        proc = self._spawn(spec, log_file)
-        self.running.append(Running(spec, proc, log_path, log_file,
-                                    pause_s=self.settings.up_first_restart_pause_s))
+        waiting: list[Running] = []
+        for copy in copies:
+            log_path = self.log_dir / f"{copy.name}.log"
+            log_file = open(log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
+            item = Running(copy, self._spawn(copy, log_file), log_path, log_file,
+                           pause_s=self.settings.up_first_restart_pause_s)
+            self.running.append(item)
+            waiting.append(item)
         deadline = started + self.settings.startup_timeout_s
-        with self.console.status(f"starting [bold]{spec.name}[/] …", spinner="dots"):
-            while True:
-                if proc.poll() is not None:
+        names = ", ".join(item.copy.name for item in waiting)
+        with self.console.status(f"starting [bold]{names}[/] …", spinner="dots"):
+            while waiting:
+                for item in list(waiting):
+                    if item.proc.poll() is not None:
+                        raise StartupError(
+                            f"{item.copy.name} exited with code {item.proc.returncode} during start: "
+                            f"{last_log_line(item.log_path) or 'no output'} (log: {item.log_path})"
+                        )
+                    if item.copy.ready(item.proc.pid):
+                        waiting.remove(item)
+                        self.console.print(
+                            f"[green]✓[/] {item.copy.name:<9} ready in {time.monotonic() - started:4.1f}s  "
+                            f"pid {item.proc.pid}  log {item.log_path}")
+                if waiting and time.monotonic() > deadline:
                     raise StartupError(
-                        f"{spec.name} exited with code {proc.returncode} during start: "
-                        f"{last_log_line(log_path) or 'no output'} (log: {log_path})"
+                        f"{waiting[0].copy.name} was not healthy after {self.settings.startup_timeout_s:g}s "
+                        f"(setting DURABOT_STARTUP_TIMEOUT_S; log: {waiting[0].log_path})"
                     )
-                if spec.healthy(self.settings):
-                    break
-                if time.monotonic() > deadline:
-                    raise StartupError(
-                        f"{spec.name} was not healthy after {self.settings.startup_timeout_s:g}s "
-                        f"(setting DURABOT_STARTUP_TIMEOUT_S; log: {log_path})"
-                    )
-                time.sleep(0.2)
-        self.console.print(
-            f"[green]✓[/] {spec.name:<9} ready in {time.monotonic() - started:4.1f}s  pid {proc.pid}  log {log_path}"
-        )
+                if waiting:
+                    time.sleep(0.2)
 
-    def _child_env(self) -> dict[str, str]:
-        # Children must see exactly the settings `up` resolved, including ones that came from .env.
+    @staticmethod
+    def _child_env(settings: Settings) -> dict[str, str]:
+        # Children must see exactly the settings `up` resolved (for their copy: a gateway its own
+        # port), including ones that came from .env.
         env = dict(os.environ)
-        for name, value in self.settings.model_dump().items():
+        for name, value in settings.model_dump().items():
             if value is not None:
                 env[f"DURABOT_{name.upper()}"] = str(value)
         return env
@@ -177,7 +191,8 @@ class Supervisor:
     def urls(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         for item in self.running:
-            out += item.spec.urls(self.settings)
+            if item.copy.index == 0:  # a spec's URLs name all its copies
+                out += item.copy.spec.urls(self.settings)
         if not self.settings.embedded_temporal and self.settings.temporal_ui_target:
             out.append(("Temporal UI", self.settings.temporal_ui_target))
         return out
@@ -190,20 +205,20 @@ class Supervisor:
             if item.restart_at is not None:
                 if now >= item.restart_at:
                     item.restart_at = None
-                    item.proc = self._spawn(item.spec, item.log_file)
+                    item.proc = self._spawn(item.copy, item.log_file)
                     item.started_at, item.recovering = now, True
                 continue
             code = item.proc.poll()
             if code is None:
-                if item.recovering and item.spec.healthy(self.settings):
+                if item.recovering and item.copy.ready(item.proc.pid):
                     item.recovering = False
-                    self.console.print(f"[green]✓[/] {item.spec.name} is back  pid {item.proc.pid}")
+                    self.console.print(f"[green]✓[/] {item.copy.name} is back  pid {item.proc.pid}")
                 continue
             self._crashed(item, code, now)
 
     def _crashed(self, item: Running, code: int, now: float) -> None:
-        name, last = item.spec.name, last_log_line(item.log_path) or "no output"
-        if not item.spec.restart:
+        name, last = item.copy.name, last_log_line(item.log_path) or "no output"
+        if not item.copy.spec.restart:
             raise StartupError(f"{name} exited with code {code}: {last} (log: {item.log_path})")
         if now - item.started_at >= STABLE_AFTER_S:
             item.pause_s, item.crashes = self.settings.up_first_restart_pause_s, 0
@@ -226,7 +241,7 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     item.proc.kill()
                     item.proc.wait()
-                self.console.print(f"[dim]■ {item.spec.name} stopped[/]")
+                self.console.print(f"[dim]■ {item.copy.name} stopped[/]")
             item.log_file.close()
         self.running.clear()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 SIM_SPEED = "3000"
+ACCOUNT_CHANNELS = ["TradeExecuted", "PositionUpdate", "BotStatusUpdate"]
 STACK_PORTS = ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "MONGO_PORT", "GATEWAY_PORT", "SIM_EXCHANGE_PORT", "SIM_XAI_PORT")
 
 
@@ -52,6 +54,22 @@ class Up:
                 self.proc.wait()
 
 
+def child_pids(parent: int, command: str) -> list[int]:
+    """The live children of ``parent`` running ``durabot {command}``, oldest first."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if ppid == parent and argv[-3:-1] == [b"durabot", command.encode()]:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 async def poll(check: Callable[[], Any], within_s: float, what: str, up: Up, interval: float = 1.0) -> Any:
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
@@ -72,6 +90,39 @@ def stack_env(tmp_path, run_env, get_free_port) -> tuple[dict[str, str], dict[st
                   DURABOT_EXCHANGE_WS_URL=f"ws://{sim}", DURABOT_SIM_SPEED=SIM_SPEED, DURABOT_LOG_LEVEL="WARNING",
                   DURABOT_XAI_BASE_URL=f"http://127.0.0.1:{ports['SIM_XAI_PORT']}/v1")
     return env, ports
+
+
+class AccountFeed:
+    """One authenticated /ws connection: every frame it receives, answering the server's Pings."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.frames: list[dict[str, Any]] = []
+        self.arrived = asyncio.Condition()
+
+    async def read(self) -> None:
+        async for raw in self.sock:
+            frame = json.loads(raw)
+            if frame["type"] == "Ping":
+                await self.sock.send(json.dumps({"type": "Pong"}))
+            async with self.arrived:
+                self.frames.append(frame)
+                self.arrived.notify_all()
+
+    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], within_s: float = 30) -> dict[str, Any]:
+        async with asyncio.timeout(within_s), self.arrived:
+            while True:
+                for frame in self.frames:
+                    if predicate(frame):
+                        return frame
+                await self.arrived.wait()
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [f for f in self.frames if f["type"] == kind]
+
+    def account_events(self) -> list[dict[str, Any]]:
+        # The connection keeps the public market channels too; those never stop.
+        return [f for f in self.frames if f["type"] in ACCOUNT_CHANNELS]
 
 
 async def sign_up(http: httpx.AsyncClient) -> tuple[str, str]:

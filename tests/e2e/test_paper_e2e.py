@@ -23,55 +23,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pytest
 import websockets
 
 from ..conftest import with_key
-from .conftest import Up, poll, sign_up
+from .conftest import ACCOUNT_CHANNELS, AccountFeed, Up, poll, sign_up
 
 MIN_TRADES = 3
 TRADES_TIMEOUT_S = 150.0
 QUIET_S = 3.0
-ACCOUNT_CHANNELS = ["TradeExecuted", "PositionUpdate", "BotStatusUpdate"]
 
 pytestmark = pytest.mark.timeout(420)
-
-
-class AccountFeed:
-    """One authenticated /ws connection: every frame it receives, answering the server's Pings."""
-
-    def __init__(self, sock: Any) -> None:
-        self.sock = sock
-        self.frames: list[dict[str, Any]] = []
-        self.arrived = asyncio.Condition()
-
-    async def read(self) -> None:
-        async for raw in self.sock:
-            frame = json.loads(raw)
-            if frame["type"] == "Ping":
-                await self.sock.send(json.dumps({"type": "Pong"}))
-            async with self.arrived:
-                self.frames.append(frame)
-                self.arrived.notify_all()
-
-    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], within_s: float = 30) -> dict[str, Any]:
-        async with asyncio.timeout(within_s), self.arrived:
-            while True:
-                for frame in self.frames:
-                    if predicate(frame):
-                        return frame
-                await self.arrived.wait()
-
-    def events(self, kind: str) -> list[dict[str, Any]]:
-        return [f for f in self.frames if f["type"] == kind]
-
-    def account_events(self) -> list[dict[str, Any]]:
-        # The connection keeps the public market channels too; those never stop.
-        return [f for f in self.frames if f["type"] in ACCOUNT_CHANNELS]
 
 
 def ws_trades(feed: AccountFeed) -> tuple[dict[int, dict], dict[int, dict], dict[int, list[dict]]]:

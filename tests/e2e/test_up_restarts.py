@@ -16,7 +16,6 @@ import os
 import signal
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -30,7 +29,7 @@ from workflows.trading_session import TradingSessionWorkflow
 
 from ..conftest import alive, descendants
 from ..session.feedrig import backtest_for, canonical, session_outcome
-from .conftest import Up, poll, sign_up
+from .conftest import Up, child_pids, poll, sign_up
 
 KILLS_EACH = 3
 SYMBOL, INTERVAL = "BTCUSDT", "5m"
@@ -39,17 +38,7 @@ pytestmark = pytest.mark.timeout(480)
 
 def child_pid(parent: int, command: str) -> int | None:
     """The live child of ``parent`` running ``durabot {command}``."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if ppid == parent and argv[-3:-1] == [b"durabot", command.encode()]:
-            return int(entry.name)
-    return None
+    return next(iter(child_pids(parent, command)), None)
 
 
 def kill_on_sight(up: Up, command: str, within_s: float) -> int | None:

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from durabot.supervisor import port_in_use
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -76,3 +80,26 @@ def test_python_older_than_3_12_is_refused_by_the_bootstrap(tmp_path, run_env):
     done = run(["bash", str(REPO / "bin" / "durabot"), "up"], env, tmp_path)
     assert_one_line_error(done, "Python >= 3.12", "3.11.9")
     assert not (tmp_path / "venv").exists()
+
+
+def test_second_gateway_port_in_use_names_both_settings(tmp_path, run_env, get_free_port):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        if port_in_use(port - 1):
+            pytest.skip(f"port {port - 1} (the first gateway's) is taken by someone else")
+        env = run_env(DURABOT_VAR_DIR=str(tmp_path / "var"), DURABOT_GATEWAY_PORT=str(port - 1),
+                      DURABOT_GATEWAYS="2", DURABOT_TEMPORAL_PORT=str(get_free_port()),
+                      DURABOT_TEMPORAL_UI_PORT=str(get_free_port()), DURABOT_MONGO_PORT=str(get_free_port()))
+        done = run([sys.executable, "-m", "durabot", "up"], env, tmp_path)
+    assert_one_line_error(done, f"port {port} is already in use", "DURABOT_GATEWAY_PORT and DURABOT_GATEWAYS")
+
+
+def test_invalid_process_counts(tmp_path, run_env):
+    for env, needles in (({"DURABOT_WORKERS": "0"}, ("DURABOT_WORKERS", "greater than or equal to 1")),
+                         ({"DURABOT_GATEWAYS": "x"}, ("DURABOT_GATEWAYS",)),
+                         ({"DURABOT_GATEWAY_PORT": "65535", "DURABOT_GATEWAYS": "2"},
+                          ("DURABOT_GATEWAYS", "2 gateways on consecutive ports from 65535"))):
+        done = run([sys.executable, "-m", "durabot", "up"], run_env(**env), tmp_path)
+        assert_one_line_error(done, *needles)

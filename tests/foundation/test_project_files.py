@@ -22,14 +22,29 @@ def compose() -> dict:
 
 def test_compose_has_the_production_services(compose):
     services = compose["services"]
-    assert {"postgres", "temporal", "temporal-ui", "mongo", "mongo-init", "redis", "worker", "gateway"} <= set(services)
-    for name in ("postgres", "temporal", "mongo", "redis", "worker", "gateway"):
+    assert {"postgres", "temporal", "temporal-ui", "mongo", "mongo-init", "worker", "gateway", "proxy"} <= set(services)
+    # Rate limits and the /ws fan-out live in MongoDB: nothing may depend on a Redis.
+    assert "redis" not in services
+    for name in ("postgres", "temporal", "mongo", "worker", "gateway", "proxy"):
         assert "healthcheck" in services[name], f"{name} has no health check"
     assert services["temporal"]["environment"]["DB"] == "postgres12"
     assert "--replSet" in services["mongo"]["command"]
     assert "rs.initiate" in " ".join(services["mongo-init"]["command"])
-    assert services["gateway"]["ports"] == ["8080:8080"]
     assert services["temporal-ui"]["ports"] == ["8233:8080"]
+
+
+def test_compose_gateways_scale_behind_one_port(compose):
+    services = compose["services"]
+    gateway, proxy = services["gateway"], services["proxy"]
+    assert "ports" not in gateway, "gateway replicas publish no port; the proxy does"
+    assert gateway["deploy"]["replicas"] >= 2
+    assert gateway["environment"]["DURABOT_FORWARDED_ALLOW_IPS"] == "*"
+    assert proxy["ports"] == ["8080:8080"]
+    assert proxy["depends_on"]["gateway"]["condition"] == "service_healthy"
+    mount = next(v for v in proxy["volumes"] if v.endswith(":/etc/caddy/Caddyfile:ro"))
+    caddyfile = (REPO / mount.split(":")[0]).read_text()
+    assert re.search(r"dynamic a gateway 8080\b", caddyfile), caddyfile
+    assert f":{gateway['environment']['DURABOT_GATEWAY_PORT']} {{" in caddyfile
 
 
 def test_compose_runs_the_same_commands_as_local(compose):
@@ -98,3 +113,12 @@ def test_nothing_in_the_product_reads_shared():
             if path.is_file() and path.suffix in (".py", "") and "../shared" in path.read_text(errors="ignore"):
                 offenders.append(str(path))
     assert not offenders
+
+
+def test_the_image_holds_every_package():
+    pyproject = (REPO / "pyproject.toml").read_text()
+    packages = re.search(r"^include = \[(.*?)\]", pyproject, re.M)
+    assert packages, "pyproject has no [tool.setuptools.packages.find] include"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for package in re.findall(r'"(\w+)\*"', packages.group(1)):
+        assert re.search(rf"^COPY {package} {package}$", dockerfile, re.M), f"the image lacks {package}/"
