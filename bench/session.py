@@ -388,6 +388,7 @@ class Run:
     ws_to_published: list[float] = field(default_factory=list)  # close -> event inserted
     ws_published_to_received: list[float] = field(default_factory=list)  # event inserted -> frame received
     sign_up_s: float = 0.0
+    profiles: dict[str, list[str]] = field(default_factory=dict)  # process -> its hottest frames
 
     @property
     def ws_samples(self) -> list[float]:
@@ -463,7 +464,8 @@ async def start_sessions(client: Client, run: RunIds, user_ids: Sequence[str],
 
 
 async def session_run(root: Path, sessions: int, speed: float, workers: int, candles: int, warmup_s: float,
-                      query_sample: int, deadline: float, ws: bool = True, code: Code | None = None) -> Run:
+                      query_sample: int, deadline: float, ws: bool = True, code: Code | None = None,
+                      profile: Path | None = None) -> Run:
     began = time.monotonic()
     code = code or Code("current", REPO)
     result = Run(sessions, speed, workers, code.label)
@@ -531,13 +533,17 @@ async def session_run(root: Path, sessions: int, speed: float, workers: int, can
         window_end = measure_from + candles * result.period_s
         if window_end - time.time() > deadline - time.monotonic():
             result.note = "the time budget ends inside the measured window"
+        await asyncio.sleep(max(0.0, measure_from - time.time()))  # CPU counts over the measured window only
         cpu_before = cpu_snapshot(stack)
+        profilers = start_profilers(stack, profile, f"{code.label.split(' ')[0]}-n{sessions}",
+                                    window_end - time.time())
         while time.time() < window_end + 0.5:
             for proc in stack.services:
                 proc.check_alive()
             await asyncio.sleep(0.5)
         cpu_after = cpu_snapshot(stack)
-        result.window_s = window_end - measure_from
+        result.profiles = finish_profilers(profilers)
+        result.window_s = window_end + 0.5 - measure_from
         result.cpu_s = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
 
         offset, result.clock_width_s = clock_offset(samples.clock, speed)
@@ -599,6 +605,51 @@ async def session_run(root: Path, sessions: int, speed: float, workers: int, can
             await mongo.close()
         stack.stop_all()
         result.wall_s = time.monotonic() - began
+
+
+Profiler = tuple[str, Path, subprocess.Popen]
+
+
+def start_profilers(stack: Stack, out: Path | None, tag: str, seconds: float) -> list[Profiler]:
+    """py-spy on the workers and the database for the measured window (only the threads holding the
+    GIL, so idle waits do not count): raw collapsed stacks in ``out``."""
+    if out is None:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    running: list[Profiler] = []
+    for service in stack.services:
+        if service.name.startswith("worker") or service.name == "mongo":
+            path = out / f"{tag}-{service.name}.txt"
+            proc = subprocess.Popen([str(BIN / "py-spy"), "record", "--gil", "--nonblocking", "--rate", "100",
+                                     "--duration", str(max(1, int(seconds))), "--format", "raw", "--output",
+                                     str(path), "--pid", str(service.proc.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            running.append((service.name, path, proc))
+    return running
+
+
+def finish_profilers(running: list[Profiler]) -> dict[str, list[str]]:
+    tops: dict[str, list[str]] = {}
+    for name, path, proc in running:
+        proc.wait(timeout=60)
+        if path.exists():
+            tops[name] = hottest(path)
+    return tops
+
+
+def hottest(path: Path, count: int = 12) -> list[str]:
+    """The functions with the most samples on or under them (inclusive), as 'share function'."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        total += int(n)
+        for frame in set(stack.split(";")):
+            if "site-packages" in frame or "/durabot/" in frame or frame.startswith("<"):
+                continue  # the bottom of every stack says nothing
+            inclusive[frame] = inclusive.get(frame, 0) + int(n)
+    ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:count]
+    return [f"{n / max(total, 1):5.1%} {frame}" for frame, n in ranked]
 
 
 def failed_activations(stack: Stack) -> str:
@@ -747,7 +798,7 @@ def summary(runs: list[Run]) -> dict:
         "starts_per_s": med([r.starts_per_s for r in done]), "wall_s": med([r.wall_s for r in done]),
         "clock_width_s": max(r.clock_width_s for r in done), "commit_source": done[0].commit_source,
         "cpu_share": {k: round(v / done[0].window_s, 2) for k, v in sorted(done[0].cpu_s.items())},
-        "breakdown": done[0].breakdown, "notes": [r.note for r in runs if r.note],
+        "breakdown": done[0].breakdown, "notes": [r.note for r in runs if r.note], "profiles": done[0].profiles,
         "ws_p50_s": med([percentile(r.ws_samples, 50) for r in done if r.ws_samples]),
         "ws_p99_s": med([percentile(r.ws_samples, 99) for r in done if r.ws_samples]),
         "ws_max_s": med([max(r.ws_samples) for r in done if r.ws_samples]),
@@ -826,6 +877,10 @@ def report(summaries: list[dict], args: argparse.Namespace, total_s: float) -> N
                   f"{secs(s['ws_published_to_received_p50_s'])} s, p99 {secs(s['ws_published_to_received_p99_s'])} s")
         elif s["sign_up_s"]:
             print("    /ws: no trade in the measured candles, so no TradeExecuted to time (measure more --candles)")
+        for process, frames in s["profiles"].items():
+            print(f"    py-spy {process} (share of GIL-holding samples on or under):")
+            for frame in frames:
+                print(f"      {frame}")
         for label, stages in s["breakdown"].items():
             print(f"    {label:6s} session (signal order), medians s: "
                   + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
@@ -887,6 +942,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sessions whose `queued` is sampled (a query every 5 s each)")
     parser.add_argument("--budget-s", type=float, default=900.0, help="stop starting new runs after this")
     parser.add_argument("--keep-dir", action="store_true", help="keep the temp dir (logs) after the run")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="py-spy the workers and the database over each measured window into DIR")
     parser.add_argument("--baseline", metavar="REF",
                         help="also run every configuration on this git ref (e.g. main or HEAD~3), interleaved")
     parser.add_argument("--no-ws", dest="ws", action="store_false",
@@ -942,7 +999,7 @@ async def one_run(args: argparse.Namespace, root: Path, code: Code, runs: list[R
         return
     try:
         runs.append(await session_run(root, sessions, speed, workers, candles, args.warmup_s,
-                                      args.query_sample, deadline, args.ws, code))
+                                      args.query_sample, deadline, args.ws, code, args.profile))
     except Exception as exc:  # noqa: BLE001 - one failed run is reported; the others still count
         traceback.print_exc()
         runs.append(Run(sessions, speed, workers, code.label,

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     feed_backfill_candles: int = Field(
         1000, ge=1, le=100_000, description="Candles the feed fetches for a stream it has never stored."
     )
+    feed_heartbeat_timeout_s: float = Field(
+        30.0, ge=2.0, le=600.0,
+        description="A feed whose worker died resumes on another worker after this long without a heartbeat.",
+    )
 
     # Accounts and security (issue 5). Unset keys are generated once into var_dir with mode 0600.
     jwt_private_key: SecretStr | None = Field(

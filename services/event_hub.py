@@ -235,15 +235,19 @@ class EventHub:
                 pipeline = stream_pipeline(PUBLIC_TYPES | ACCOUNT_TYPES, every_user=True)
                 stream = await self.db.events.watch(pipeline, resume_after=token, max_await_time_ms=250)
                 self._ready.set()
-                last_saved = loop.time()
+                last_saved, saved = loop.time(), token
                 async with stream:
                     while True:
                         change = await stream.try_next()
                         if change is not None:
                             self.dispatch(change["fullDocument"], change["_id"])
-                        if stream.resume_token and (change is None or loop.time() - last_saved > TOKEN_SAVE_EVERY_S):
-                            await self._save_token(stream.resume_token)
-                            last_saved = loop.time()
+                        # At most once a second, and only a position that moved: an idle stream
+                        # returns every 250 ms, and a write each time would be the hub's main cost
+                        # to the database.
+                        position = stream.resume_token
+                        if position and position != saved and loop.time() - last_saved >= TOKEN_SAVE_EVERY_S:
+                            await self._save_token(position)
+                            last_saved, saved = loop.time(), position
             except asyncio.CancelledError:
                 raise
             except PyMongoError as exc:

@@ -90,7 +90,7 @@ async def start_market_feed(client: Client, settings: Settings) -> WorkflowHandl
     """Start ``feed:{source}`` unless it runs already (every worker calls this; one feed results)."""
     return await client.start_workflow(
         MarketFeedWorkflow.run,
-        MarketFeedInput(source=settings.market_source),
+        MarketFeedInput(source=settings.market_source, heartbeat_timeout_s=settings.feed_heartbeat_timeout_s),
         id=feed_workflow_id(settings.market_source),
         task_queue=task_queue_name(TASK_QUEUE_MARKET, settings.task_queue_prefix),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -66,7 +66,8 @@ def outlive(pids: set[int], within_s: float) -> set[int]:
 async def test_up_restarts_killed_children_and_stops_on_a_crash_loop(tmp_path, stack_env):
     env, ports = stack_env
     # Short pauses before restarts: the backoff's doubling and crash-loop rule stay what they are.
-    up = Up({**env, "DURABOT_UP_FIRST_RESTART_PAUSE_S": "0.2"}, tmp_path)
+    # The feed ran on the killed worker: it resumes after its heartbeat timeout, here seconds, not 30.
+    up = Up({**env, "DURABOT_UP_FIRST_RESTART_PAUSE_S": "0.2", "DURABOT_FEED_HEARTBEAT_TIMEOUT_S": "5"}, tmp_path)
     mongo: AsyncMongoClient = AsyncMongoClient(
         f"mongodb://127.0.0.1:{ports['MONGO_PORT']}/?directConnection=true", tz_aware=True)
     try:
