@@ -235,7 +235,8 @@ class EventHub:
                 pipeline = stream_pipeline(PUBLIC_TYPES | ACCOUNT_TYPES, every_user=True)
                 stream = await self.db.events.watch(pipeline, resume_after=token, max_await_time_ms=250)
                 self._ready.set()
-                last_saved, saved = loop.time(), token
+                last_saved = loop.time()
+                saved: Mapping[str, Any] | None = token
                 async with stream:
                     while True:
                         change = await stream.try_next()
