@@ -69,7 +69,7 @@ import traceback
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +114,7 @@ START_ATTEMPTS = 4
 # each close rather than an ever-growing backlog (which N = 200 at speed 20 already shows).
 LARGE_N = 500
 # A status query costs Temporal and the worker about what a decision does: sampled sparingly.
-CLOCK_POLL_S, COMMIT_POLL_S, QUERY_POLL_S, COUNT_POLL_S = 0.2, 0.25, 5.0, 2.0
+CLOCK_POLL_S, QUERY_POLL_S = 0.2, 5.0
 SUBSCRIPTION_REFRESH_S = 2.0  # activities/market_feed.py re-reads feed_subscriptions this often
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SIGN_UPS_IN_FLIGHT = 4  # bcrypt (cost 12) runs in the gateway: more at once only queues there
@@ -301,9 +301,7 @@ class Samples:
     """What the background pollers saw while a run was going on."""
 
     clock: list[tuple[float, float, int]] = field(default_factory=list)  # (wall before, wall after, virtual now)
-    observed: dict[tuple[str, int], float] = field(default_factory=dict)  # (session, close time) -> commit wall
     queued: list[tuple[float, list[int]]] = field(default_factory=list)  # (wall, queued per sampled session)
-    commits: list[tuple[float, int]] = field(default_factory=list)  # (wall, portfolio_history documents)
 
 
 async def poll_clock(rest: str, out: Samples) -> None:
@@ -316,21 +314,6 @@ async def poll_clock(rest: str, out: Samples) -> None:
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(CLOCK_POLL_S)
-
-
-async def poll_commits(db: AsyncDatabase, out: Samples, observe_accounts: bool) -> None:
-    """The commit count (for commits/s) and, for code older than ``committed_at``, the account
-    snapshots' update times. Both are sampled seldom enough not to show up in the CPU figures."""
-    since: datetime | None = None
-    while True:
-        query = {} if since is None else {"updated_at": {"$gte": since}}
-        if observe_accounts:
-            async for doc in db.paper_trading_accounts.find(query, {"session_id": 1, "time": 1, "updated_at": 1}):
-                out.observed.setdefault((doc["session_id"], int(doc["time"])), doc["updated_at"].timestamp())
-                since = doc["updated_at"] if since is None else max(since, doc["updated_at"])
-        if not out.commits or time.time() - out.commits[-1][0] >= COUNT_POLL_S:
-            out.commits.append((time.time(), await db.portfolio_history.estimated_document_count()))
-        await asyncio.sleep(COMMIT_POLL_S if observe_accounts else COUNT_POLL_S)
 
 
 async def poll_queued(handles: Sequence[WorkflowHandle], out: Samples) -> None:
@@ -370,7 +353,7 @@ class Run:
     candles: list[int] = field(default_factory=list)  # close times measured
     lags: dict[int, list[float]] = field(default_factory=dict)  # close time -> lag per committed session
     missing: int = 0  # (session, candle) with no commit by the end of the drain
-    unobserved: int = 0  # committed, but the commit time was overwritten before a poll saw it
+    unobserved: int = 0  # committed without a commit time (code older than committed_at)
     commits_per_s: float = 0.0
     queued_first: float = 0.0
     queued_last: float = 0.0
@@ -514,9 +497,6 @@ async def session_run(root: Path, sessions: int, speed: float, workers: int, can
             return await db.market_data.count_documents({"symbol": SYMBOL, "interval": INTERVAL}) >= START_OFFSET // 2
 
         await wait_for(backfilled, 90, "the feed's first-sight backfill", procs[0])
-        # Every version since wave 1 stamps portfolio_history.committed_at: polling the accounts (four
-        # finds a second) would only add the bench's own load to the database's CPU figure.
-        pollers.append(asyncio.create_task(poll_commits(db, samples, observe_accounts=False)))
         handles, result.starts_per_s = await start_sessions(client, run, user_ids, deadline)
         if len(handles) < sessions:
             result.note = (f"only {len(handles)} of {sessions} sessions started (time budget, or starts that kept "
@@ -568,7 +548,11 @@ async def session_run(root: Path, sessions: int, speed: float, workers: int, can
             # Events are published at commit; give the last ones a moment to cross the gateway.
             await asyncio.sleep(2.0)
             await collect_ws_lags(db, result, ids, close_wall, frames)
-        result.commits_per_s = commit_rate(samples.commits, measure_from, window_end)
+        # From the commits' own times, read after the window: a count while it runs would be a scan
+        # the database's CPU figure would include.
+        result.commits_per_s = await db.portfolio_history.count_documents({"committed_at": {
+            "$gte": datetime.fromtimestamp(measure_from, UTC), "$lte": datetime.fromtimestamp(window_end, UTC)}}
+        ) / max(window_end - measure_from, 1e-9)
         queued = [(t, max(q)) for t, q in samples.queued if q and measure_from <= t <= window_end]
         if queued:
             third = max(1, len(queued) // 3)
@@ -637,6 +621,11 @@ def finish_profilers(running: list[Profiler]) -> dict[str, list[str]]:
     return tops
 
 
+# Frames under every stack of a process (thread and event-loop machinery, the CLI): left out.
+PLUMBING = ("threading.py", "asyncio/", "typer/", "click/", "concurrent/futures/", "durabot/cli.py",
+            "selectors.py", "(<string>", "(durabot:")
+
+
 def hottest(path: Path, count: int = 12) -> list[str]:
     """The functions with the most samples on or under them (inclusive), as 'share function'."""
     inclusive: dict[str, int] = {}
@@ -645,7 +634,7 @@ def hottest(path: Path, count: int = 12) -> list[str]:
         stack, _, n = line.rpartition(" ")
         total += int(n)
         for frame in set(stack.split(";")):
-            if "site-packages" in frame or "/durabot/" in frame or frame.startswith("<"):
+            if not frame or any(part in frame for part in PLUMBING):
                 continue  # the bottom of every stack says nothing
             inclusive[frame] = inclusive.get(frame, 0) + int(n)
     ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:count]
@@ -673,9 +662,7 @@ async def collect_lags(db: AsyncDatabase, result: Run, session_ids: list[str], c
                                                {"session_id": 1, "time": 1, "committed_at": 1}):
         at = doc.get("committed_at")
         committed[(doc["session_id"], int(doc["time"]))] = at.timestamp() if at is not None else None
-    has_committed_at = any(v is not None for v in committed.values())
-    result.commit_source = ("portfolio_history.committed_at" if has_committed_at else
-                            f"paper_trading_accounts.updated_at polled every {COMMIT_POLL_S} s")
+    result.commit_source = "portfolio_history.committed_at"
     for close in result.candles:
         lags: list[float] = []
         for session_id in session_ids:
@@ -683,20 +670,12 @@ async def collect_lags(db: AsyncDatabase, result: Run, session_ids: list[str], c
             if key not in committed:
                 result.missing += 1
                 continue
-            at = committed[key] if has_committed_at else samples.observed.get(key)
+            at = committed[key]
             if at is None:
                 result.unobserved += 1
             else:
                 lags.append(at - close_wall[close])
         result.lags[close] = lags
-
-
-def commit_rate(counts: list[tuple[float, int]], start: float, end: float) -> float:
-    inside = [(t, n) for t, n in counts if start <= t <= end]
-    if len(inside) < 2:
-        return float("nan")
-    (t0, n0), (t1, n1) = inside[0], inside[-1]
-    return (n1 - n0) / max(t1 - t0, 1e-9)
 
 
 def stamp(value: dict) -> float:

@@ -13,6 +13,7 @@ from core.contracts import (
     ManualOrderInput,
     SignalIntervalInput,
     StartSessionInput,
+    UpdateSettingsInput,
     UpdateSymbolsInput,
     session_workflow_id,
     stream_key,
@@ -142,6 +143,16 @@ async def test_symbols_interval_stop_policy_and_reset(rig):
         assert both.symbols == SYMBOLS
         assert sorted(d["symbol"] for d in await rig.db.feed_subscriptions.find(subscriptions).to_list()) == [
             "ETHBTC", "LTCBTC"]
+        # Each subscription carries the analysis settings the feed computes for this session, and
+        # follows a change of them (an engine-only change leaves them be).
+        analysis = AnalysisSettings.from_dict(ANALYSIS).to_dict()
+        assert [d["analysis_settings"] for d in await rig.db.feed_subscriptions.find(subscriptions).to_list()] == [
+            analysis, analysis]
+        await handle.execute_update(TradingSessionWorkflow.update_settings,
+                                    UpdateSettingsInput(analysis_settings={"min_agree": 3}))
+        changed = AnalysisSettings.from_dict({**ANALYSIS, "min_agree": 3}).to_dict()
+        assert [d["analysis_settings"] for d in await rig.db.feed_subscriptions.find(subscriptions).to_list()] == [
+            changed, changed]
         await feed(handle, ltc, "5m")
         await wait_both(handle, eth[-1].open_time)
 
