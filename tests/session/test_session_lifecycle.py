@@ -195,8 +195,8 @@ async def test_symbols_interval_stop_policy_and_reset(rig):
     assert [p["quantity"] for p in rows[0]["partial_closes"]] == [0.5] and rows[0]["trade"]["quantity"] == 1.5
     assert rows[0]["trade"]["net_pnl"] == reset.closed_trades[0]["net_pnl"]
     assert position["trade_id"] == 2
-    # Every start, symbol or interval change, stop and reset published one BotStatusUpdate, in order.
+    # Every start, symbol, interval or settings change, stop and reset published one BotStatusUpdate, in order.
     statuses = await rig.db.events.find({"type": "BotStatusUpdate", "user_id": user}).sort("created_at", 1).to_list()
     assert [e["data"]["status"] for e in statuses] == [
-        "running", "running", "running", "running", "stopped", "new", "running"]
+        "running", "running", "running", "running", "running", "stopped", "new", "running"]
     assert [e["data"]["generation"] for e in statuses][-2:] == [1, 1]
