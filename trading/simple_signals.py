@@ -1,4 +1,4 @@
-"""Two textbook signal generators in pure Python, for peer cross-checks, benches and the CLI.
+"""Two textbook signal generators, for peer cross-checks, benches and the CLI.
 
 * ``sma_cross``: long on the candle where the fast SMA closes above the slow one after being
   below it, short on the reverse cross (backtesting.py's ``crossover``: strictly below, then
@@ -13,6 +13,9 @@ Both return a ``SimpleSignalSeries``: one entry per candle, None while warming u
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+
+import numpy as np
+import numpy.typing as npt
 
 from trading.candle import Candle
 from trading.signals import Direction, Signal, StrategyVerdict
@@ -41,42 +44,52 @@ def sma(values: Sequence[float], length: int) -> list[float | None]:
     return out
 
 
+def _running_totals(values: list[float], array: npt.NDArray[np.float64], length: int) -> npt.NDArray[np.float64]:
+    """The running sums of ``sma`` at every index from ``length - 1`` on (earlier entries are
+    undefined), bit-identical to its loop without running it value by value.
+
+    ``sma`` re-sums with ``sum`` at every multiple of ``length``, and between two re-sums computes
+    ``(total + values[i]) - values[i - length]`` one index after the other. So the chains between
+    re-sums are independent: with the series laid out as a grid of one column per chain, each of the
+    ``length - 1`` steps is one numpy operation over all chains at once, with the same float
+    operations in the same order. The re-sums themselves are Python's ``sum`` over the same values
+    (its compensated float summation is part of what must match)."""
+    n = len(values)
+    out = np.empty(n)
+    total = 0.0
+    for v in values[:length]:
+        total += v
+    if length == 1:  # sma's periodic re-sum lands on the first value
+        total = sum(values[:1])
+    out[length - 1] = total
+    chains = -(-n // length)
+    if chains > 1:
+        padded = np.zeros(chains * length)
+        padded[:n] = array
+        ahead = padded.reshape(chains, length).T  # ahead[j, b]: values[b * length + j]
+        shifted = np.zeros(chains * length)
+        shifted[length:] = padded[:-length]
+        behind = shifted.reshape(chains, length).T  # behind[j, b]: values[b * length + j - length]
+        totals = np.empty((length, chains))
+        # Chain b >= 1 starts at index b * length with sum(values[(b - 1) * length + 1 : b * length + 1]).
+        windows = zip(*(values[1 + k :: length] for k in range(length)), strict=False)
+        totals[0, 1:] = list(map(sum, windows))[: chains - 1]
+        for j in range(1, length):
+            totals[j, 1:] = (totals[j - 1, 1:] + ahead[j, 1:]) - behind[j, 1:]
+        out[length:] = totals.T.reshape(-1)[length:n]
+    return out
+
+
 def _cross_codes(values: list[float], fast: int, slow: int) -> list[int]:
-    """The cross codes of ``sma_cross`` for indices slow .. n-1 (needs n > slow): both averages
-    advanced in one loop with exactly ``sma``'s float operations (the same running sums, re-summed
-    at the same indices), without building the two average lists: half the work of calling
-    ``sma`` twice, and bit-identical to it."""
-    fast_total = 0.0
-    for v in values[:fast]:
-        fast_total += v
-    if fast == 1:  # sma's periodic re-sum lands on the first value
-        fast_total = sum(values[:1])
-    for i in range(fast, slow):
-        fast_total = fast_total + values[i] - values[i - fast]
-        if i % fast == 0:
-            fast_total = sum(values[i - fast + 1 : i + 1])
-    slow_total = 0.0
-    for v in values[:slow]:
-        slow_total += v
-    f0, s0 = fast_total / fast, slow_total / slow  # both averages at index slow - 1
-    codes: list[int] = []
-    append = codes.append
-    for i in range(slow, len(values)):
-        v = values[i]
-        fast_total = fast_total + v - values[i - fast]
-        if i % fast == 0:
-            fast_total = sum(values[i - fast + 1 : i + 1])
-        slow_total = slow_total + v - values[i - slow]
-        if i % slow == 0:
-            slow_total = sum(values[i - slow + 1 : i + 1])
-        f1, s1 = fast_total / fast, slow_total / slow
-        if f0 < s0 and f1 > s1:
-            append(1)
-        elif f0 > s0 and f1 < s1:
-            append(-1)
-        else:
-            append(0)
-        f0, s0 = f1, s1
+    """The cross codes of ``sma_cross`` for indices slow .. n-1 (needs n > slow), from the two
+    averages as ``sma`` computes them (``_running_totals`` / length), compared with numpy."""
+    array = np.fromiter(values, dtype=np.float64, count=len(values))
+    f = _running_totals(values, array, fast)[slow - 1 :] / fast
+    s = _running_totals(values, array, slow)[slow - 1 :] / slow
+    f0, s0, f1, s1 = f[:-1], s[:-1], f[1:], s[1:]
+    up = (f0 < s0) & (f1 > s1)
+    down = (f0 > s0) & (f1 < s1)
+    codes: list[int] = (up.astype(np.int8) - down.astype(np.int8)).tolist()
     return codes
 
 

@@ -1,7 +1,7 @@
 """The backtester's fast paths agree exactly with the reference ones they replace.
 
 ``Engine.step_side`` / ``step_into`` (no Signal objects, no StepResult), ``Engine.hold_through``
-(a holding span in one call), the fused two-average loop of ``sma_cross``, ``advance_idle`` over
+(a holding span in one call), the chain-wise numpy averages of ``sma_cross``, ``advance_idle`` over
 an index range and the covered-long shortcut of ``margin.liquidation_price``.
 """
 
