@@ -29,7 +29,7 @@ from itertools import compress, count, repeat
 from operator import attrgetter, le, lt
 from typing import Any, Protocol
 
-from trading.candle import Candle, validate_candles
+from trading.candle import Candle, CandleLists, validate_candles
 from trading.engine import Engine
 from trading.metrics import compute_metrics
 from trading.models import Fill, Side, Trade
@@ -150,6 +150,9 @@ def _check_signals(candles: Sequence[Candle], signals: Any, source: _Signals, st
     if source._series is not None:
         if isinstance(signals, SimpleSignalSeries) and signals.candles is candles:
             return  # computed from this very sequence
+        lists = getattr(signals, "candle_lists", None)
+        if lists is not None and lists.source is candles:
+            return  # an analysis SignalSeries computed from this very sequence
         times = signals.open_time
         times = times if isinstance(times, list) else times.tolist()
         if signals.symbol != candles[0].symbol or times != list(map(attrgetter("open_time"), candles)):
@@ -163,35 +166,51 @@ def _check_signals(candles: Sequence[Candle], signals: Any, source: _Signals, st
             )
 
 
-def _prepare(candles: Sequence[Candle], validated: bool) -> tuple[list[float], list[float], list[float], list[int]]:
+def _prepare(
+    candles: Sequence[Candle], signals: Any, validated: bool
+) -> tuple[list[float], list[float], list[float], list[int]]:
     """Validate (unless the caller already did) and split the series into highs, lows, closes and
     close times.
 
-    validate_candles' rules, checked column-wise with C-level ``map`` (a NaN fails every
-    comparison); on any doubt validate_candles runs and names the bad row. The columns are built
-    with comprehensions, which CPython 3.12 runs faster than ``map(attrgetter(...))``."""
-    highs = [c.high for c in candles]
-    lows = [c.low for c in candles]
-    closes = [c.close for c in candles]
-    if not validated and not _sound(candles, highs, lows, closes, [c.open_time for c in candles]):
-        validate_candles(candles)
-    symbols = {c.symbol for c in candles}
-    if len(symbols) != 1:
-        first = candles[0].symbol
-        bad = next(i for i, c in enumerate(candles) if c.symbol != first)
-        raise ValueError(f"one symbol per backtest: row {bad + 1} is {candles[bad].symbol}, not {first}")
+    Columns a signal series read from this very sequence are reused (an analysis ``SignalSeries``
+    keeps all of them, a ``SimpleSignalSeries`` its closes); the others are read with comprehensions,
+    which CPython 3.12 runs faster than ``map(attrgetter(...))``. validate_candles' rules are checked
+    column-wise with C-level ``map`` (a NaN fails every comparison); on any doubt validate_candles runs
+    and names the bad row."""
+    lists: CandleLists | None = getattr(signals, "candle_lists", None)
+    if lists is not None and lists.source is not candles:
+        lists = None
+    if lists is None:
+        known = signals.closes if isinstance(signals, SimpleSignalSeries) and signals.candles is candles else None
+        lists = CandleLists(
+            candles,
+            [c.open_time for c in candles],
+            [],  # opens and volumes: read only to validate
+            [c.high for c in candles],
+            [c.low for c in candles],
+            known if known is not None else [c.close for c in candles],
+            [],
+        )
+        symbols = {c.symbol for c in candles}
+        if len(symbols) != 1:
+            first = candles[0].symbol
+            bad = next(i for i, c in enumerate(candles) if c.symbol != first)
+            raise ValueError(f"one symbol per backtest: row {bad + 1} is {candles[bad].symbol}, not {first}")
+    # else: the analysis' CandleArrays.from_candles checked that the sequence has one symbol.
     intervals = {c.interval_ms for c in candles}
     if len(intervals) != 1:
         raise ValueError(f"one interval per backtest, got {sorted(intervals)}")
     step = intervals.pop()
-    return highs, lows, closes, [c.open_time + step for c in candles]
+    close_times = [t + step for t in lists.open_time]
+    if not validated and not _sound(candles, lists, close_times):
+        validate_candles(candles)
+    return lists.high, lists.low, lists.close, close_times
 
 
-def _sound(
-    candles: Sequence[Candle], highs: list[float], lows: list[float], closes: list[float], times: list[int]
-) -> bool:
-    opens = list(map(attrgetter("open"), candles))
-    volumes = list(map(attrgetter("volume"), candles))
+def _sound(candles: Sequence[Candle], lists: CandleLists, times: list[int]) -> bool:
+    highs, lows, closes = lists.high, lists.low, lists.close
+    opens = lists.open or list(map(attrgetter("open"), candles))
+    volumes = lists.volume or list(map(attrgetter("volume"), candles))
     try:
         sound = (
             all(map(le, lows, opens))
@@ -230,7 +249,7 @@ def run_backtest(
         raise ValueError(f"{len(signals)} signals for {len(candles)} candles: need one per candle")
     if not candles:
         raise ValueError("no candles")
-    highs, lows, closes, all_close_times = _prepare(candles, candles_validated)
+    highs, lows, closes, all_close_times = _prepare(candles, signals, candles_validated)
     step_ms = candles[0].interval_ms
     # Bisect on close times: open_time >= x  <=>  close_time >= x + interval (one interval per series).
     start = bisect.bisect_left(all_close_times, trade_from + step_ms) if trade_from is not None else 0

@@ -126,15 +126,21 @@ class SimpleSignalSeries:
     None warming up) with the ``Signal`` objects built only when asked (``signal_at``, indexing,
     ``signals()``), so a million-candle series costs a list of small ints."""
 
-    __slots__ = ("_candles", "_reasons", "direction", "strategy")
+    __slots__ = ("_candles", "_reasons", "closes", "direction", "strategy")
 
     def __init__(
-        self, candles: Sequence[Candle], direction: list[int | None], strategy: str, reasons: dict[int, str]
+        self,
+        candles: Sequence[Candle],
+        direction: list[int | None],
+        strategy: str,
+        reasons: dict[int, str],
+        closes: list[float] | None = None,
     ) -> None:
         self._candles = candles
         self.direction = direction
         self.strategy = strategy
         self._reasons = reasons  # direction code → reason
+        self.closes = closes  # the candles' closes, when the generator read them (the backtester reuses them)
 
     def __len__(self) -> int:
         return len(self.direction)
@@ -193,7 +199,7 @@ def sma_cross(candles: Sequence[Candle], fast: int = 10, slow: int = 30) -> Simp
         -1: f"SMA{fast} crossed below SMA{slow}",
         0: "no cross",
     }
-    return SimpleSignalSeries(candles, direction, "sma_cross", reasons)
+    return SimpleSignalSeries(candles, direction, "sma_cross", reasons, closes)
 
 
 def rsi_threshold(
@@ -201,7 +207,8 @@ def rsi_threshold(
 ) -> SimpleSignalSeries:
     if not 0 < lower < upper < 100:
         raise ValueError(f"need 0 < lower < upper < 100, got lower={lower} upper={upper}")
-    values = rsi([c.close for c in candles], length)
+    closes = [c.close for c in candles]
+    values = rsi(closes, length)
     n = len(candles)
     direction: list[int | None] = [None] * min(length + 1, n)
     for i in range(length + 1, n):
@@ -217,4 +224,4 @@ def rsi_threshold(
         -1: f"RSI crossed down through {upper}",
         0: "RSI between thresholds",
     }
-    return SimpleSignalSeries(candles, direction, "rsi_threshold", reasons)
+    return SimpleSignalSeries(candles, direction, "rsi_threshold", reasons, closes)
