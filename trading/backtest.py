@@ -29,8 +29,11 @@ from itertools import compress, count, repeat
 from operator import attrgetter, le, lt
 from typing import Any, Protocol
 
+import numpy as np
+
 from trading.candle import Candle, CandleLists, validate_candles
 from trading.engine import Engine
+from trading.equity_curve import EquitySpans, daily_returns, max_drawdown
 from trading.metrics import compute_metrics
 from trading.models import Fill, Side, Trade
 from trading.settings import EngineSettings, FillPrice, MarketType
@@ -260,7 +263,11 @@ def run_backtest(
     _check_signals(candles, signals, source, start, end)
     engine = Engine(settings, funding_series)
     trades: list[Trade] = []
-    equity: list[float] = []
+    # The fast path records the equity as spans, drawn in numpy at the end; the reference marks
+    # every candle with Engine.equity().
+    spans = EquitySpans(start)
+    flat, holding = spans.flat, spans.holding
+    stepped_equity: list[float] = []
     in_position = 0
     rejected = 0
     actionable = source.actionable
@@ -277,7 +284,6 @@ def run_backtest(
     # the next one's.
     decided = 1 if settings.fill_price is FillPrice.NEXT_OPEN else 0
     symbol = candles[0].symbol
-    record = equity.append
     i = start
     while i < end:
         if skip_idle and not positions and not orders and not pending:
@@ -285,7 +291,7 @@ def run_backtest(
             nxt = min(actionable[k] if k < len(actionable) else end, end)
             if nxt > i:
                 engine.advance_idle(candles, i, nxt, closes)
-                equity.extend([engine.cash] * (nxt - i))
+                flat(nxt, engine.cash)
                 i = nxt
                 continue
         if skip_idle and len(positions) == 1 and not orders and not pending:
@@ -296,12 +302,7 @@ def run_backtest(
             span_end = engine.hold_through(candles, i, limit, columns, all_close_times) if limit > i else i
             if span_end > i:
                 position = positions[symbol]
-                cash, q, entry = engine.cash, position.quantity, position.entry_price
-                # Position.unrealised's arithmetic, inlined over the span.
-                if position.side is Side.LONG:
-                    equity.extend([cash + q * (x - entry) for x in closes[i:span_end]])
-                else:
-                    equity.extend([cash + q * (entry - x) for x in closes[i:span_end]])
+                holding(span_end, engine.cash, position.quantity, position.entry_price, position.side.sign)
                 in_position += span_end - i
                 i = span_end
                 continue
@@ -320,22 +321,37 @@ def run_backtest(
             rejected += 1
         if positions:
             in_position += 1
-            # One symbol: the same float operations as Engine.equity(), without the dict walk.
-            record(engine.cash + positions[symbol].unrealised(closes[i]))
+        if not skip_idle:
+            stepped_equity.append(engine.equity())
+        elif positions:
+            position = positions[symbol]
+            holding(i + 1, engine.cash, position.quantity, position.entry_price, position.side.sign)
         else:
-            record(engine.cash)
+            flat(i + 1, engine.cash)
         i += 1
     close_times = tuple(all_close_times[start:end])
     account = engine.account()
-    metrics = compute_metrics(
-        trades,
-        close_times,
-        equity,
-        settings.starting_balance,
-        in_position,
-        account.fees_paid,
-        account.funding_paid,
-    )
+    balance = settings.starting_balance
+    if skip_idle:
+        curve = spans.curve(closes)
+        times = np.fromiter(close_times, dtype=np.int64, count=len(close_times))
+        equity: list[float] = curve.tolist()
+        metrics = compute_metrics(
+            trades,
+            close_times,
+            equity,
+            balance,
+            in_position,
+            account.fees_paid,
+            account.funding_paid,
+            days=daily_returns(times, curve, balance),
+            drawdown=max_drawdown(curve, balance),
+        )
+    else:
+        equity = stepped_equity
+        metrics = compute_metrics(
+            trades, close_times, equity, balance, in_position, account.fees_paid, account.funding_paid
+        )
     return BacktestResult(
         symbol=candles[0].symbol,
         settings=settings,

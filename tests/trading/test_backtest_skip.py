@@ -33,6 +33,7 @@ def test_skipping_equals_stepping_every_candle_simple_signals(path: Path) -> Non
         skipped = run_backtest(candles, signals, settings)
         stepped = run_backtest(candles, signals, settings, skip_idle=False)
         assert skipped.to_json() == stepped.to_json()
+        assert skipped.equity == stepped.equity
     assert len(skipped.close_times) == len(candles)
 
 
@@ -44,6 +45,7 @@ def test_skipping_equals_stepping_every_candle_five_strategies(path: Path) -> No
     skipped = run_backtest(candles, series, settings)
     stepped = run_backtest(candles, series.signals(), settings, skip_idle=False)
     assert skipped.to_json() == stepped.to_json()
+    assert skipped.equity == stepped.equity
     if len(candles) > 5000:
         assert skipped.trades, "the consensus must trade on real data for this test to mean anything"
 
