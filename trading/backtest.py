@@ -183,28 +183,29 @@ def _prepare(
     lists: CandleLists | None = getattr(signals, "candle_lists", None)
     if lists is not None and lists.source is not candles:
         lists = None
+    kinds = {(c.symbol, c.interval_ms) for c in candles}
+    symbols = {symbol for symbol, _ in kinds}
+    if len(symbols) != 1:
+        first = candles[0].symbol
+        bad = next(i for i, c in enumerate(candles) if c.symbol != first)
+        raise ValueError(f"one symbol per backtest: row {bad + 1} is {candles[bad].symbol}, not {first}")
+    if len(kinds) != 1:
+        raise ValueError(f"one interval per backtest, got {sorted(interval for _, interval in kinds)}")
+    step = candles[0].interval_ms
     if lists is None:
         known = signals.closes if isinstance(signals, SimpleSignalSeries) and signals.candles is candles else None
         lists = CandleLists(
             candles,
-            [c.open_time for c in candles],
-            [],  # opens and volumes: read only to validate
+            [],  # open times, opens and volumes: not needed (close times come straight from the candles)
+            [],
             [c.high for c in candles],
             [c.low for c in candles],
             known if known is not None else [c.close for c in candles],
             [],
         )
-        symbols = {c.symbol for c in candles}
-        if len(symbols) != 1:
-            first = candles[0].symbol
-            bad = next(i for i, c in enumerate(candles) if c.symbol != first)
-            raise ValueError(f"one symbol per backtest: row {bad + 1} is {candles[bad].symbol}, not {first}")
-    # else: the analysis' CandleArrays.from_candles checked that the sequence has one symbol.
-    intervals = {c.interval_ms for c in candles}
-    if len(intervals) != 1:
-        raise ValueError(f"one interval per backtest, got {sorted(intervals)}")
-    step = intervals.pop()
-    close_times = [t + step for t in lists.open_time]
+        close_times = [c.open_time + step for c in candles]
+    else:
+        close_times = [t + step for t in lists.open_time]
     if not validated and not _sound(candles, lists, close_times):
         validate_candles(candles)
     return lists.high, lists.low, lists.close, close_times

@@ -73,3 +73,13 @@ def test_bad_rows_are_named() -> None:
     with pytest.raises(ValueError, match="row 6 .*duplicate open_time"):
         run_backtest(duplicated, [None] * len(duplicated), EngineSettings())
 
+
+
+def test_one_symbol_and_one_interval_per_backtest() -> None:
+    candles = load_candles(REPO / "data" / "candles" / "XRPETH-1m-2019-10.csv.gz")[:50]
+    mixed = candles[:20] + [replace(c, symbol="OTHER") for c in candles[20:]]
+    with pytest.raises(ValueError, match="one symbol per backtest: row 21 is OTHER, not XRPETH"):
+        run_backtest(mixed, [None] * len(mixed), EngineSettings())
+    stretched = candles[:10] + [replace(c, interval_ms=120_000) for c in candles[10:]]
+    with pytest.raises(ValueError, match=r"one interval per backtest, got \[60000, 120000\]"):
+        run_backtest(stretched, [None] * len(stretched), EngineSettings())
