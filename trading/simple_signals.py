@@ -13,12 +13,14 @@ Both return a ``SimpleSignalSeries``: one entry per candle, None while warming u
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from trading.candle import Candle
 from trading.signals import Direction, Signal, StrategyVerdict
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 def sma(values: Sequence[float], length: int) -> list[float | None]:
@@ -54,6 +56,8 @@ def _running_totals(values: list[float], array: npt.NDArray[np.float64], length:
     ``length - 1`` steps is one numpy operation over all chains at once, with the same float
     operations in the same order. The re-sums themselves are Python's ``sum`` over the same values
     (its compensated float summation is part of what must match)."""
+    import numpy as np
+
     n = len(values)
     out = np.empty(n)
     total = 0.0
@@ -82,7 +86,12 @@ def _running_totals(values: list[float], array: npt.NDArray[np.float64], length:
 
 def _cross_codes(values: list[float], fast: int, slow: int) -> list[int]:
     """The cross codes of ``sma_cross`` for indices slow .. n-1 (needs n > slow), from the two
-    averages as ``sma`` computes them (``_running_totals`` / length), compared with numpy."""
+    averages as ``sma`` computes them (``_running_totals`` / length), compared with numpy.
+
+    numpy is imported here, not with the module: the Engine's modules (this one included) must
+    import in the workflow sandbox, which has no numpy (tests/trading/test_engine_state.py)."""
+    import numpy as np
+
     array = np.fromiter(values, dtype=np.float64, count=len(values))
     f = _running_totals(values, array, fast)[slow - 1 :] / fast
     s = _running_totals(values, array, slow)[slow - 1 :] / slow
