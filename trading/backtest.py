@@ -294,7 +294,9 @@ def run_backtest(
                 engine.advance_idle(candles, i, nxt, closes)
                 flat(nxt, engine.cash)
                 i = nxt
-                continue
+                if i == end:
+                    break
+                # Candle i carries an actionable signal: step it without asking again.
         if skip_idle and len(positions) == 1 and not orders and not pending:
             # Holding: any long/short signal (even a weak one closes an opposite position), an
             # exit level or a funding instant needs a real step; the candles before it do not.
@@ -306,7 +308,10 @@ def run_backtest(
                 holding(span_end, engine.cash, position.quantity, position.entry_price, position.side.sign)
                 in_position += span_end - i
                 i = span_end
-                continue
+                if i == end:
+                    break
+                # Candle i has a signal, an exit level or a funding instant acting: step it
+                # without asking again (asking would only find the span empty).
         if skip_idle:
             side, confidence = decision(i)
             # Closed trades go straight into ``trades``; no StepResult is built.
