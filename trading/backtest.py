@@ -267,7 +267,7 @@ def run_backtest(
     # The fast path records the equity as spans, drawn in numpy at the end; the reference marks
     # every candle with Engine.equity().
     spans = EquitySpans(start)
-    flat, holding = spans.flat, spans.holding
+    record = spans.record  # (end, cash, quantity, entry, sign): see EquitySpans
     stepped_equity: list[float] = []
     in_position = 0
     rejected = 0
@@ -292,7 +292,7 @@ def run_backtest(
             nxt = min(actionable[k] if k < len(actionable) else end, end)
             if nxt > i:
                 engine.advance_idle(candles, i, nxt, closes)
-                flat(nxt, engine.cash)
+                record((nxt, engine.cash, 0.0, 0.0, 0))
                 i = nxt
                 if i == end:
                     break
@@ -305,7 +305,7 @@ def run_backtest(
             span_end = engine.hold_through(candles, i, limit, columns, all_close_times) if limit > i else i
             if span_end > i:
                 position = positions[symbol]
-                holding(span_end, engine.cash, position.quantity, position.entry_price, position.side.sign)
+                record((span_end, engine.cash, position.quantity, position.entry_price, position.side.sign))
                 in_position += span_end - i
                 i = span_end
                 if i == end:
@@ -331,9 +331,9 @@ def run_backtest(
             stepped_equity.append(engine.equity())
         elif positions:
             position = positions[symbol]
-            holding(i + 1, engine.cash, position.quantity, position.entry_price, position.side.sign)
+            record((i + 1, engine.cash, position.quantity, position.entry_price, position.side.sign))
         else:
-            flat(i + 1, engine.cash)
+            record((i + 1, engine.cash, 0.0, 0.0, 0))
         i += 1
     close_times = tuple(all_close_times[start:end])
     account = engine.account()

@@ -12,6 +12,7 @@ over numpy arrays, bit-identical to them (proved by the tests on every file in `
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,47 +23,40 @@ FloatArray = npt.NDArray[np.float64]
 
 
 class EquitySpans:
-    """Spans ``[previous end, end)`` of constant cash / position, appended in candle order."""
+    """Spans ``[previous end, end)`` of constant cash / position, appended in candle order as
+    ``(end, cash, quantity, entry, sign)`` tuples (sign +1 long, -1 short, 0 flat with quantity and
+    entry 0.0) through ``record``: one C-level append per span on the backtester's hot path."""
 
-    __slots__ = ("_cash", "_ends", "_entry", "_quantity", "_sign", "_start")
+    __slots__ = ("_spans", "_start", "record")
 
     def __init__(self, start: int) -> None:
         self._start = start
-        self._ends: list[int] = []
-        self._cash: list[float] = []
-        self._quantity: list[float] = []
-        self._entry: list[float] = []
-        self._sign: list[int] = []  # +1 long, -1 short, 0 flat
-
-    def flat(self, end: int, cash: float) -> None:
-        self._ends.append(end)
-        self._cash.append(cash)
-        self._quantity.append(0.0)
-        self._entry.append(0.0)
-        self._sign.append(0)
-
-    def holding(self, end: int, cash: float, quantity: float, entry: float, sign: int) -> None:
-        self._ends.append(end)
-        self._cash.append(cash)
-        self._quantity.append(quantity)
-        self._entry.append(entry)
-        self._sign.append(sign)
+        self._spans: list[tuple[int, float, float, float, int]] = []
+        self.record = self._spans.append
 
     def curve(self, closes: Sequence[float]) -> FloatArray:
         """The equity after each candle of ``[start, last end)``; ``closes`` is the whole series'."""
-        if not self._ends:
+        if not self._spans:
             return np.empty(0)
-        ends = np.fromiter(self._ends, dtype=np.int64, count=len(self._ends))
-        lengths = np.diff(ends, prepend=self._start)
-        cash = np.repeat(np.fromiter(self._cash, dtype=np.float64, count=len(self._cash)), lengths)
-        quantity = np.repeat(np.fromiter(self._quantity, dtype=np.float64, count=len(self._quantity)), lengths)
-        entry = np.repeat(np.fromiter(self._entry, dtype=np.float64, count=len(self._entry)), lengths)
-        sign = np.repeat(np.fromiter(self._sign, dtype=np.int8, count=len(self._sign)), lengths)
-        stop = self._ends[-1]
+        ends, cash, quantity, entry, sign = zip(*self._spans, strict=True)
+        count = len(ends)
+        lengths = np.diff(np.fromiter(ends, dtype=np.int64, count=count), prepend=self._start)
+
+        def spread(values: tuple[float, ...] | tuple[int, ...], dtype: type) -> npt.NDArray[Any]:
+            return np.repeat(np.fromiter(values, dtype=dtype, count=count), lengths)
+
+        cash_at, quantity_at, entry_at = (
+            spread(cash, np.float64),
+            spread(quantity, np.float64),
+            spread(entry, np.float64),
+        )
+        sign_at = spread(sign, np.int8)
+        stop = ends[-1]
         close = np.fromiter(closes[self._start : stop], dtype=np.float64, count=stop - self._start)
-        long = cash + quantity * (close - entry)
-        short = cash + quantity * (entry - close)
-        return np.where(sign > 0, long, np.where(sign < 0, short, cash))
+        long = cash_at + quantity_at * (close - entry_at)
+        short = cash_at + quantity_at * (entry_at - close)
+        curve: FloatArray = np.where(sign_at > 0, long, np.where(sign_at < 0, short, cash_at))
+        return curve
 
 
 def daily_returns(close_times: npt.NDArray[np.int64], equity: FloatArray, starting_balance: float) -> list[float]:
