@@ -189,6 +189,9 @@ def main() -> None:
     parser.add_argument("--candles", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peer-runs", type=int, default=3, help="runs of backtesting.py (slow)")
+    parser.add_argument(
+        "--ours-only", action="store_true", help="skip the peers (to profile ours: docs/performance.md)"
+    )
     args = parser.parse_args()
 
     base = load_candles(SOURCE)
@@ -241,6 +244,8 @@ def main() -> None:
     )
     print(f"  ours first run  {n / cold_ours:>12,.0f} candles/s  ({cold_ours:.2f} s)")
 
+    if args.ours_only:
+        return
     peer_time, (peer_trades, peer_equity) = median_time(lambda: run_backtesting_py(candles, cash), args.peer_runs)
     print(
         f"  backtesting.py  {n / peer_time:>12,.0f} candles/s  ({peer_time:.2f} s, {peer_trades:,} closed trades, "
