@@ -11,7 +11,7 @@ candles, fees, fill rule (at the signal candle's close) and cash.
 
 One process, one core, timed in process CPU time (``--wall``: wall-clock time; on a quiet machine
 they agree, on a shared one only CPU time is a measure of our code); each figure is the median of
-``--runs`` runs after one untimed warm-up run
+``--runs`` runs after one warm-up run, each run's result dropped before the next
 (backtesting.py: ``--peer-runs`` runs, no warm-up; its pure-Python loop has nothing to warm). The
 warm-up compiles vectorbt's numba kernels and, for every contender, faults in the memory that a
 million-row run's arrays need: the first numpy-heavy runs of a process pay the kernel for fresh
@@ -75,19 +75,18 @@ def tile(candles: list[Candle], minimum: int) -> list[Candle]:
 clock = time.process_time
 
 
-def first_time(fn: Callable[[], Any]) -> tuple[float, Any]:
-    start = clock()
-    result = fn()
-    return clock() - start, result
-
-
-def median_time(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
-    times, result = [], None
-    for _ in range(runs):
+def timed(fn: Callable[[], Any], runs: int, warm_up: bool = True) -> tuple[float, float, Any]:
+    """(first run, median of ``runs`` runs after it, last result). With ``warm_up`` the first run is
+    extra and not in the median. Each run's result is dropped before the next starts: a run that
+    still held the previous one's arrays would need fresh memory pages where a single run does not."""
+    times: list[float] = []
+    result: Any = None
+    for _ in range(runs + warm_up):
+        result = None
         start = clock()
         result = fn()
         times.append(clock() - start)
-    return statistics.median(times), result
+    return times[0], statistics.median(times[warm_up:]), result
 
 
 def simple_settings(cash: float, symbol: str) -> EngineSettings:
@@ -221,10 +220,8 @@ def main() -> None:
 
     analysis_settings = AnalysisSettings()
     full_settings = EngineSettings()
-    cold_analysis, series = first_time(lambda: compute_signal_series(candles, analysis_settings))
-    cold_engine, _ = first_time(lambda: run_backtest(candles, series, full_settings, candles_validated=True))
-    analysis_time, series = median_time(lambda: compute_signal_series(candles, analysis_settings), args.runs)
-    engine_time, full = median_time(
+    cold_analysis, analysis_time, series = timed(lambda: compute_signal_series(candles, analysis_settings), args.runs)
+    cold_engine, engine_time, full = timed(
         lambda: run_backtest(candles, series, full_settings, candles_validated=True), args.runs
     )
     full_total = analysis_time + engine_time
@@ -249,8 +246,7 @@ def main() -> None:
     def ours() -> Any:
         return run_backtest(candles, sma_cross(candles, FAST, SLOW), settings, candles_validated=True)
 
-    cold_ours, _ = first_time(ours)
-    ours_time, simple = median_time(ours, args.runs)
+    cold_ours, ours_time, simple = timed(ours, args.runs)
     print(f"simple SMA({FAST})/SMA({SLOW}) cross, always in the market, {QUANTITY} BTC, fee {FEE}, cash {cash:,.0f}:")
     print(
         f"  ours            {n / ours_time:>12,.0f} candles/s  "
@@ -261,15 +257,17 @@ def main() -> None:
 
     if args.ours_only:
         return
-    peer_time, (peer_trades, peer_equity) = median_time(lambda: run_backtesting_py(candles, cash), args.peer_runs)
+    _, peer_time, (peer_trades, peer_equity) = timed(
+        lambda: run_backtesting_py(candles, cash), args.peer_runs, warm_up=False
+    )
     print(
         f"  backtesting.py  {n / peer_time:>12,.0f} candles/s  ({peer_time:.2f} s, {peer_trades:,} closed trades, "
         f"final equity {peer_equity:,.2f})"
     )
 
     vbt = import_vectorbt()
-    cold_vbt, _ = first_time(lambda: run_vectorbt(vbt, candles, cash))  # compiles its numba kernels
-    vbt_time, (vbt_trades, vbt_equity) = median_time(lambda: run_vectorbt(vbt, candles, cash), args.runs)
+    # The first run compiles its numba kernels.
+    cold_vbt, vbt_time, (vbt_trades, vbt_equity) = timed(lambda: run_vectorbt(vbt, candles, cash), args.runs)
     print(
         f"  vectorbt        {n / vbt_time:>12,.0f} candles/s  ({vbt_time:.2f} s, {vbt_trades:,} trades incl. open, "
         f"final equity {vbt_equity:,.2f}); first run with compilation {cold_vbt:.2f} s"
