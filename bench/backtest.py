@@ -25,6 +25,7 @@ floors and goals of issue 18 are printed for every figure.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -77,12 +78,15 @@ clock = time.process_time
 
 def timed(fn: Callable[[], Any], runs: int, warm_up: bool = True) -> tuple[float, float, Any]:
     """(first run, median of ``runs`` runs after it, last result). With ``warm_up`` the first run is
-    extra and not in the median. Each run's result is dropped before the next starts: a run that
-    still held the previous one's arrays would need fresh memory pages where a single run does not."""
+    extra and not in the median. Each run's result is dropped before the next starts (a run that
+    still held the previous one's arrays would need fresh memory pages where a single run does not),
+    and a full collection runs before each, untimed, so that no run pays for its predecessors'
+    garbage. The collector stays on during the runs (unlike timeit): allocation costs are real."""
     times: list[float] = []
     result: Any = None
     for _ in range(runs + warm_up):
         result = None
+        gc.collect()
         start = clock()
         result = fn()
         times.append(clock() - start)
