@@ -10,7 +10,8 @@ import pytest
 from core.datafiles import load_candles
 from trading.analysis import AnalysisSettings, compute_signal_series
 from trading.backtest import run_backtest
-from trading.settings import EngineSettings, FillPrice, MarketType
+from trading.models import SymbolSpec
+from trading.settings import EngineSettings, FillPrice, FundingMode, MarketType, PositionSizing, RiskSettings
 from trading.simple_signals import rsi_threshold, sma_cross
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,12 +24,29 @@ CANDLE_FILES = sorted((REPO / "data" / "candles").glob("*.csv.gz")) + sorted(
 def test_skipping_equals_stepping_every_candle_simple_signals(path: Path) -> None:
     candles = load_candles(path)
     base = EngineSettings(trailing_stop_pct=3.0, slippage_bps=1.0)
+    # The bench's and the peer cross-check's configuration: always in the market, every cross a
+    # reversal, a fixed size on a step of 2**-20, no levels, no funding, no risk checks.
+    reversing = EngineSettings(
+        fill_price=FillPrice.CLOSE,
+        leverage=1,
+        starting_balance=1e6,
+        stop_loss_pct=None,
+        take_profit_pct=None,
+        position_sizing=PositionSizing.FIXED_QUANTITY,
+        fixed_quantity=0.25,
+        funding_mode=FundingMode.OFF,
+        risk=RiskSettings(enabled=()),
+        symbols=(SymbolSpec(candles[0].symbol, step_size=2.0**-20),),
+    )
     for signals, settings in (
         (sma_cross(candles), base),
         (sma_cross(candles), replace(base, fill_price=FillPrice.CLOSE)),
+        (sma_cross(candles), reversing),
         (rsi_threshold(candles), replace(base, market=MarketType.SPOT, leverage=1, min_confidence=0.5)),
-        (rsi_threshold(candles), replace(base, market=MarketType.SPOT, leverage=1, min_confidence=0.5,
-                                         fill_price=FillPrice.CLOSE)),
+        (
+            rsi_threshold(candles),
+            replace(base, market=MarketType.SPOT, leverage=1, min_confidence=0.5, fill_price=FillPrice.CLOSE),
+        ),
     ):
         skipped = run_backtest(candles, signals, settings)
         stepped = run_backtest(candles, signals, settings, skip_idle=False)
@@ -72,7 +90,6 @@ def test_bad_rows_are_named() -> None:
     duplicated = candles[:5] + [candles[4]] + candles[5:]
     with pytest.raises(ValueError, match="row 6 .*duplicate open_time"):
         run_backtest(duplicated, [None] * len(duplicated), EngineSettings())
-
 
 
 def test_one_symbol_and_one_interval_per_backtest() -> None:
