@@ -162,7 +162,9 @@ class SignalSeries:
     confidence: FloatArray
     warmup: int
     consensus: Consensus
-    candle_lists: CandleLists | None = None  # the columns of the candle sequence it was computed from
+    # The arrays (and the lists read for them) of the candle sequence it was computed from, if any:
+    # the backtester reuses them for that sequence.
+    candle_data: CandleArrays | None = None
 
     def __len__(self) -> int:
         return len(self.open_time)
@@ -203,7 +205,8 @@ def compute_signal_series(
     confidence = consensus.confidence.copy()
     direction[:warmup] = 0
     confidence[:warmup] = 0.0
-    return SignalSeries(data.symbol, data.open_time, direction, confidence, warmup, consensus, data.lists)
+    from_sequence = data if data.lists is not None else None
+    return SignalSeries(data.symbol, data.open_time, direction, confidence, warmup, consensus, from_sequence)
 
 
 def compute_signals(

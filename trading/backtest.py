@@ -30,6 +30,7 @@ from operator import attrgetter, le, lt
 from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from trading.candle import Candle, CandleLists, validate_candles
 from trading.engine import Engine
@@ -153,8 +154,8 @@ def _check_signals(candles: Sequence[Candle], signals: Any, source: _Signals, st
     if source._series is not None:
         if isinstance(signals, SimpleSignalSeries) and signals.candles is candles:
             return  # computed from this very sequence
-        lists = getattr(signals, "candle_lists", None)
-        if lists is not None and lists.source is candles:
+        data = getattr(signals, "candle_data", None)
+        if data is not None and data.lists is not None and data.lists.source is candles:
             return  # an analysis SignalSeries computed from this very sequence
         times = signals.open_time
         times = times if isinstance(times, list) else times.tolist()
@@ -171,16 +172,18 @@ def _check_signals(candles: Sequence[Candle], signals: Any, source: _Signals, st
 
 def _prepare(
     candles: Sequence[Candle], signals: Any, validated: bool
-) -> tuple[list[float], list[float], list[float], list[int]]:
+) -> tuple[list[float], list[float], list[float], list[int], npt.NDArray[np.float64] | None]:
     """Validate (unless the caller already did) and split the series into highs, lows, closes and
-    close times.
+    close times, with the closes as an array too when the signal series has one.
 
     Columns a signal series read from this very sequence are reused (an analysis ``SignalSeries``
     keeps all of them, a ``SimpleSignalSeries`` its closes); the others are read with comprehensions,
     which CPython 3.12 runs faster than ``map(attrgetter(...))``. validate_candles' rules are checked
     column-wise with C-level ``map`` (a NaN fails every comparison); on any doubt validate_candles runs
     and names the bad row."""
-    lists: CandleLists | None = getattr(signals, "candle_lists", None)
+    data = getattr(signals, "candle_data", None)
+    lists: CandleLists | None = data.lists if data is not None else None
+    close_array = data.close if data is not None and lists is not None and lists.source is candles else None
     if lists is not None and lists.source is not candles:
         lists = None
     if lists is None and len({c.symbol for c in candles}) != 1:
@@ -193,7 +196,9 @@ def _prepare(
         raise ValueError(f"one interval per backtest, got {sorted(intervals)}")
     step = intervals.pop()
     if lists is None:
-        known = signals.closes if isinstance(signals, SimpleSignalSeries) and signals.candles is candles else None
+        known = None
+        if isinstance(signals, SimpleSignalSeries) and signals.candles is candles:
+            known, close_array = signals.closes, signals.close_array
         lists = CandleLists(
             candles,
             [],  # open times, opens and volumes: not needed (close times come straight from the candles)
@@ -210,7 +215,7 @@ def _prepare(
         close_times = (signals.open_time + step).tolist()
     if not validated and not _sound(candles, lists, close_times):
         validate_candles(candles)
-    return lists.high, lists.low, lists.close, close_times
+    return lists.high, lists.low, lists.close, close_times, close_array
 
 
 def _sound(candles: Sequence[Candle], lists: CandleLists, times: list[int]) -> bool:
@@ -255,7 +260,7 @@ def run_backtest(
         raise ValueError(f"{len(signals)} signals for {len(candles)} candles: need one per candle")
     if not candles:
         raise ValueError("no candles")
-    highs, lows, closes, all_close_times = _prepare(candles, signals, candles_validated)
+    highs, lows, closes, all_close_times, close_array = _prepare(candles, signals, candles_validated)
     step_ms = candles[0].interval_ms
     # Bisect on close times: open_time >= x  <=>  close_time >= x + interval (one interval per series).
     start = bisect.bisect_left(all_close_times, trade_from + step_ms) if trade_from is not None else 0
@@ -341,7 +346,7 @@ def run_backtest(
     account = engine.account()
     balance = settings.starting_balance
     if skip_idle:
-        curve = spans.curve(closes)
+        curve = spans.curve(closes if close_array is None else close_array)
         times = np.fromiter(close_times, dtype=np.int64, count=len(close_times))
         equity: list[float] = curve.tolist()
         metrics = compute_metrics(

@@ -34,8 +34,9 @@ class EquitySpans:
         self._spans: list[tuple[int, float, float, float, int]] = []
         self.record = self._spans.append
 
-    def curve(self, closes: Sequence[float]) -> FloatArray:
-        """The equity after each candle of ``[start, last end)``; ``closes`` is the whole series'."""
+    def curve(self, closes: Sequence[float] | FloatArray) -> FloatArray:
+        """The equity after each candle of ``[start, last end)``; ``closes`` is the whole series'
+        (a list, or an array of the same values)."""
         if not self._spans:
             return np.empty(0)
         ends, cash, quantity, entry, sign = zip(*self._spans, strict=True)
@@ -52,7 +53,10 @@ class EquitySpans:
         )
         sign_at = spread(sign, np.int8)
         stop = ends[-1]
-        close = np.fromiter(closes[self._start : stop], dtype=np.float64, count=stop - self._start)
+        if isinstance(closes, np.ndarray):
+            close = closes[self._start : stop]
+        else:
+            close = np.fromiter(closes[self._start : stop], dtype=np.float64, count=stop - self._start)
         long = cash_at + quantity_at * (close - entry_at)
         short = cash_at + quantity_at * (entry_at - close)
         curve: FloatArray = np.where(sign_at > 0, long, np.where(sign_at < 0, short, cash_at))

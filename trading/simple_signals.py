@@ -84,9 +84,10 @@ def _running_totals(values: list[float], array: npt.NDArray[np.float64], length:
     return out
 
 
-def _cross_codes(values: list[float], fast: int, slow: int) -> list[int]:
+def _cross_codes(values: list[float], fast: int, slow: int) -> tuple[list[int], npt.NDArray[np.float64]]:
     """The cross codes of ``sma_cross`` for indices slow .. n-1 (needs n > slow), from the two
-    averages as ``sma`` computes them (``_running_totals`` / length), compared with numpy.
+    averages as ``sma`` computes them (``_running_totals`` / length), compared with numpy; and the
+    values as an array.
 
     numpy is imported here, not with the module: the Engine's modules (this one included) must
     import in the workflow sandbox, which has no numpy (tests/trading/test_engine_state.py)."""
@@ -99,7 +100,7 @@ def _cross_codes(values: list[float], fast: int, slow: int) -> list[int]:
     up = (f0 < s0) & (f1 > s1)
     down = (f0 > s0) & (f1 < s1)
     codes: list[int] = (up.astype(np.int8) - down.astype(np.int8)).tolist()
-    return codes
+    return codes, array
 
 
 def rsi(values: Sequence[float], length: int = 14) -> list[float | None]:
@@ -135,7 +136,7 @@ class SimpleSignalSeries:
     None warming up) with the ``Signal`` objects built only when asked (``signal_at``, indexing,
     ``signals()``), so a million-candle series costs a list of small ints."""
 
-    __slots__ = ("_candles", "_reasons", "closes", "direction", "strategy")
+    __slots__ = ("_candles", "_reasons", "close_array", "closes", "direction", "strategy")
 
     def __init__(
         self,
@@ -144,12 +145,16 @@ class SimpleSignalSeries:
         strategy: str,
         reasons: dict[int, str],
         closes: list[float] | None = None,
+        close_array: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self._candles = candles
         self.direction = direction
         self.strategy = strategy
         self._reasons = reasons  # direction code → reason
-        self.closes = closes  # the candles' closes, when the generator read them (the backtester reuses them)
+        # The candles' closes (list, and array if one was built), when the generator read them: the
+        # backtester reuses them.
+        self.closes = closes
+        self.close_array = close_array
 
     def __len__(self) -> int:
         return len(self.direction)
@@ -201,14 +206,16 @@ def sma_cross(candles: Sequence[Candle], fast: int = 10, slow: int = 30) -> Simp
     closes = [c.close for c in candles]
     n = len(candles)
     direction: list[int | None] = [None] * min(slow, n)
+    close_array = None
     if n > slow:
-        direction.extend(_cross_codes(closes, fast, slow))
+        codes, close_array = _cross_codes(closes, fast, slow)
+        direction.extend(codes)
     reasons = {
         1: f"SMA{fast} crossed above SMA{slow}",
         -1: f"SMA{fast} crossed below SMA{slow}",
         0: "no cross",
     }
-    return SimpleSignalSeries(candles, direction, "sma_cross", reasons, closes)
+    return SimpleSignalSeries(candles, direction, "sma_cross", reasons, closes, close_array)
 
 
 def rsi_threshold(
