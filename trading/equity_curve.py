@@ -51,15 +51,16 @@ class EquitySpans:
             spread(quantity, np.float64),
             spread(entry, np.float64),
         )
-        sign_at = spread(sign, np.int8)
+        sign_at = spread(sign, np.float64)
         stop = ends[-1]
         if isinstance(closes, np.ndarray):
             close = closes[self._start : stop]
         else:
             close = np.fromiter(closes[self._start : stop], dtype=np.float64, count=stop - self._start)
-        long = cash_at + quantity_at * (close - entry_at)
-        short = cash_at + quantity_at * (entry_at - close)
-        curve: FloatArray = np.where(sign_at > 0, long, np.where(sign_at < 0, short, cash_at))
+        # A short's q * (entry - close) is exactly -(q * (close - entry)): IEEE rounding is symmetric,
+        # so negating an operand negates the result; and cash + (-u) is cash - u by definition.
+        unrealised = quantity_at * (close - entry_at) * sign_at
+        curve: FloatArray = np.where(sign_at != 0, cash_at + unrealised, cash_at)
         return curve
 
 
