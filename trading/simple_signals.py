@@ -54,8 +54,7 @@ def _running_totals(values: list[float], array: npt.NDArray[np.float64], length:
     ``(total + values[i]) - values[i - length]`` one index after the other. So the chains between
     re-sums are independent: with the series laid out as a grid of one column per chain, each of the
     ``length - 1`` steps is one numpy operation over all chains at once, with the same float
-    operations in the same order. The re-sums themselves are Python's ``sum`` over the same values
-    (its compensated float summation is part of what must match)."""
+    operations in the same order. The re-sums are ``_python_sums`` of the same windows."""
     import numpy as np
 
     n = len(values)
@@ -76,12 +75,64 @@ def _running_totals(values: list[float], array: npt.NDArray[np.float64], length:
         behind = shifted.reshape(chains, length).T  # behind[j, b]: values[b * length + j - length]
         totals = np.empty((length, chains))
         # Chain b >= 1 starts at index b * length with sum(values[(b - 1) * length + 1 : b * length + 1]).
-        windows = zip(*(values[1 + k :: length] for k in range(length)), strict=False)
-        totals[0, 1:] = list(map(sum, windows))[: chains - 1]
+        totals[0, 1:] = _python_sums(values, array[1 : (chains - 1) * length + 1].reshape(chains - 1, length))
         for j in range(1, length):
             totals[j, 1:] = (totals[j - 1, 1:] + ahead[j, 1:]) - behind[j, 1:]
         out[length:] = totals.T.reshape(-1)[length:n]
     return out
+
+
+def _neumaier_rows(windows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """CPython's ``sum`` of each row, all rows at once: ``0 + x0``, then Neumaier's compensated
+    summation of the rest, the compensation added at the end when it is nonzero and finite
+    (Python/bltinmodule.c, 3.12 and later)."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):  # Python's sum overflows to inf (and inf - inf to nan) silently
+        total = windows[:, 0] + 0.0
+        compensation = np.zeros(len(windows))
+        for k in range(1, windows.shape[1]):
+            x = windows[:, k]
+            t = total + x
+            compensation += np.where(np.abs(total) >= np.abs(x), (total - t) + x, (x - t) + total)
+            total = t
+        sums: npt.NDArray[np.float64] = np.where(
+            (compensation != 0) & np.isfinite(compensation), total + compensation, total
+        )
+    return sums
+
+
+_NEUMAIER_IS_PYTHON_SUM: list[bool] = []  # decided once per process by _neumaier_is_python_sum
+
+
+def _neumaier_is_python_sum() -> bool:
+    """Whether ``_neumaier_rows`` gives this interpreter's ``sum`` bit for bit, on windows made to
+    need the compensation (huge and tiny values that cancel, ties, signed zeros); a Python whose
+    ``sum`` changed makes ``_python_sums`` fall back to calling it."""
+    if not _NEUMAIER_IS_PYTHON_SUM:
+        import numpy as np
+
+        pool = [1e16, -1e16, 1.0, 3.0, 0.1, -0.0, 1e-300, 2.5e-7, 7123.45, -7123.45, 1e308, -1e308]
+        rows = [[pool[(7 * r + 5 * k * k + r * k) % len(pool)] for k in range(2 + r % 9)] for r in range(600)]
+        same = True
+        for length in sorted({len(row) for row in rows}):
+            block = [row for row in rows if len(row) == length]
+            got = _neumaier_rows(np.array(block))
+            want = np.array([sum(row) for row in block])
+            same = same and bool(np.array_equal(got.view(np.int64), want.view(np.int64)))
+        _NEUMAIER_IS_PYTHON_SUM.append(same)
+    return _NEUMAIER_IS_PYTHON_SUM[0]
+
+
+def _python_sums(values: list[float], windows: npt.NDArray[np.float64]) -> list[float] | npt.NDArray[np.float64]:
+    """``sum`` of each row of ``windows`` (consecutive values starting at index 1), exactly as
+    Python computes it: in numpy when it provably agrees, else by calling ``sum``."""
+    if _neumaier_is_python_sum():
+        return _neumaier_rows(windows)
+    length = windows.shape[1]
+    columns = (values[1 + k :: length] for k in range(length))
+    sums: list[float] = list(map(sum, zip(*columns, strict=False)))[: len(windows)]  # type: ignore[arg-type, assignment]
+    return sums
 
 
 def _cross_codes(values: list[float], fast: int, slow: int) -> tuple[list[int], npt.NDArray[np.float64]]:
