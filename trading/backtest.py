@@ -11,8 +11,13 @@ It may skip candles where nothing can happen:
 
 Everywhere else it calls ``Engine.step_into``, which is ``step`` without the input checks (the
 series was validated once), without ``Signal`` objects (signals stay arrays of direction codes)
-and without building a ``StepResult``. ``skip_idle=False`` steps every candle through
-``Engine.step``; tests prove both give byte-identical JSON on every file in data/.
+and without building a ``StepResult``. The candle that ends a skipped span is stepped at once.
+
+The equity is recorded as spans of constant cash and position and drawn in numpy at the end
+(``trading.equity_curve``), daily returns and drawdown with it; columns a signal series already
+read from the same candle sequence are reused. ``skip_idle=False`` steps every candle through
+``Engine.step``, marks every candle with ``Engine.equity()`` and computes the metrics in pure Python:
+tests prove both give byte-identical JSON and equity curves on every file in data/.
 
 Warm-up: signals are computed by the caller from the anchor (``warmup_from``); the Engine sees
 candles from ``trade_from`` on, as a paper session started at that candle would.
