@@ -11,7 +11,7 @@ from core.datafiles import load_candles
 from trading.analysis import AnalysisSettings, compute_signal_series
 from trading.backtest import run_backtest
 from trading.models import SymbolSpec
-from trading.settings import EngineSettings, FillPrice, FundingMode, MarketType, PositionSizing, RiskSettings
+from trading.settings import EngineSettings, FillPrice, MarketType
 from trading.simple_signals import rsi_threshold, sma_cross
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,21 +21,19 @@ CANDLE_FILES = sorted((REPO / "data" / "candles").glob("*.csv.gz")) + sorted(
 
 
 @pytest.mark.parametrize("path", CANDLE_FILES, ids=lambda p: p.name)
-def test_skipping_equals_stepping_every_candle_simple_signals(path: Path) -> None:
+def test_skipping_equals_stepping_every_candle_simple_signals(
+    path: Path, engine_plain_settings: EngineSettings
+) -> None:
     candles = load_candles(path)
     base = EngineSettings(trailing_stop_pct=3.0, slippage_bps=1.0)
     # The bench's and the peer cross-check's configuration: always in the market, every cross a
-    # reversal, a fixed size on a step of 2**-20, no levels, no funding, no risk checks.
-    reversing = EngineSettings(
-        fill_price=FillPrice.CLOSE,
-        leverage=1,
+    # reversal, a fixed size on a step of 2**-20, fees, no levels, no funding, no risk checks.
+    reversing = replace(
+        engine_plain_settings,
         starting_balance=1e6,
-        stop_loss_pct=None,
-        take_profit_pct=None,
-        position_sizing=PositionSizing.FIXED_QUANTITY,
+        taker_fee=0.001,
+        maker_fee=0.001,
         fixed_quantity=0.25,
-        funding_mode=FundingMode.OFF,
-        risk=RiskSettings(enabled=()),
         symbols=(SymbolSpec(candles[0].symbol, step_size=2.0**-20),),
     )
     for signals, settings in (
