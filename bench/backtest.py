@@ -4,7 +4,7 @@ Input: data/candles/BTCUSD-1h-2017-2019-coinbase.csv.gz mirror-tiled to at least
 candles: copies alternate forward and time-reversed (a reversed candle swaps open and close), so
 each copy opens where the previous one closed, timestamps continue, and prices stay the source's
 own (1,758 .. 19,892 USD) however long the series. An earlier multiplicative tiling compounded
-BTC's ~3x per copy into prices near 1e35, which needed a cash of 1e32 that EngineSettings no
+BTC's ~3.2x per copy into prices near 1e28, which needed a cash of 1e32 that EngineSettings no
 longer accepts (starting_balance <= 1e9); with mirror tiling a cash of 1,000,000 keeps the fixed
 0.25 BTC (at most ~5,000 USD) affordable on every candle for all three engines, which see the same
 candles, fees, fill rule (at the signal candle's close) and cash.
@@ -19,7 +19,7 @@ pages (transparent huge pages with compaction on this machine), up to twice the 
 time. Our first run in the fresh process is printed separately ("first run"). Verdicts against the
 floors and goals of issue 18 are printed for every figure.
 
-    .venv/bin/python bench/backtest.py [--candles 1000000] [--runs 3] [--peer-runs 3]
+    .venv/bin/python bench/backtest.py [--candles 1000000] [--runs 3] [--peer-runs 3] [--wall] [--ours-only]
 """
 
 from __future__ import annotations
