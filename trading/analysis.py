@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from trading.analysis_settings import ANALYSIS_VERSION as ANALYSIS_VERSION
 from trading.analysis_settings import AnalysisSettings as AnalysisSettings
 from trading.analysis_settings import strategy_warmup as strategy_warmup
 from trading.analysis_settings import warmup_candles as warmup_candles
-from trading.candle import BadCandleError, Candle
+from trading.candle import BadCandleError, Candle, CandleLists
 from trading.consensus import Consensus, combine
 from trading.indicators import FloatArray
 from trading.signals import Signal
@@ -62,6 +61,7 @@ class CandleArrays:
     low: FloatArray
     close: FloatArray
     volume: FloatArray
+    lists: CandleLists | None = None  # the columns as read from a candle sequence, if built from one
 
     def __post_init__(self) -> None:
         for name in ("open", "high", "low", "close", "volume"):
@@ -103,17 +103,21 @@ class CandleArrays:
         if len(symbols) > 1:
             raise ValueError(f"analysis runs on one symbol at a time, got {sorted(symbols)}")
 
-        def column(name: str, dtype: type) -> npt.NDArray[Any]:
-            return np.fromiter(map(attrgetter(name), candles), dtype=dtype, count=len(candles))
+        lists = CandleLists.of(candles)
+        n = len(candles)
+
+        def column(values: list[Any], dtype: type) -> npt.NDArray[Any]:
+            return np.fromiter(values, dtype=dtype, count=n)
 
         return cls(
             symbol=symbols.pop() if symbols else "",
-            open_time=column("open_time", np.int64),
-            open=column("open", np.float64),
-            high=column("high", np.float64),
-            low=column("low", np.float64),
-            close=column("close", np.float64),
-            volume=column("volume", np.float64),
+            open_time=column(lists.open_time, np.int64),
+            open=column(lists.open, np.float64),
+            high=column(lists.high, np.float64),
+            low=column(lists.low, np.float64),
+            close=column(lists.close, np.float64),
+            volume=column(lists.volume, np.float64),
+            lists=lists,
         )
 
     def __len__(self) -> int:
@@ -158,6 +162,9 @@ class SignalSeries:
     confidence: FloatArray
     warmup: int
     consensus: Consensus
+    # The arrays (and the lists read for them) of the candle sequence it was computed from, if any:
+    # the backtester reuses them for that sequence.
+    candle_data: CandleArrays | None = None
 
     def __len__(self) -> int:
         return len(self.open_time)
@@ -198,7 +205,8 @@ def compute_signal_series(
     confidence = consensus.confidence.copy()
     direction[:warmup] = 0
     confidence[:warmup] = 0.0
-    return SignalSeries(data.symbol, data.open_time, direction, confidence, warmup, consensus)
+    from_sequence = data if data.lists is not None else None
+    return SignalSeries(data.symbol, data.open_time, direction, confidence, warmup, consensus, from_sequence)
 
 
 def compute_signals(

@@ -11,8 +11,13 @@ It may skip candles where nothing can happen:
 
 Everywhere else it calls ``Engine.step_into``, which is ``step`` without the input checks (the
 series was validated once), without ``Signal`` objects (signals stay arrays of direction codes)
-and without building a ``StepResult``. ``skip_idle=False`` steps every candle through
-``Engine.step``; tests prove both give byte-identical JSON on every file in data/.
+and without building a ``StepResult``. The candle that ends a skipped span is stepped at once.
+
+The equity is recorded as spans of constant cash and position and drawn in numpy at the end
+(``trading.equity_curve``), daily returns and drawdown with it; columns a signal series already
+read from the same candle sequence are reused. ``skip_idle=False`` steps every candle through
+``Engine.step``, marks every candle with ``Engine.equity()`` and computes the metrics in pure Python:
+tests prove both give byte-identical JSON and equity curves on every file in data/.
 
 Warm-up: signals are computed by the caller from the anchor (``warmup_from``); the Engine sees
 candles from ``trade_from`` on, as a paper session started at that candle would.
@@ -29,8 +34,12 @@ from itertools import compress, count, repeat
 from operator import attrgetter, le, lt
 from typing import Any, Protocol
 
-from trading.candle import Candle, validate_candles
+import numpy as np
+import numpy.typing as npt
+
+from trading.candle import Candle, CandleLists, validate_candles
 from trading.engine import Engine
+from trading.equity_curve import EquitySpans, daily_returns, max_drawdown
 from trading.metrics import compute_metrics
 from trading.models import Fill, Side, Trade
 from trading.settings import EngineSettings, FillPrice, MarketType
@@ -150,6 +159,9 @@ def _check_signals(candles: Sequence[Candle], signals: Any, source: _Signals, st
     if source._series is not None:
         if isinstance(signals, SimpleSignalSeries) and signals.candles is candles:
             return  # computed from this very sequence
+        data = getattr(signals, "candle_data", None)
+        if data is not None and data.lists is not None and data.lists.source is candles:
+            return  # an analysis SignalSeries computed from this very sequence
         times = signals.open_time
         times = times if isinstance(times, list) else times.tolist()
         if signals.symbol != candles[0].symbol or times != list(map(attrgetter("open_time"), candles)):
@@ -163,20 +175,24 @@ def _check_signals(candles: Sequence[Candle], signals: Any, source: _Signals, st
             )
 
 
-def _prepare(candles: Sequence[Candle], validated: bool) -> tuple[list[float], list[float], list[float], list[int]]:
+def _prepare(
+    candles: Sequence[Candle], signals: Any, validated: bool
+) -> tuple[list[float], list[float], list[float], list[int], npt.NDArray[np.float64] | None]:
     """Validate (unless the caller already did) and split the series into highs, lows, closes and
-    close times.
+    close times, with the closes as an array too when the signal series has one.
 
-    validate_candles' rules, checked column-wise with C-level ``map`` (a NaN fails every
-    comparison); on any doubt validate_candles runs and names the bad row. The columns are built
-    with comprehensions, which CPython 3.12 runs faster than ``map(attrgetter(...))``."""
-    highs = [c.high for c in candles]
-    lows = [c.low for c in candles]
-    closes = [c.close for c in candles]
-    if not validated and not _sound(candles, highs, lows, closes, [c.open_time for c in candles]):
-        validate_candles(candles)
-    symbols = {c.symbol for c in candles}
-    if len(symbols) != 1:
+    Columns a signal series read from this very sequence are reused (an analysis ``SignalSeries``
+    keeps all of them, a ``SimpleSignalSeries`` its closes); the others are read with comprehensions,
+    which CPython 3.12 runs faster than ``map(attrgetter(...))``. validate_candles' rules are checked
+    column-wise with C-level ``map`` (a NaN fails every comparison); on any doubt validate_candles runs
+    and names the bad row."""
+    data = getattr(signals, "candle_data", None)
+    lists: CandleLists | None = data.lists if data is not None else None
+    close_array = data.close if data is not None and lists is not None and lists.source is candles else None
+    if lists is not None and lists.source is not candles:
+        lists = None
+    if lists is None and len({c.symbol for c in candles}) != 1:
+        # (with lists, the analysis' CandleArrays.from_candles checked that there is one symbol)
         first = candles[0].symbol
         bad = next(i for i, c in enumerate(candles) if c.symbol != first)
         raise ValueError(f"one symbol per backtest: row {bad + 1} is {candles[bad].symbol}, not {first}")
@@ -184,14 +200,33 @@ def _prepare(candles: Sequence[Candle], validated: bool) -> tuple[list[float], l
     if len(intervals) != 1:
         raise ValueError(f"one interval per backtest, got {sorted(intervals)}")
     step = intervals.pop()
-    return highs, lows, closes, [c.open_time + step for c in candles]
+    if lists is None:
+        known = None
+        if isinstance(signals, SimpleSignalSeries) and signals.candles is candles:
+            known, close_array = signals.closes, signals.close_array
+        lists = CandleLists(
+            candles,
+            [],  # open times, opens and volumes: not needed (close times come straight from the candles)
+            [],
+            [c.high for c in candles],
+            [c.low for c in candles],
+            known if known is not None else [c.close for c in candles],
+            [],
+        )
+        close_times = [c.open_time + step for c in candles]
+    else:
+        # The analysis' int64 open times (converted exactly from these ints) + step: int arithmetic
+        # either way, faster through numpy.
+        close_times = (signals.open_time + step).tolist()
+    if not validated and not _sound(candles, lists, close_times):
+        validate_candles(candles)
+    return lists.high, lists.low, lists.close, close_times, close_array
 
 
-def _sound(
-    candles: Sequence[Candle], highs: list[float], lows: list[float], closes: list[float], times: list[int]
-) -> bool:
-    opens = list(map(attrgetter("open"), candles))
-    volumes = list(map(attrgetter("volume"), candles))
+def _sound(candles: Sequence[Candle], lists: CandleLists, times: list[int]) -> bool:
+    highs, lows, closes = lists.high, lists.low, lists.close
+    opens = lists.open or list(map(attrgetter("open"), candles))
+    volumes = lists.volume or list(map(attrgetter("volume"), candles))
     try:
         sound = (
             all(map(le, lows, opens))
@@ -230,7 +265,7 @@ def run_backtest(
         raise ValueError(f"{len(signals)} signals for {len(candles)} candles: need one per candle")
     if not candles:
         raise ValueError("no candles")
-    highs, lows, closes, all_close_times = _prepare(candles, candles_validated)
+    highs, lows, closes, all_close_times, close_array = _prepare(candles, signals, candles_validated)
     step_ms = candles[0].interval_ms
     # Bisect on close times: open_time >= x  <=>  close_time >= x + interval (one interval per series).
     start = bisect.bisect_left(all_close_times, trade_from + step_ms) if trade_from is not None else 0
@@ -241,7 +276,11 @@ def run_backtest(
     _check_signals(candles, signals, source, start, end)
     engine = Engine(settings, funding_series)
     trades: list[Trade] = []
-    equity: list[float] = []
+    # The fast path records the equity as spans, drawn in numpy at the end; the reference marks
+    # every candle with Engine.equity().
+    spans = EquitySpans(start)
+    record = spans.record  # (end, cash, quantity, entry, sign): see EquitySpans
+    stepped_equity: list[float] = []
     in_position = 0
     rejected = 0
     actionable = source.actionable
@@ -258,7 +297,6 @@ def run_backtest(
     # the next one's.
     decided = 1 if settings.fill_price is FillPrice.NEXT_OPEN else 0
     symbol = candles[0].symbol
-    record = equity.append
     i = start
     while i < end:
         if skip_idle and not positions and not orders and not pending:
@@ -266,9 +304,11 @@ def run_backtest(
             nxt = min(actionable[k] if k < len(actionable) else end, end)
             if nxt > i:
                 engine.advance_idle(candles, i, nxt, closes)
-                equity.extend([engine.cash] * (nxt - i))
+                record((nxt, engine.cash, 0.0, 0.0, 0))
                 i = nxt
-                continue
+                if i == end:
+                    break
+                # Candle i carries an actionable signal: step it without asking again.
         if skip_idle and len(positions) == 1 and not orders and not pending:
             # Holding: any long/short signal (even a weak one closes an opposite position), an
             # exit level or a funding instant needs a real step; the candles before it do not.
@@ -277,15 +317,13 @@ def run_backtest(
             span_end = engine.hold_through(candles, i, limit, columns, all_close_times) if limit > i else i
             if span_end > i:
                 position = positions[symbol]
-                cash, q, entry = engine.cash, position.quantity, position.entry_price
-                # Position.unrealised's arithmetic, inlined over the span.
-                if position.side is Side.LONG:
-                    equity.extend([cash + q * (x - entry) for x in closes[i:span_end]])
-                else:
-                    equity.extend([cash + q * (entry - x) for x in closes[i:span_end]])
+                record((span_end, engine.cash, position.quantity, position.entry_price, position.side.sign))
                 in_position += span_end - i
                 i = span_end
-                continue
+                if i == end:
+                    break
+                # Candle i has a signal, an exit level or a funding instant acting: step it
+                # without asking again (asking would only find the span empty).
         if skip_idle:
             side, confidence = decision(i)
             # Closed trades go straight into ``trades``; no StepResult is built.
@@ -301,22 +339,37 @@ def run_backtest(
             rejected += 1
         if positions:
             in_position += 1
-            # One symbol: the same float operations as Engine.equity(), without the dict walk.
-            record(engine.cash + positions[symbol].unrealised(closes[i]))
+        if not skip_idle:
+            stepped_equity.append(engine.equity())
+        elif positions:
+            position = positions[symbol]
+            record((i + 1, engine.cash, position.quantity, position.entry_price, position.side.sign))
         else:
-            record(engine.cash)
+            record((i + 1, engine.cash, 0.0, 0.0, 0))
         i += 1
     close_times = tuple(all_close_times[start:end])
     account = engine.account()
-    metrics = compute_metrics(
-        trades,
-        close_times,
-        equity,
-        settings.starting_balance,
-        in_position,
-        account.fees_paid,
-        account.funding_paid,
-    )
+    balance = settings.starting_balance
+    if skip_idle:
+        curve = spans.curve(closes if close_array is None else close_array)
+        times = np.fromiter(close_times, dtype=np.int64, count=len(close_times))
+        equity: list[float] = curve.tolist()
+        metrics = compute_metrics(
+            trades,
+            close_times,
+            equity,
+            balance,
+            in_position,
+            account.fees_paid,
+            account.funding_paid,
+            days=daily_returns(times, curve, balance),
+            drawdown=max_drawdown(curve, balance),
+        )
+    else:
+        equity = stepped_equity
+        metrics = compute_metrics(
+            trades, close_times, equity, balance, in_position, account.fees_paid, account.funding_paid
+        )
     return BacktestResult(
         symbol=candles[0].symbol,
         settings=settings,

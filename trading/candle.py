@@ -9,7 +9,7 @@ Market time, the clock of every trading rule, is the close time of the last clos
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 INTERVAL_MS: dict[str, int] = {
@@ -51,6 +51,34 @@ class Candle:
     @property
     def close_time(self) -> int:
         return self.open_time + self.interval_ms
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CandleLists:
+    """The columns of a candle sequence as lists, read once, kept with the very sequence they were
+    read from (``source``): the analysis builds its arrays from them and the backtester reuses them
+    for the same sequence instead of reading a million candles again."""
+
+    source: Sequence[Candle]
+    open_time: list[int]
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    volume: list[float]
+
+    @classmethod
+    def of(cls, candles: Sequence[Candle]) -> CandleLists:
+        # Comprehensions: CPython 3.12 runs them faster than map(attrgetter(...)).
+        return cls(
+            candles,
+            [c.open_time for c in candles],
+            [c.open for c in candles],
+            [c.high for c in candles],
+            [c.low for c in candles],
+            [c.close for c in candles],
+            [c.volume for c in candles],
+        )
 
 
 class BadCandleError(ValueError):

@@ -30,10 +30,14 @@ from trading.settings import EngineSettings, FillPrice, FundingMode, MarketType
 LEARNED_RATES_KEPT = 16
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EntryPlan:
     """An entry the account can take, priced and sized, with the risk verdicts that passed it:
-    what ``Ledger.book_entry`` books as one fill. ``existing`` is the position it adds to."""
+    what ``Ledger.book_entry`` books as one fill. ``existing`` is the position it adds to.
+
+    Treat as read-only. Not frozen: one is built on every entry (every reversal of a backtest), and
+    a frozen dataclass's ``__init__`` sets each of the 15 fields through ``object.__setattr__``,
+    about 7x the cost of plain slots."""
 
     symbol: str
     side: Side

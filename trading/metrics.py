@@ -57,12 +57,18 @@ def compute_metrics(
     candles_in_position: int,
     fees_paid: float,
     funding_paid: float,
+    *,
+    days: list[float] | None = None,
+    drawdown: float | None = None,
 ) -> dict[str, float | int | None]:
+    """``days`` and ``drawdown``, when given, are ``daily_returns`` and ``max_drawdown`` of these
+    close times and equity, computed by the caller (the backtester does it in numpy)."""
     final = equity[-1] if equity else starting_balance
     wins = [t.net_pnl for t in trades if t.net_pnl > 0]
     losses = [t.net_pnl for t in trades if t.net_pnl < 0]
     gross_profit, gross_loss = math.fsum(wins), -math.fsum(losses)
-    days = daily_returns(close_times, equity, starting_balance)
+    if days is None:
+        days = daily_returns(close_times, equity, starting_balance)
     mean = math.fsum(days) / len(days) if days else 0.0
     sd = math.sqrt(math.fsum((r - mean) ** 2 for r in days) / (len(days) - 1)) if len(days) > 1 else 0.0
     downside = math.sqrt(math.fsum(min(r, 0.0) ** 2 for r in days) / len(days)) if days else 0.0
@@ -75,7 +81,7 @@ def compute_metrics(
         "profit_factor": gross_profit / gross_loss if gross_loss > 0 else None,
         "sharpe": mean / sd * math.sqrt(365) if sd > 0 else None,
         "sortino": mean / downside * math.sqrt(365) if downside > 0 else None,
-        "max_drawdown": max_drawdown(equity, starting_balance),
+        "max_drawdown": max_drawdown(equity, starting_balance) if drawdown is None else drawdown,
         "exposure": candles_in_position / len(equity) if equity else 0.0,
         "average_trade": math.fsum(t.net_pnl for t in trades) / len(trades) if trades else None,
         "fees_paid": fees_paid,

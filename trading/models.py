@@ -58,6 +58,14 @@ def _decimals(step: float) -> int:
     return len(text.split(".")[1].rstrip("0")) if "." in text else 0
 
 
+@lru_cache(maxsize=1024)
+def _round_down_to_step(quantity: float, step: float) -> float:
+    """``SymbolSpec.round_quantity``'s arithmetic, cached: a fixed-size strategy rounds the same
+    quantity on every entry (every reversal of a backtest)."""
+    steps = math.floor(quantity / step + 1e-9)
+    return round(steps * step, _decimals(step))
+
+
 @dataclass(frozen=True, slots=True)
 class SymbolSpec:
     """Exchange filters of one symbol. A size of 0 disables that rounding (prices kept as given)."""
@@ -88,8 +96,7 @@ class SymbolSpec:
         noise such as 0.3 / 0.1 = 2.9999999999999996, which must count as 3 steps."""
         if self.step_size == 0:
             return quantity
-        steps = math.floor(quantity / self.step_size + 1e-9)
-        return round(steps * self.step_size, _decimals(self.step_size))
+        return _round_down_to_step(quantity, self.step_size)
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Two textbook signal generators in pure Python, for peer cross-checks, benches and the CLI.
+"""Two textbook signal generators, for peer cross-checks, benches and the CLI.
 
 * ``sma_cross``: long on the candle where the fast SMA closes above the slow one after being
   below it, short on the reverse cross (backtesting.py's ``crossover``: strictly below, then
@@ -13,9 +13,14 @@ Both return a ``SimpleSignalSeries``: one entry per candle, None while warming u
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from trading.candle import Candle
 from trading.signals import Direction, Signal, StrategyVerdict
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 def sma(values: Sequence[float], length: int) -> list[float | None]:
@@ -41,43 +46,112 @@ def sma(values: Sequence[float], length: int) -> list[float | None]:
     return out
 
 
-def _cross_codes(values: list[float], fast: int, slow: int) -> list[int]:
-    """The cross codes of ``sma_cross`` for indices slow .. n-1 (needs n > slow): both averages
-    advanced in one loop with exactly ``sma``'s float operations (the same running sums, re-summed
-    at the same indices), without building the two average lists: half the work of calling
-    ``sma`` twice, and bit-identical to it."""
-    fast_total = 0.0
-    for v in values[:fast]:
-        fast_total += v
-    if fast == 1:  # sma's periodic re-sum lands on the first value
-        fast_total = sum(values[:1])
-    for i in range(fast, slow):
-        fast_total = fast_total + values[i] - values[i - fast]
-        if i % fast == 0:
-            fast_total = sum(values[i - fast + 1 : i + 1])
-    slow_total = 0.0
-    for v in values[:slow]:
-        slow_total += v
-    f0, s0 = fast_total / fast, slow_total / slow  # both averages at index slow - 1
-    codes: list[int] = []
-    append = codes.append
-    for i in range(slow, len(values)):
-        v = values[i]
-        fast_total = fast_total + v - values[i - fast]
-        if i % fast == 0:
-            fast_total = sum(values[i - fast + 1 : i + 1])
-        slow_total = slow_total + v - values[i - slow]
-        if i % slow == 0:
-            slow_total = sum(values[i - slow + 1 : i + 1])
-        f1, s1 = fast_total / fast, slow_total / slow
-        if f0 < s0 and f1 > s1:
-            append(1)
-        elif f0 > s0 and f1 < s1:
-            append(-1)
-        else:
-            append(0)
-        f0, s0 = f1, s1
-    return codes
+def _running_totals(values: list[float], array: npt.NDArray[np.float64], length: int) -> npt.NDArray[np.float64]:
+    """The running sums of ``sma`` at every index from ``length - 1`` on (earlier entries are
+    undefined), bit-identical to its loop without running it value by value.
+
+    ``sma`` re-sums with ``sum`` at every multiple of ``length``, and between two re-sums computes
+    ``(total + values[i]) - values[i - length]`` one index after the other. So the chains between
+    re-sums are independent: with the series laid out as a grid of one column per chain, each of the
+    ``length - 1`` steps is one numpy operation over all chains at once, with the same float
+    operations in the same order. The re-sums are ``_python_sums`` of the same windows."""
+    import numpy as np
+
+    n = len(values)
+    out = np.empty(n)
+    total = 0.0
+    for v in values[:length]:
+        total += v
+    if length == 1:  # sma's periodic re-sum lands on the first value
+        total = sum(values[:1])
+    out[length - 1] = total
+    chains = -(-n // length)
+    if chains > 1:
+        padded = np.zeros(chains * length)
+        padded[:n] = array
+        ahead = padded.reshape(chains, length).T  # ahead[j, b]: values[b * length + j]
+        shifted = np.zeros(chains * length)
+        shifted[length:] = padded[:-length]
+        behind = shifted.reshape(chains, length).T  # behind[j, b]: values[b * length + j - length]
+        totals = np.empty((length, chains))
+        # Chain b >= 1 starts at index b * length with sum(values[(b - 1) * length + 1 : b * length + 1]).
+        totals[0, 1:] = _python_sums(values, array[1 : (chains - 1) * length + 1].reshape(chains - 1, length))
+        for j in range(1, length):
+            totals[j, 1:] = (totals[j - 1, 1:] + ahead[j, 1:]) - behind[j, 1:]
+        out[length:] = totals.T.reshape(-1)[length:n]
+    return out
+
+
+def _neumaier_rows(windows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """CPython's ``sum`` of each row, all rows at once: ``0 + x0``, then Neumaier's compensated
+    summation of the rest, the compensation added at the end when it is nonzero and finite
+    (Python/bltinmodule.c, 3.12 and later)."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):  # Python's sum overflows to inf (and inf - inf to nan) silently
+        total = windows[:, 0] + 0.0
+        compensation = np.zeros(len(windows))
+        for k in range(1, windows.shape[1]):
+            x = windows[:, k]
+            t = total + x
+            compensation += np.where(np.abs(total) >= np.abs(x), (total - t) + x, (x - t) + total)
+            total = t
+        sums: npt.NDArray[np.float64] = np.where(
+            (compensation != 0) & np.isfinite(compensation), total + compensation, total
+        )
+    return sums
+
+
+_NEUMAIER_IS_PYTHON_SUM: list[bool] = []  # decided once per process by _neumaier_is_python_sum
+
+
+def _neumaier_is_python_sum() -> bool:
+    """Whether ``_neumaier_rows`` gives this interpreter's ``sum`` bit for bit, on windows made to
+    need the compensation (huge and tiny values that cancel, ties, signed zeros); a Python whose
+    ``sum`` changed makes ``_python_sums`` fall back to calling it."""
+    if not _NEUMAIER_IS_PYTHON_SUM:
+        import numpy as np
+
+        pool = [1e16, -1e16, 1.0, 3.0, 0.1, -0.0, 1e-300, 2.5e-7, 7123.45, -7123.45, 1e308, -1e308]
+        rows = [[pool[(7 * r + 5 * k * k + r * k) % len(pool)] for k in range(2 + r % 9)] for r in range(600)]
+        same = True
+        for length in sorted({len(row) for row in rows}):
+            block = [row for row in rows if len(row) == length]
+            got = _neumaier_rows(np.array(block))
+            want = np.array([sum(row) for row in block])
+            same = same and bool(np.array_equal(got.view(np.int64), want.view(np.int64)))
+        _NEUMAIER_IS_PYTHON_SUM.append(same)
+    return _NEUMAIER_IS_PYTHON_SUM[0]
+
+
+def _python_sums(values: list[float], windows: npt.NDArray[np.float64]) -> list[float] | npt.NDArray[np.float64]:
+    """``sum`` of each row of ``windows`` (consecutive values starting at index 1), exactly as
+    Python computes it: in numpy when it provably agrees, else by calling ``sum``."""
+    if _neumaier_is_python_sum():
+        return _neumaier_rows(windows)
+    length = windows.shape[1]
+    columns = (values[1 + k :: length] for k in range(length))
+    sums: list[float] = list(map(sum, zip(*columns, strict=False)))[: len(windows)]  # type: ignore[arg-type, assignment]
+    return sums
+
+
+def _cross_codes(values: list[float], fast: int, slow: int) -> tuple[list[int], npt.NDArray[np.float64]]:
+    """The cross codes of ``sma_cross`` for indices slow .. n-1 (needs n > slow), from the two
+    averages as ``sma`` computes them (``_running_totals`` / length), compared with numpy; and the
+    values as an array.
+
+    numpy is imported here, not with the module: the Engine's modules (this one included) must
+    import in the workflow sandbox, which has no numpy (tests/trading/test_engine_state.py)."""
+    import numpy as np
+
+    array = np.fromiter(values, dtype=np.float64, count=len(values))
+    f = _running_totals(values, array, fast)[slow - 1 :] / fast
+    s = _running_totals(values, array, slow)[slow - 1 :] / slow
+    f0, s0, f1, s1 = f[:-1], s[:-1], f[1:], s[1:]
+    up = (f0 < s0) & (f1 > s1)
+    down = (f0 > s0) & (f1 < s1)
+    codes: list[int] = (up.astype(np.int8) - down.astype(np.int8)).tolist()
+    return codes, array
 
 
 def rsi(values: Sequence[float], length: int = 14) -> list[float | None]:
@@ -113,15 +187,25 @@ class SimpleSignalSeries:
     None warming up) with the ``Signal`` objects built only when asked (``signal_at``, indexing,
     ``signals()``), so a million-candle series costs a list of small ints."""
 
-    __slots__ = ("_candles", "_reasons", "direction", "strategy")
+    __slots__ = ("_candles", "_reasons", "close_array", "closes", "direction", "strategy")
 
     def __init__(
-        self, candles: Sequence[Candle], direction: list[int | None], strategy: str, reasons: dict[int, str]
+        self,
+        candles: Sequence[Candle],
+        direction: list[int | None],
+        strategy: str,
+        reasons: dict[int, str],
+        closes: list[float] | None = None,
+        close_array: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self._candles = candles
         self.direction = direction
         self.strategy = strategy
         self._reasons = reasons  # direction code → reason
+        # The candles' closes (list, and array if one was built), when the generator read them: the
+        # backtester reuses them.
+        self.closes = closes
+        self.close_array = close_array
 
     def __len__(self) -> int:
         return len(self.direction)
@@ -173,14 +257,16 @@ def sma_cross(candles: Sequence[Candle], fast: int = 10, slow: int = 30) -> Simp
     closes = [c.close for c in candles]
     n = len(candles)
     direction: list[int | None] = [None] * min(slow, n)
+    close_array = None
     if n > slow:
-        direction.extend(_cross_codes(closes, fast, slow))
+        codes, close_array = _cross_codes(closes, fast, slow)
+        direction.extend(codes)
     reasons = {
         1: f"SMA{fast} crossed above SMA{slow}",
         -1: f"SMA{fast} crossed below SMA{slow}",
         0: "no cross",
     }
-    return SimpleSignalSeries(candles, direction, "sma_cross", reasons)
+    return SimpleSignalSeries(candles, direction, "sma_cross", reasons, closes, close_array)
 
 
 def rsi_threshold(
@@ -188,7 +274,8 @@ def rsi_threshold(
 ) -> SimpleSignalSeries:
     if not 0 < lower < upper < 100:
         raise ValueError(f"need 0 < lower < upper < 100, got lower={lower} upper={upper}")
-    values = rsi([c.close for c in candles], length)
+    closes = [c.close for c in candles]
+    values = rsi(closes, length)
     n = len(candles)
     direction: list[int | None] = [None] * min(length + 1, n)
     for i in range(length + 1, n):
@@ -204,4 +291,4 @@ def rsi_threshold(
         -1: f"RSI crossed down through {upper}",
         0: "RSI between thresholds",
     }
-    return SimpleSignalSeries(candles, direction, "rsi_threshold", reasons)
+    return SimpleSignalSeries(candles, direction, "rsi_threshold", reasons, closes)

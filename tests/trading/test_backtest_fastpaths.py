@@ -1,7 +1,8 @@
 """The backtester's fast paths agree exactly with the reference ones they replace.
 
 ``Engine.step_side`` / ``step_into`` (no Signal objects, no StepResult), ``Engine.hold_through``
-(a holding span in one call), the fused two-average loop of ``sma_cross``, ``advance_idle`` over
+(a holding span in one call), the chain-wise numpy averages of ``sma_cross`` and their re-sums, the numpy metrics of
+the equity curve, ``advance_idle`` over
 an index range and the covered-long shortcut of ``margin.liquidation_price``.
 """
 
@@ -12,20 +13,24 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.datafiles import load_candles
-from trading import margin
-from trading.candle import Candle
+from trading import margin, metrics
+from trading.candle import DAY_MS, Candle
 from trading.engine import Engine
+from trading.equity_curve import daily_returns as curve_returns
+from trading.equity_curve import max_drawdown as curve_drawdown
 from trading.models import Side
 from trading.settings import EngineSettings, FillPrice, FundingMode, PositionSizing, RiskSettings
 from trading.signals import Direction, Signal
-from trading.simple_signals import sma, sma_cross
+from trading.simple_signals import _neumaier_is_python_sum, _neumaier_rows, sma, sma_cross
 
 REPO = Path(__file__).resolve().parents[2]
 BTC_5M = REPO / "data" / "candles" / "BTCUSDT-5m-2023-01.csv.gz"
 MINUTE = 60_000
+HOUR = 60 * MINUTE
 
 
 def _state(engine: Engine) -> str:
@@ -62,6 +67,24 @@ def test_sma_cross_codes_equal_the_two_averages_compared() -> None:
     assert crosses > 100, "the random series must cross for this test to mean anything"
     candles = load_candles(BTC_5M)
     assert sma_cross(candles).direction == _reference_codes([c.close for c in candles], 10, 30)
+
+
+def test_numpy_row_sums_are_pythons_sum_bit_for_bit() -> None:
+    """sma_cross's re-sums in numpy against the builtin ``sum`` of each row: values that need the
+    compensation (cancelling huge and tiny terms), overflow to inf, signed zeros, ties."""
+    rng = np.random.default_rng(7)
+    assert _neumaier_is_python_sum()
+    for length in (1, 2, 3, 10, 30, 61):
+        for values in (
+            rng.uniform(1, 2, 3000 * length),
+            rng.lognormal(5, 4, 3000 * length),
+            rng.choice([1e16, -1e16, 1.0, 3.0, 0.1, -0.0, 1e-300, 1e308, -1e308], 3000 * length),
+            rng.standard_normal(3000 * length) * 10.0 ** rng.integers(-20, 20, 3000 * length),
+        ):
+            rows = values.reshape(-1, length)
+            got = _neumaier_rows(rows)
+            want = np.array([sum(row) for row in rows.tolist()])
+            assert np.array_equal(got.view(np.int64), want.view(np.int64)), length
 
 
 @pytest.mark.parametrize(
@@ -217,3 +240,22 @@ def test_covered_long_shortcut_gives_the_bracket_loops_answer() -> None:
             for side in (Side.LONG, Side.SHORT):
                 got = margin.liquidation_price(brackets, side, quantity, entry, wallet)
                 assert repr(got) == repr(_reference_liquidation(brackets, side, quantity, entry, wallet))
+
+
+def test_equity_curve_metrics_equal_the_pure_python_ones() -> None:
+    """The backtester's numpy daily returns and drawdown against trading.metrics' loops, on curves
+    that go through zero and below (a non-positive peak or previous day) and close times with gaps
+    and closes exactly at midnight."""
+    rng = random.Random(23)
+    for _ in range(300):
+        n = rng.randint(0, 400)
+        times, t = [], rng.choice((0, DAY_MS - HOUR, 5 * DAY_MS))
+        for _ in range(n):
+            t += rng.choice((HOUR, HOUR, 5 * MINUTE, DAY_MS, 3 * DAY_MS + HOUR))
+            times.append(t)
+        balance = rng.choice((10_000.0, 1.0, 0.0))
+        equity = [rng.choice((rng.uniform(-5, 20_000), 0.0, balance, rng.uniform(9_000, 11_000))) for _ in range(n)]
+        array = np.array(equity)
+        stamps = np.array(times, dtype=np.int64)
+        assert repr(curve_returns(stamps, array, balance)) == repr(metrics.daily_returns(times, equity, balance))
+        assert repr(curve_drawdown(array, balance)) == repr(metrics.max_drawdown(equity, balance))
