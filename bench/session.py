@@ -630,13 +630,16 @@ def hottest(path: Path, count: int = 12) -> list[str]:
     """The functions with the most samples on or under them (inclusive), as 'share function'."""
     inclusive: dict[str, int] = {}
     total = 0
-    for line in path.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        total += int(n)
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not samples.isdigit():
+            continue  # py-spy now and then writes a frame it could not read
+        n = int(samples)
+        total += n
         for frame in set(stack.split(";")):
             if not frame or any(part in frame for part in PLUMBING):
                 continue  # the bottom of every stack says nothing
-            inclusive[frame] = inclusive.get(frame, 0) + int(n)
+            inclusive[frame] = inclusive.get(frame, 0) + n
     ranked = sorted(inclusive.items(), key=lambda kv: -kv[1])[:count]
     return [f"{n / max(total, 1):5.1%} {frame}" for frame, n in ranked]
 
