@@ -240,10 +240,12 @@ async def crash_and_check(rng: random.Random, began: float, tmp_path: Path, temp
         handle, status = await rig.start(user, StartSessionInput(
             s.market_source, (SLICE.symbol,), INTERVAL, ENGINE, ANALYSIS))
         assert status.status == "running"
-        # Subscribed first, so the session sees the feed's very first delivery. The feed keeps the
-        # product's 30 s heartbeat timeout: its catch-up redelivers without heartbeating, so a
-        # short timeout cancels every attempt of a long catch-up.
-        feed = await start_feed(client, s)
+        # Subscribed first, so the session sees the feed's very first delivery. The session keeps up
+        # with the feed (its analysis comes with the candle), and at speed `max` the sim's clock
+        # stands while the feed is down, so after a kill the session waits for the feed: a short
+        # heartbeat timeout moves it to the next worker in seconds (the catch-up heartbeats per
+        # candle delivered).
+        feed = await start_feed(client, s, heartbeat_s=5.0)
         # The first kills hit the feed mid-delivery too; by then the session has a backlog, so
         # every round interrupts live work.
         await until_async(lambda: stored_count(db), len(series) * 3 // 5, 120, "the feed to store 60%", runner)
