@@ -390,6 +390,8 @@ class SessionState:
     # The write history (idempotency records and the journal's recent entries), packed.
     writes: str | None = None
     journal_seq: int = 0
+    # What the session is degraded by (status ``degraded``): an outage outlives a handover.
+    degraded: dict | None = None
 
 
 @dataclass(frozen=True)

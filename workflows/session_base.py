@@ -143,7 +143,7 @@ class SessionBase:
         self._writes = WriteHistory(state.writes)
         self._journal_seq = state.journal_seq
         self._waiting = dict(state.waiting_decisions or {})
-        self._degraded: dict[str, str] = {}
+        self._degraded: dict[str, str] = dict(state.degraded or {})
         # Writes that touch the Engine across an await take turns; a candle step takes it briefly.
         self._lock = asyncio.Lock()
         self._unlocked_running: set[str] = set()  # keys of unlocked writes being applied now
@@ -408,7 +408,7 @@ class SessionBase:
         # last traded candle again, so no read-through cursor goes with the state.
         return replace(self.snapshot(), queue=(), read_through={}, received_through=self._queue.received_through(),
                        outbox=tuple(self._outbox), writes=self._writes.pack(self._now_ms()),
-                       journal_seq=self._journal_seq)
+                       journal_seq=self._journal_seq, degraded=dict(self._degraded) or None)
 
     def _absorb(self) -> None:
         """Move the signalled candles into the queue (on the barrier's path)."""
