@@ -68,6 +68,8 @@ async def test_session_fed_by_the_sim_equals_the_backtest(feed_slice, rig, start
     assert status.equity == backtest.equity[-1]
     events = await rig.db.events.count_documents({"type": TRADE_EXECUTED, "user_id": user})
     assert events == len(outcome.rows) + len(outcome.closed_trades)
-    # The feed computed each candle's analysis and sent it along: the session asked for none itself.
+    # The feed computed each candle's analysis and sent it along. The session asks for one itself
+    # only for a candle it received but had not traded at a continue-as-new: the next run reads those
+    # back from market_data, without the analysis (a few per handover, when any).
     asked, sent = await analysis_calls(rig.client, session_workflow_id(user))
-    assert (asked, sent) == (0, len(traded)), (asked, sent)
+    assert sent == len(traded) and asked <= len(traded) // 50, (asked, sent)
