@@ -48,12 +48,27 @@ class IpBannedError(RateLimitedError):
         super().__init__(message, retry_after_s=retry_after_s, code=code, http_status=418)
 
 
+class ExecutionUnknownError(TemporaryExchangeError):
+    """The request may have been executed: a timeout or a dropped connection after sending, a 5xx
+    "unknown error", -1006/-1007, HTTP 408. An order must be looked up, never sent again."""
+
+
 class BadExchangeDataError(TemporaryExchangeError):
     """The exchange answered with a body we refuse to use (malformed JSON, wrong shape)."""
 
 
+# Binance's codes for "sent, but no answer came back from the matching engine".
+EXECUTION_UNKNOWN_CODES = frozenset({-1006, -1007})
+# The 503 text that means the request failed before execution (anything else 5xx may have executed).
+SERVICE_UNAVAILABLE_TEXT = "Service Unavailable"
+
+
 def error_from_reply(http_status: int, code: int | None, message: str) -> ExchangeError:
     """Classify a non-2xx Binance reply other than 429/418 (those carry Retry-After)."""
+    if code in EXECUTION_UNKNOWN_CODES or http_status == 408:
+        return ExecutionUnknownError(message, code=code, http_status=http_status)
+    if http_status >= 500 and code != -1008 and SERVICE_UNAVAILABLE_TEXT not in message:
+        return ExecutionUnknownError(message, code=code, http_status=http_status)
     if http_status >= 500 or (code is not None and code in TEMPORARY_BINANCE_CODES):
         return TemporaryExchangeError(message, code=code, http_status=http_status)
     return PermanentExchangeError(message, code=code, http_status=http_status)

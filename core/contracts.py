@@ -14,7 +14,9 @@ from temporalio.common import SearchAttributeKey
 TASK_QUEUE_TRADING = "trading"
 TASK_QUEUE_MARKET = "market"
 TASK_QUEUE_AI = "ai"
-TASK_QUEUES = (TASK_QUEUE_TRADING, TASK_QUEUE_MARKET, TASK_QUEUE_AI)
+# Real orders and sessions: served only by workers that hold the master key (they decrypt API keys).
+TASK_QUEUE_REAL = "real"
+TASK_QUEUES = (TASK_QUEUE_TRADING, TASK_QUEUE_MARKET, TASK_QUEUE_AI, TASK_QUEUE_REAL)
 
 
 def task_queue_name(role: str, prefix: str = "") -> str:

@@ -9,5 +9,8 @@ AI_SIGNAL_RECEIVED = "AISignalReceived"
 BOT_STATUS_UPDATE = "BotStatusUpdate"
 # A tuning proposal was created, awaits its owner, was applied, refused, expired or failed.
 TUNING_UPDATE = "TuningUpdate"
+# A real order changed state (awaiting confirmation, submitted, unknown, open, filled, cancelled, ...).
+ORDER_UPDATE = "OrderUpdate"
 PUBLIC_TYPES = frozenset({MARKET_DATA, CHART_UPDATE})
-ACCOUNT_TYPES = frozenset({POSITION_UPDATE, TRADE_EXECUTED, AI_SIGNAL_RECEIVED, BOT_STATUS_UPDATE, TUNING_UPDATE})
+ACCOUNT_TYPES = frozenset({POSITION_UPDATE, TRADE_EXECUTED, AI_SIGNAL_RECEIVED, BOT_STATUS_UPDATE, TUNING_UPDATE,
+                           ORDER_UPDATE})

@@ -18,8 +18,6 @@ from trading.candle import INTERVAL_MS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-TASK_QUEUES = ("trading", "market", "ai")
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DURABOT_", env_file=".env", extra="ignore")
@@ -146,6 +144,27 @@ class Settings(BaseSettings):
         None, ge=0, description="Cooldown after a YELLOW change (seconds); unset = each parameter's own (6 h).")
     tuning_red_cooldown_s: float | None = Field(
         None, ge=0, description="Cooldown after a RED change (seconds); unset = each parameter's own (1-6 h).")
+
+    # Real orders (docs/real-trading.md): every wait is here, so tests run them in seconds.
+    order_confirm_expiry_s: float = Field(
+        60.0, gt=0, le=3600, description="How long a manual real order waits for its owner's confirmation (seconds).")
+    order_request_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="HTTP timeout of one order request to the exchange (seconds).")
+    order_submit_timeout_s: float = Field(
+        15.0, gt=0, le=300, description="How long the order workflow waits for a submission before its outcome "
+                                        "counts as unknown and is looked up (seconds).")
+    order_protection_window_s: float = Field(
+        30.0, gt=0, le=3600, description="How long an order of unknown outcome is looked up while the exchange "
+                                         "says it does not exist, before it is NOT_PLACED (seconds).")
+    order_poll_interval_s: float = Field(
+        5.0, gt=0, le=600, description="How often an open order is read back from the exchange (seconds).")
+    order_taker_fee_rate: float = Field(
+        0.0005, ge=0, le=0.01, description="Taker fee rate shown in a real order's summary (USDⓈ-M default 0.05%).")
+    order_maintenance_margin_rate: float = Field(
+        0.004, ge=0, le=0.5, description="Maintenance margin rate of the liquidation price estimate in a summary.")
+    real_max_order_notional: float = Field(
+        10_000.0, gt=0, description="Largest notional (quote currency) of one manual real order; above it the risk "
+                                    "check refuses the order.")
 
     # AI market analysis (docs/ai.md): xAI Grok through its OpenAI-compatible API; offline, sim/xai.
     xai_base_url: str = Field(

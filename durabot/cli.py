@@ -53,7 +53,7 @@ def up() -> None:
 
 @app.command()
 def worker() -> None:
-    """Run a worker for the trading, market and ai task queues."""
+    """Run a worker for the trading, market, ai and real task queues."""
     from core.connect import DependencyError
     from core.logs import configure_logging
     from worker.main import run_worker

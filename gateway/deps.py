@@ -20,6 +20,7 @@ from services.exchange_symbols import ExchangeSymbols
 from services.health import Health
 from services.market import MarketData
 from services.paper import PaperTrading
+from services.real_orders import RealOrders
 from services.system import System
 from services.tuning import Tuning
 from services.two_factor import TwoFactor
@@ -59,6 +60,10 @@ def _exchange(services: ServicesDep) -> ExchangeSymbols:
 
 def _user_settings(services: ServicesDep) -> UserSettings:
     return services.user_settings
+
+
+def _real_orders(services: ServicesDep) -> RealOrders:
+    return services.real_orders
 
 
 def _tuning(services: ServicesDep) -> Tuning:
@@ -106,6 +111,7 @@ ExchangeDep = Annotated[ExchangeSymbols, Depends(_exchange)]
 UserSettingsDep = Annotated[UserSettings, Depends(_user_settings)]
 HealthDep = Annotated[Health, Depends(_health)]
 TuningDep = Annotated[Tuning, Depends(_tuning)]
+RealOrdersDep = Annotated[RealOrders, Depends(_real_orders)]
 TwoFactorDep = Annotated[TwoFactor, Depends(_two_factor)]
 SystemDep = Annotated[System, Depends(_system)]
 HubDep = Annotated[EventHub, Depends(_hub)]

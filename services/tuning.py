@@ -9,9 +9,6 @@ workflow. Rules, AI and agents propose through ``propose`` like a person does; n
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -50,6 +47,7 @@ from core.tuning_contracts import (
 from core.tuning_plans import changes_of, propose_input
 from services.errors import Forbidden, NotFound, Rejected
 from services.idempotency import checked_key, update_id
+from services.one_time_tokens import TOKEN_CHANNEL, OneTimeTokens, human_channel
 from services.paper import PaperTrading
 from services.paper_session import UPDATE_WAIT, raise_update_failure, unavailable
 from services.principal import Principal
@@ -70,7 +68,6 @@ from workflows.tuning import TuningWorkflow
 from workflows.tuning_approval import TuningApprovalWorkflow
 
 # Which approval token a human channel carries.
-TOKEN_CHANNEL = {"rest": "dashboard", "ws": "dashboard", "cli": "dashboard", "telegram": "telegram"}
 TOKEN_PURPOSE = b"durabot approval tokens"
 HISTORY_LIMIT = 200
 
@@ -101,17 +98,8 @@ class Tuning:
         self.db = db
         self.paper = paper
         self.two_factor = two_factor
-        self._token_key = hmac.new(master_key, TOKEN_PURPOSE, hashlib.sha256).digest()
+        self._tokens = OneTimeTokens(master_key, TOKEN_PURPOSE)
         self._store = TuningActivities(db, temporal)
-
-    # -- tokens ------------------------------------------------------------------------------------
-    def _digest(self, token: str) -> str:
-        return hmac.new(self._token_key, token.encode(), hashlib.sha256).hexdigest()
-
-    def _derived_token(self, seed: str, channel: str) -> str:
-        """A token derived from the write's update ID: a repeat of the same write shows the same token."""
-        raw = hmac.new(self._token_key, f"token:{seed}:{channel}".encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(raw[:24]).decode()
 
     # -- the workflows -----------------------------------------------------------------------------
     def _tuning(self, user_id: str) -> WorkflowHandle[TuningWorkflow, None]:
@@ -239,7 +227,7 @@ class Tuning:
             return self._created(principal, repeated, write_id)  # its first answer (and the same token)
         try:
             tier = check_changes(changes, restoring=restoring is not None)
-            tokens = {c: self._digest(self._derived_token(write_id, c)) for c in TOKEN_CHANNELS} \
+            tokens = {c: self._tokens.digest(self._tokens.derived(write_id, c)) for c in TOKEN_CHANNELS} \
                 if tier == Tier.YELLOW else {}
             proposal = propose_input(
                 user_id=principal.user_id, session_id=record.session_id, changes=changes, reason=reason,
@@ -255,9 +243,9 @@ class Tuning:
     def _created(self, principal: Principal, view: ProposalView, write_id: str) -> ProposalCreated:
         """The answer to a proposal: the token of the caller's channel only to a human session, only
         while it awaits approval."""
-        channel = TOKEN_CHANNEL.get(principal.channel) if principal.human else None
+        channel = human_channel(principal)
         shown = channel is not None and view.tier == Tier.YELLOW.name and view.status == AWAITING
-        return ProposalCreated(view, self._derived_token(write_id, channel) if shown and channel else None)
+        return ProposalCreated(view, self._tokens.derived(write_id, channel) if shown and channel else None)
 
     async def propose_suggestion(self, principal: Principal, parameter: str, key: str | None) -> ProposalCreated:
         """Turn the config-rules suggestion for ``parameter`` into a proposal (its tier decides the rest)."""
@@ -290,13 +278,13 @@ class Tuning:
         token = secrets.token_urlsafe(24)
         view: ProposalView = await self._update_approval(
             principal, number, TuningApprovalWorkflow.issue_token,
-            IssueTokenInput(principal.user_id, True, channel, self._digest(token)))
+            IssueTokenInput(principal.user_id, True, channel, self._tokens.digest(token)))
         return ProposalCreated(view, token)
 
     async def approve_with_token(self, principal: Principal, number: int, token: str) -> ProposalView:
         """A YELLOW approval, with the one-time token of the caller's channel."""
         return await self._approve(principal, number, replace(self._approver(principal),
-                                                              token_hmac=self._digest(token)))
+                                                              token_hmac=self._tokens.digest(token)))
 
     async def approve_with_text(self, principal: Principal, number: int, text: str) -> ProposalView:
         """A RED approval (the exact approval text), which also needs a two-factor step-up."""

@@ -10,20 +10,23 @@ from pymongo.asynchronous.database import AsyncDatabase
 from temporalio.client import Client
 
 from activities.backtest_runs import BacktestActivities
+from activities.binance.key_vault import MasterKeyring
 from activities.grok import GrokActivities
 from activities.market_feed import FeedConfig, MarketFeedActivities
 from activities.market_reads import MarketReadActivities
+from activities.real_orders import OrderActivities
 from activities.session_analysis import SessionAnalysisActivities
 from activities.session_store import PriceSource, SessionStoreActivities
 from activities.training import TrainingActivities
 from activities.tuning_store import TuningActivities
-from core.contracts import TASK_QUEUE_AI, TASK_QUEUE_MARKET, TASK_QUEUE_TRADING
+from core.contracts import TASK_QUEUE_AI, TASK_QUEUE_MARKET, TASK_QUEUE_REAL, TASK_QUEUE_TRADING
 from core.settings import Settings
 from workflows.ai_analysis import AiAnalysisWorkflow
 from workflows.ai_chat import AiChatWorkflow, AiReviewWorkflow
 from workflows.backtest import BacktestWorkflow
 from workflows.feed_recorder import FeedRecorderWorkflow
 from workflows.market_feed import MarketFeedWorkflow
+from workflows.order import OrderWorkflow
 from workflows.system_probe import SystemProbeWorkflow
 from workflows.trading_session import TradingSessionWorkflow
 from workflows.training import TrainingWorkflow
@@ -45,6 +48,7 @@ _WORKFLOWS: dict[str, list[type]] = {
                          TuningWorkflow, TuningApprovalWorkflow],
     TASK_QUEUE_MARKET: [MarketFeedWorkflow],
     TASK_QUEUE_AI: [AiAnalysisWorkflow, AiChatWorkflow, AiReviewWorkflow, TrainingWorkflow],
+    TASK_QUEUE_REAL: [OrderWorkflow],
 }
 
 
@@ -80,4 +84,7 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
         return [grok.ask_grok, grok.chat_grok, grok.review_trade,
                 training.open_training, training.plan_training, training.run_training_fold,
                 training.record_training_step, training.finish_training, training.mark_training]
+    if role == TASK_QUEUE_REAL:
+        orders = OrderActivities(ctx.db, ctx.settings, MasterKeyring.from_settings(ctx.settings))
+        return [orders.submit_order, orders.lookup_order, orders.cancel_exchange_order, orders.record_order]
     return []

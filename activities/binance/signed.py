@@ -1,11 +1,12 @@
 """Signed (USER_DATA) Binance REST calls: HMAC-SHA256 over the query, ``X-MBX-APIKEY``, recvWindow.
 
-Used to test a saved key (``/api/v3/account`` and ``/sapi/v1/account/apiRestrictions``) and, later,
-by the order activities. The client takes decrypted credentials and keeps them out of every log
+Used to test a saved key (``/api/v3/account`` and ``/sapi/v1/account/apiRestrictions``) and
+by the order activities (``futures_orders``). The client takes decrypted credentials and keeps them out of every log
 line, exception and repr: errors carry the exchange's code and message, never the key."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -18,7 +19,14 @@ from urllib.parse import urlencode
 import httpx
 
 from activities.binance.key_vault import ApiCredentials
-from activities.exchange_errors import BadExchangeDataError, TemporaryExchangeError, error_from_reply
+from activities.exchange_errors import (
+    BadExchangeDataError,
+    ExecutionUnknownError,
+    IpBannedError,
+    RateLimitedError,
+    TemporaryExchangeError,
+    error_from_reply,
+)
 
 DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60_000
@@ -124,7 +132,13 @@ class SignedBinanceClient:
         except (TypeError, AttributeError, ValueError) as exc:
             raise BadExchangeDataError(f"/sapi/v1/account/apiRestrictions: unexpected reply ({exc})") from None
 
-    async def _send(self, path: str, params: dict[str, str] | None, *, signed: bool) -> Any:
+    async def signed_request(self, method: str, path: str, params: dict[str, str]) -> Any:
+        """A signed call of any USER_DATA/TRADE endpoint; errors as ``_send`` raises them."""
+        return await self._send(path, params, signed=True, method=method)
+
+    async def _send(self, path: str, params: dict[str, str] | None, *, signed: bool, method: str = "GET") -> Any:
+        """One request, sent once. Failures before sending (no connection) are temporary; failures
+        after it may have reached the exchange (timeouts, dropped connections) are ``ExecutionUnknownError``."""
         headers: dict[str, str] = {}
         url = self.base_url + path
         if signed:
@@ -135,23 +149,43 @@ class SignedBinanceClient:
             })
             url += f"?{query}&signature={sign_query(query, self._credentials.api_secret)}"
             headers["X-MBX-APIKEY"] = self._credentials.api_key
+        elif params:
+            url += f"?{urlencode(params)}"
         try:
-            response = await self._http.get(url, headers=headers)
-        except httpx.TimeoutException:
-            raise TemporaryExchangeError(f"timed out calling {path}") from None
-        except httpx.TransportError as exc:
+            response = await self._http.request(method, url, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TemporaryExchangeError(f"could not reach the exchange for {path}: {type(exc).__name__}") from None
+        except httpx.TimeoutException:
+            raise ExecutionUnknownError(f"timed out waiting for {method} {path}") from None
+        except httpx.TransportError as exc:
+            raise ExecutionUnknownError(f"the connection broke during {method} {path}: {type(exc).__name__}") from None
+        if response.status_code in (418, 429):
+            raise _rate_limited(path, response)
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             if response.status_code >= 400:
-                raise error_from_reply(response.status_code, None, f"{path}: HTTP {response.status_code}") from None
+                raise error_from_reply(response.status_code, None,
+                                       f"{path}: HTTP {response.status_code} {response.text[:120]}") from None
             raise BadExchangeDataError(f"{path}: the exchange sent malformed JSON") from None
         if response.status_code >= 400:
             code = body.get("code") if isinstance(body, dict) and isinstance(body.get("code"), int) else None
             message = str(body.get("msg", "")) if isinstance(body, dict) else ""
             raise error_from_reply(response.status_code, code, f"{path}: {message[:200]}")
         return body
+
+
+def _rate_limited(path: str, response: httpx.Response) -> RateLimitedError:
+    try:
+        retry_after = float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        retry_after = 1.0
+    code = None
+    with contextlib.suppress(ValueError, AttributeError):
+        code = response.json().get("code")
+    if response.status_code == 418:
+        return IpBannedError(f"{path}: the exchange banned this IP", retry_after_s=retry_after, code=code)
+    return RateLimitedError(f"{path}: rate limited", retry_after_s=retry_after, code=code)
 
 
 def _flag(reply: Any, name: str, *, default: bool | None = None) -> bool:

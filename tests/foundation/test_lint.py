@@ -19,6 +19,8 @@ TYPED = [
     "trading/ai_analysis.py", "trading/ai_modes.py", "trading/price_model.py",
     # The activities behind Grok: what reaches a paid API and a user's budget.
     "activities/grok.py", "activities/ai_breaker.py", "activities/ai_spend.py", "activities/ai_replay.py",
+    # The activities that send real orders.
+    "activities/real_orders.py", "activities/binance/futures_orders.py", "activities/binance/signed.py",
 ]
 
 

@@ -1,0 +1,115 @@
+"""USDⓈ-M futures orders over signed REST: submit once, look up by client order ID, cancel.
+
+``submit`` never raises for what the exchange answered: it reports an outcome, because what to do
+next depends on whether the order may exist. Only replies that prove the order was not accepted
+are ``not_accepted`` (and only throttling, rate limits and unreachable hosts are worth sending
+again); anything that may have reached the matching engine is ``unknown`` and is resolved by a
+lookup, never by a resend (Binance: a 5xx "unknown error", -1006/-1007, a timeout after sending).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from activities.binance.signed import SignedBinanceClient
+from activities.exchange_errors import (
+    BadExchangeDataError,
+    ExchangeError,
+    ExecutionUnknownError,
+    RateLimitedError,
+    TemporaryExchangeError,
+)
+from core.order_contracts import (
+    ACCEPTED,
+    NOT_ACCEPTED,
+    OUTCOME_UNKNOWN,
+    ExchangeOrder,
+    OrderTerms,
+    SubmitOrderResult,
+)
+
+ORDER_PATH = "/fapi/v1/order"
+# "Order does not exist." (lookups) and "Unknown order sent." (cancels).
+ORDER_DOES_NOT_EXIST = -2013
+CANCEL_REJECTED = -2011
+# A client order ID already used by an open order: ours was accepted by an earlier send.
+DUPLICATE_CLIENT_ID = -4116
+
+
+def order_params(order_id: str, terms: OrderTerms) -> dict[str, str]:
+    params = {"symbol": terms.symbol, "side": terms.side, "type": terms.order_type, "quantity": terms.quantity,
+              "newClientOrderId": order_id, "newOrderRespType": "RESULT"}
+    if terms.order_type == "LIMIT":
+        params.update(price=str(terms.price), timeInForce=terms.time_in_force or "GTC")
+    if terms.reduce_only:
+        params["reduceOnly"] = "true"
+    return params
+
+
+def parse_order(reply: Any) -> ExchangeOrder:
+    """An order from ``POST``/``GET``/``DELETE /fapi/v1/order``; a bad shape raises ``BadExchangeDataError``."""
+    try:
+        avg = float(reply.get("avgPrice") or 0)
+        order = ExchangeOrder(
+            exchange_order_id=int(reply["orderId"]), status=str(reply["status"]),
+            orig_qty=float(reply["origQty"]), executed_qty=float(reply["executedQty"]),
+            avg_price=avg, price=float(reply.get("price") or 0),
+            update_time_ms=int(reply.get("updateTime") or reply.get("time") or 0),
+            reduce_only=bool(reply.get("reduceOnly", False)))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadExchangeDataError(f"{ORDER_PATH}: unexpected order reply ({type(exc).__name__}: {exc})") from None
+    if not all(math.isfinite(v) for v in (order.orig_qty, order.executed_qty, order.avg_price, order.price)):
+        raise BadExchangeDataError(f"{ORDER_PATH}: an order reply with a non-finite number")
+    return order
+
+
+class FuturesOrderClient:
+    def __init__(self, signed: SignedBinanceClient) -> None:
+        self._signed = signed
+
+    async def submit(self, order_id: str, terms: OrderTerms) -> SubmitOrderResult:
+        try:
+            reply = await self._signed.signed_request("POST", ORDER_PATH, order_params(order_id, terms))
+        except ExecutionUnknownError as exc:
+            return SubmitOrderResult(OUTCOME_UNKNOWN, code=exc.code, message=str(exc))
+        except RateLimitedError as exc:
+            return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc), retryable=True,
+                                     retry_after_s=exc.retry_after_s)
+        except BadExchangeDataError as exc:
+            # A 2xx whose body we cannot read: the order may well exist.
+            return SubmitOrderResult(OUTCOME_UNKNOWN, message=str(exc))
+        except TemporaryExchangeError as exc:
+            return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc), retryable=True)
+        except ExchangeError as exc:
+            if exc.code == DUPLICATE_CLIENT_ID:
+                return SubmitOrderResult(OUTCOME_UNKNOWN, code=exc.code, message=str(exc))
+            return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc))
+        try:
+            return SubmitOrderResult(ACCEPTED, order=parse_order(reply))
+        except BadExchangeDataError as exc:
+            return SubmitOrderResult(OUTCOME_UNKNOWN, message=str(exc))
+
+    async def lookup(self, symbol: str, order_id: str) -> ExchangeOrder | None:
+        """The order by client order ID; None when the exchange says it does not exist (which, for a
+        fresh order, may not be true yet). Temporary failures raise for the caller to retry."""
+        try:
+            reply = await self._signed.signed_request("GET", ORDER_PATH,
+                                                      {"symbol": symbol, "origClientOrderId": order_id})
+        except ExchangeError as exc:
+            if exc.code == ORDER_DOES_NOT_EXIST:
+                return None
+            raise
+        return parse_order(reply)
+
+    async def cancel(self, symbol: str, order_id: str) -> tuple[ExchangeOrder | None, str]:
+        """Cancel by client order ID. A cancel that lost the race to a fill (-2011) is not a failure:
+        the order is read back and reported as it is."""
+        try:
+            reply = await self._signed.signed_request("DELETE", ORDER_PATH,
+                                                      {"symbol": symbol, "origClientOrderId": order_id})
+        except ExchangeError as exc:
+            if exc.code not in (CANCEL_REJECTED, ORDER_DOES_NOT_EXIST) and not isinstance(exc, ExecutionUnknownError):
+                raise
+            return await self.lookup(symbol, order_id), f"cancel not applied ({exc.message}); read back"
+        return parse_order(reply), ""

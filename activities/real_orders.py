@@ -1,0 +1,83 @@
+"""The activities of ``OrderWorkflow``: send an order once, look it up, cancel it, write its status.
+
+The API key is decrypted here, from the key ID the workflow passed, and never leaves: no key or
+secret is in an input, a result, an error or a log line. ``submit_order`` reports an outcome
+rather than raising for what the exchange answered; the workflow schedules it with one attempt,
+because a second attempt of a send whose fate is unknown is exactly the duplicate order we refuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities import events
+from activities.binance.futures_orders import FuturesOrderClient
+from activities.binance.key_vault import ApiKeyNotFoundError, KeyVaultError, MasterKeyring, load_credentials
+from activities.binance.signed import SignedBinanceClient
+from core.event_types import ORDER_UPDATE
+from core.order_contracts import (
+    NO_API_KEY,
+    CancelOnExchangeResult,
+    LookupOrderInput,
+    LookupOrderResult,
+    RecordOrderInput,
+    SubmitOrderInput,
+    SubmitOrderResult,
+)
+from core.settings import Settings
+
+
+class OrderActivities:
+    def __init__(self, db: AsyncDatabase, settings: Settings, keyring: MasterKeyring) -> None:
+        self.db = db
+        self.settings = settings
+        self.keyring = keyring
+
+    async def _client(self, user_id: str, key_id: str) -> SignedBinanceClient:
+        try:
+            credentials = await load_credentials(self.db, self.keyring, user_id, key_id)
+        except (ApiKeyNotFoundError, KeyVaultError) as exc:
+            # Nothing was sent: the order cannot go out with this key, now or on a retry.
+            raise ApplicationError(f"API key {key_id}: {exc}", type=NO_API_KEY, non_retryable=True) from None
+        return SignedBinanceClient(self.settings.exchange_futures_url, credentials,
+                                   timeout_s=self.settings.order_request_timeout_s)
+
+    @activity.defn
+    async def submit_order(self, request: SubmitOrderInput) -> SubmitOrderResult:
+        async with await self._client(request.user_id, request.key_id) as signed:
+            return await FuturesOrderClient(signed).submit(request.order_id, request.terms)
+
+    @activity.defn
+    async def lookup_order(self, request: LookupOrderInput) -> LookupOrderResult:
+        async with await self._client(request.user_id, request.key_id) as signed:
+            return LookupOrderResult(await FuturesOrderClient(signed).lookup(request.symbol, request.order_id))
+
+    @activity.defn
+    async def cancel_exchange_order(self, request: LookupOrderInput) -> CancelOnExchangeResult:
+        async with await self._client(request.user_id, request.key_id) as signed:
+            order, note = await FuturesOrderClient(signed).cancel(request.symbol, request.order_id)
+            return CancelOnExchangeResult(order, note)
+
+    @activity.defn
+    async def record_order(self, request: RecordOrderInput) -> None:
+        """Write the order's view through (newer revisions only) and publish an ``OrderUpdate``."""
+        view = request.view
+        doc = asdict(view)
+        try:
+            await self.db.real_orders.replace_one(
+                {"user_id": view.user_id, "order_id": view.order_id, "revision": {"$lt": view.revision}},
+                doc, upsert=True)
+        except DuplicateKeyError:
+            pass  # a newer revision is stored already: this write came late
+        data = {"order_id": view.order_id, "status": view.status, "event": request.event,
+                "symbol": view.terms.symbol, "side": view.terms.side, "quantity": view.terms.quantity,
+                "executed_qty": view.executed_qty, "avg_price": view.avg_price, "reason": view.reason,
+                "confirm_by_ms": view.confirm_by_ms, "origin": view.origin}
+        await events.publish(self.db, [events.event_doc(
+            ORDER_UPDATE, f"{view.user_id}:{view.order_id}:{view.revision}", data,
+            symbol=view.terms.symbol, user_id=view.user_id)])

@@ -1,0 +1,292 @@
+"""Manual real orders: request (with its summary and risk checks), the 2-step confirmation, cancel, reads.
+
+An order that opens or adds risk waits for its owner's confirmation on a human channel; a
+reduce-only order (closing, reducing) goes out at once. An agent may request an order, never
+confirm one. The client order ID derives from the user and the request's idempotency key, so a
+repeated request finds the first order (and shows the same confirmation secret) instead of placing
+a second; the same key with other terms is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.binance.rest import BinanceRestClient
+from activities.exchange_errors import ExchangeError
+from core.contracts import TASK_QUEUE_REAL, task_queue_name
+from core.order_contracts import (
+    AWAITING_CONFIRMATION,
+    LIVE_STATES,
+    ORDER_TYPES,
+    SIDES,
+    TIME_IN_FORCE,
+    CancelOrderRequest,
+    ConfirmOrderInput,
+    IssueConfirmTokenInput,
+    OrderInput,
+    OrderSummary,
+    OrderTerms,
+    OrderTiming,
+    OrderView,
+    RiskVerdict,
+    client_order_id,
+    order_workflow_id,
+    terms_digest,
+)
+from core.settings import Settings
+from services.errors import Forbidden, NotFound, Rejected, UpstreamFailed
+from services.exchange_symbols import ExchangeSymbols, SymbolFilters
+from services.idempotency import checked_key
+from services.one_time_tokens import OneTimeTokens, human_channel
+from services.paper_session import UPDATE_WAIT, raise_update_failure, unavailable
+from services.principal import Principal
+from services.two_factor import TwoFactor
+from workflows.order import OrderWorkflow
+
+TOKEN_PURPOSE = b"durabot order confirmations"
+MAX_LEVERAGE = 125
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    symbol: str
+    side: str
+    order_type: str
+    quantity: float
+    price: float | None = None
+    time_in_force: str | None = None
+    reduce_only: bool = False
+    leverage: int = 1
+    key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderRequested:
+    order: OrderView
+    # The caller's one-time confirmation secret (a human channel, an order awaiting confirmation).
+    confirmation_token: str | None = None
+
+
+def _on_grid(value: float, step: float, decimals: int, *, down: bool) -> str:
+    steps = value / step
+    # A value a hair below a grid line (binary noise) is on it.
+    snapped = math.floor(steps + 1e-9) if down else round(steps)
+    return f"{snapped * step:.{decimals}f}"
+
+
+def liquidation_estimate(side: str, price: float, leverage: int, maintenance_rate: float) -> float:
+    """An isolated-margin estimate for a new position of one order (the exchange's own figure
+    also counts the wallet and other positions)."""
+    if side == "BUY":
+        return price * (1 - 1 / leverage + maintenance_rate)
+    return price * (1 + 1 / leverage - maintenance_rate)
+
+
+class RealOrders:
+    def __init__(self, settings: Settings, temporal: Client, db: AsyncDatabase, exchange: ExchangeSymbols,
+                 two_factor: TwoFactor, master_key: bytes) -> None:
+        self.settings = settings
+        self.temporal = temporal
+        self.db = db
+        self.exchange = exchange
+        self.two_factor = two_factor
+        self._tokens = OneTimeTokens(master_key, TOKEN_PURPOSE)
+
+    def _handle(self, user_id: str, order_id: str) -> WorkflowHandle[OrderWorkflow, OrderView]:
+        try:
+            workflow_id = order_workflow_id(user_id, order_id)
+        except ValueError:
+            raise NotFound(f"no order {order_id}") from None
+        return self.temporal.get_workflow_handle_for(OrderWorkflow.run, workflow_id)
+
+    def _timing(self) -> OrderTiming:
+        s = self.settings
+        return OrderTiming(confirm_expiry_s=s.order_confirm_expiry_s, submit_timeout_s=s.order_submit_timeout_s,
+                           lookup_timeout_s=s.order_request_timeout_s + 5,
+                           protection_window_s=s.order_protection_window_s, poll_interval_s=s.order_poll_interval_s)
+
+    # -- requesting ---------------------------------------------------------------------------------
+    async def request_order(self, principal: Principal, request: OrderRequest, key: str | None) -> OrderRequested:
+        # Reducing risk is SENSITIVE for agents; opening or adding risk is CRITICAL.
+        principal.require("sensitive" if request.reduce_only else "critical")
+        key = checked_key(key, required=True)
+        terms, filters = await self._terms(request)
+        key_id = await self._key_id(principal, request.key_id)
+        order_id = client_order_id("m", f"{principal.user_id}:{key}")
+        channel = human_channel(principal)
+        needs_confirmation = not terms.reduce_only
+        summary = await self._summary(terms, filters, request.leverage)
+        failed = [v for v in summary.risk_checks if not v.passed]
+        if failed and not terms.reduce_only:
+            raise Rejected("quantity", "; ".join(f"{v.check}: {v.detail}" for v in failed))
+        token = self._tokens.derived(order_id, channel) if needs_confirmation and channel else None
+        order_input = OrderInput(
+            user_id=principal.user_id, order_id=order_id, key_id=key_id, terms=terms, origin="manual",
+            source=principal.channel, created_at_ms=int(time.time() * 1000), needs_confirmation=needs_confirmation,
+            timing=self._timing(), summary=summary,
+            confirm_token_hmacs={channel: self._tokens.digest(token)} if token and channel else {})
+        try:
+            await self.temporal.start_workflow(
+                OrderWorkflow.run, order_input, id=order_workflow_id(principal.user_id, order_id),
+                task_queue=task_queue_name(TASK_QUEUE_REAL, self.settings.task_queue_prefix),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            view = await self.order(principal, order_id)
+            if view.terms_digest != terms_digest(terms):
+                raise Rejected("Idempotency-Key", "this Idempotency-Key was used for another order; use a new key "
+                                                  "for a new order") from None
+            shown = token if view.status == AWAITING_CONFIRMATION else None
+            return OrderRequested(view, shown)
+        except RPCError as exc:
+            raise unavailable(exc) from None
+        return OrderRequested(await self.order(principal, order_id), token)
+
+    async def _terms(self, request: OrderRequest) -> tuple[OrderTerms, SymbolFilters]:
+        side, order_type = request.side.upper(), request.order_type.upper()
+        if side not in SIDES:
+            raise Rejected("side", f"side is one of {', '.join(SIDES)}")
+        if order_type not in ORDER_TYPES:
+            raise Rejected("order_type", f"order_type is one of {', '.join(ORDER_TYPES)} (stops and take-profits "
+                                         "are set on a position)")
+        if not (math.isfinite(request.quantity) and request.quantity > 0):
+            raise Rejected("quantity", "quantity must be a positive number")
+        if not 1 <= request.leverage <= MAX_LEVERAGE:
+            raise Rejected("leverage", f"leverage is 1 to {MAX_LEVERAGE}")
+        filters = await self.exchange.symbol(request.symbol, "futures")
+        if filters.status != "TRADING":
+            raise Rejected("symbol", f"{filters.symbol} is not trading (status {filters.status})")
+        quantity = _on_grid(request.quantity, filters.step_size, filters.quantity_decimals, down=True)
+        if float(quantity) < max(filters.min_qty, filters.step_size):
+            raise Rejected("quantity", f"quantity rounds down to {quantity} on the step {filters.step_size:g}, below "
+                                       f"the minimum {max(filters.min_qty, filters.step_size):g}")
+        price = tif = None
+        if order_type == "LIMIT":
+            if request.price is None or not (math.isfinite(request.price) and request.price > 0):
+                raise Rejected("price", "a LIMIT order needs a positive price")
+            price = _on_grid(request.price, filters.tick_size, filters.price_decimals, down=False)
+            tif = (request.time_in_force or "GTC").upper()
+            if tif not in TIME_IN_FORCE:
+                raise Rejected("time_in_force", f"time_in_force is one of {', '.join(TIME_IN_FORCE)}")
+        elif request.price is not None or request.time_in_force is not None:
+            raise Rejected("price", "a MARKET order takes no price or time_in_force")
+        terms = OrderTerms("futures", filters.symbol, side, order_type, quantity, price, tif, request.reduce_only)
+        return terms, filters
+
+    async def _key_id(self, principal: Principal, key_id: str | None) -> str:
+        query: dict[str, Any] = {"user_id": principal.user_id}
+        if key_id is not None:
+            query["key_id"] = key_id
+        doc = await self.db.api_keys.find_one(query, {"key_id": 1}, sort=[("created_at", 1)])
+        if doc is None:
+            raise Rejected("key_id", f"no API key {key_id}" if key_id else
+                           "save a Binance API key first (settings → API keys): real orders are sent with it")
+        return str(doc["key_id"])
+
+    async def _summary(self, terms: OrderTerms, filters: SymbolFilters, leverage: int) -> OrderSummary:
+        if terms.price is not None:
+            expected = float(terms.price)
+        else:
+            try:
+                async with BinanceRestClient(self.settings.exchange_rest_url,
+                                             futures_base_url=self.settings.exchange_futures_url) as rest:
+                    book = await rest.book_ticker(terms.symbol, market="usdm")
+            except ExchangeError as exc:
+                raise UpstreamFailed(f"the exchange's price of {terms.symbol} could not be read: {exc}") from None
+            expected = book.ask_price if terms.side == "BUY" else book.bid_price
+        notional = expected * float(terms.quantity)
+        max_notional = self.settings.real_max_order_notional
+        checks = (
+            RiskVerdict("min_notional", notional >= filters.min_notional,
+                        f"notional {notional:.2f} against the exchange's minimum {filters.min_notional:g}"),
+            RiskVerdict("max_order_notional", notional <= max_notional,
+                        f"notional {notional:.2f} against the limit {max_notional:g} per order"),
+        )
+        liquidation = None if terms.reduce_only else liquidation_estimate(
+            terms.side, expected, leverage, self.settings.order_maintenance_margin_rate)
+        return OrderSummary(expected_price=expected, notional=notional,
+                            fee=notional * self.settings.order_taker_fee_rate, leverage=leverage,
+                            liquidation_price=liquidation, risk_checks=checks)
+
+    # -- confirming ---------------------------------------------------------------------------------
+    async def issue_confirmation(self, principal: Principal, order_id: str) -> OrderRequested:
+        """A new one-time confirmation secret for the caller's human channel (replacing its previous one)."""
+        channel = human_channel(principal)
+        if channel is None:
+            raise Forbidden("confirmation secrets are shown only to a person in a human session")
+        token = secrets.token_urlsafe(24)
+        view: OrderView = await self._update(principal, order_id, OrderWorkflow.issue_confirm_token,
+                                             IssueConfirmTokenInput(principal.user_id, True, channel,
+                                                                    self._tokens.digest(token)))
+        return OrderRequested(view, token)
+
+    async def confirm(self, principal: Principal, order_id: str, token: str, digest: str) -> OrderView:
+        channel = human_channel(principal)
+        if channel is None:
+            raise Forbidden("only a person in a human session confirms a real order; an agent may request one, "
+                            "never confirm it")
+        view = await self.order(principal, order_id)
+        if view.summary is not None:
+            await self.two_factor.require_step_up_above(principal, view.summary.notional, "confirming a real order")
+        confirmed: OrderView = await self._update(
+            principal, order_id, OrderWorkflow.confirm,
+            ConfirmOrderInput(principal.user_id, True, channel, self._tokens.digest(token), digest))
+        return confirmed
+
+    async def cancel(self, principal: Principal, order_id: str, reason: str = "") -> OrderView:
+        # Cancelling lowers risk: SENSITIVE, never blocked behind a confirmation.
+        principal.require("sensitive")
+        view: OrderView = await self._update(principal, order_id, OrderWorkflow.cancel,
+                                             CancelOrderRequest(principal.user_id, principal.channel, reason))
+        return view
+
+    async def _update(self, principal: Principal, order_id: str, update: Any, arg: Any) -> Any:
+        try:
+            return await self._handle(principal.user_id, order_id).execute_update(update, arg,
+                                                                                   rpc_timeout=UPDATE_WAIT)
+        except WorkflowUpdateFailedError as exc:
+            raise_update_failure(exc)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                stored = await self.db.real_orders.find_one({"user_id": principal.user_id, "order_id": order_id},
+                                                            {"status": 1})
+                if stored is not None:
+                    raise Rejected(None, f"order {order_id} is {stored['status'].lower()} already") from None
+                raise NotFound(f"no order {order_id}") from None
+            raise unavailable(exc) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            raise unavailable(exc) from None
+
+    # -- reads --------------------------------------------------------------------------------------
+    async def order(self, principal: Principal, order_id: str) -> OrderView:
+        try:
+            view: OrderView = await self._handle(principal.user_id, order_id).query(
+                OrderWorkflow.view, rpc_timeout=timedelta(seconds=10))
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise unavailable(exc) from None
+            raise NotFound(f"no order {order_id}") from None
+        return view
+
+    async def orders(self, principal: Principal, open_only: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        """The caller's orders as written through, newest first (open ones only, if asked)."""
+        query: dict[str, Any] = {"user_id": principal.user_id}
+        if open_only:
+            query["status"] = {"$in": sorted({AWAITING_CONFIRMATION, *LIVE_STATES, "SUBMITTING", "UNKNOWN"})}
+        cursor = self.db.real_orders.find(query, {"_id": 0}).sort("created_at_ms", -1).limit(limit)
+        return [doc async for doc in cursor]
