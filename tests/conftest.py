@@ -4,6 +4,7 @@ dir, clients for both, and a unique task queue per test."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import os
@@ -403,6 +404,15 @@ async def start_sim_xai(tmp_path: Path):
     yield start
     for server in reversed(running):
         await server.stop()
+
+
+@asynccontextmanager
+async def running_all(workers: list[Any]) -> AsyncIterator[list[Any]]:
+    """Run every worker ``worker.main.build_workers`` made (one per task-queue role) until the block ends."""
+    async with contextlib.AsyncExitStack() as stack:
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        yield workers
 
 
 @asynccontextmanager

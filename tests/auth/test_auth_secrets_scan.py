@@ -9,7 +9,7 @@ import asyncio
 
 import bson
 
-from tests.conftest import enrol_two_factor
+from tests.conftest import enrol_two_factor, running_all
 from worker.main import build_workers
 
 from .conftest import provision_sim_key
@@ -37,7 +37,7 @@ async def test_exchange_keys_never_reach_mongodb_logs_or_temporal(
         assert tested.status_code == 200 and tested.json()["ok"] is True
         # Workers and a workflow run meanwhile, so there are histories to scan.
         workers = build_workers(temporal_client, settings, mongo_client[settings.mongo_database], identity="scan")
-        async with workers[0], workers[1], workers[2]:
+        async with running_all(workers):
             for _ in range(100):
                 health = (await http.get("/api/health", params={"deep": "true"})).json()
                 if health["status"] == "ok":

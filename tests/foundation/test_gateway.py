@@ -7,6 +7,7 @@ import json
 
 from core.logs import redact
 from gateway.app import REQUEST_ID_HEADER
+from tests.conftest import running_all
 from worker.main import build_workers
 
 
@@ -22,7 +23,7 @@ async def test_health_reports_each_dependency_with_latency(
         assert "no worker polling" in without_workers["dependencies"]["workers"]["detail"]
 
         workers = build_workers(temporal_client, settings, mongo_client[settings.mongo_database], identity="gw-test")
-        async with workers[0], workers[1], workers[2]:
+        async with running_all(workers):
             # A worker shows as a poller once its first poll reaches the server.
             for _ in range(100):
                 reply = await http.get("/api/health", params={"deep": "true"})

@@ -14,6 +14,7 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 
 from core.contracts import SEARCH_ATTRIBUTES, TASK_QUEUES, SystemProbeInput, task_queue_name
+from tests.conftest import running_all
 from worker.main import build_workers, ensure_search_attributes
 from workflows.system_probe import SystemProbeWorkflow
 
@@ -38,7 +39,8 @@ async def test_workers_serve_each_task_queue_end_to_end(temporal_client: Client,
     queues = tuple(task_queue_name(role, task_queue) for role in TASK_QUEUES)
     workers = build_workers(temporal_client, settings.model_copy(update={"task_queue_prefix": task_queue}),
                             mongo_client[settings.mongo_database], identity="test-worker")
-    async with workers[0], workers[1], workers[2]:
+    assert len(workers) == len(TASK_QUEUES)
+    async with running_all(workers):
         result = await temporal_client.execute_workflow(
             SystemProbeWorkflow.run,
             SystemProbeInput(task_queues=queues),

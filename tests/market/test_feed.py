@@ -32,6 +32,7 @@ from core.contracts import (
 from core.datafiles import load_candles
 from sim.exchange import SimExchangeServer
 from sim.exchange.series import replay_series, series_checksum
+from tests.conftest import running_all
 from trading.candle import Candle
 from worker.main import build_workers
 from workflows.feed_recorder import FeedRecorderWorkflow
@@ -98,7 +99,7 @@ async def test_feed_stores_exactly_the_sims_series_through_dropped_sockets_and_4
     assert len(expected) == SLICE
     await set_faults(sim, drop_ws_every=100)
     workers = build_workers(temporal_client, feed_settings, db, identity="feed-test")
-    async with workers[0], workers[1], workers[2]:
+    async with running_all(workers):
         feed = await start_feed(temporal_client, feed_settings)
         await wait_stored(db, 450, within_s=120)
         # Every reconnect now meets rate limits on its REST catch-up.

@@ -24,7 +24,7 @@ from core.contracts import (
 from worker.main import build_workers, ensure_search_attributes, start_market_feed
 from workflows.feed_recorder import FeedRecorderWorkflow
 
-from ..conftest import TemporalServer
+from ..conftest import TemporalServer, running_all
 from ..sim.conftest import sim_state
 
 SIGNAL_LIMIT = 40
@@ -64,7 +64,7 @@ async def test_a_subscriber_that_cannot_be_signalled_does_not_delay_the_others(
             execution_timeout=timedelta(minutes=5))
 
     workers = build_workers(client, s, db, identity="isolation-test")
-    async with workers[0], workers[1], workers[2], run_gateway(s) as gateway:
+    async with running_all(workers), run_gateway(s) as gateway:
         broken, healthy = await recorder("broken"), await recorder("healthy")
         # Use up the broken recorder's signal budget (a signal it has no handler for is only kept).
         for _ in range(SIGNAL_LIMIT):

@@ -14,9 +14,9 @@ import pytest
 from pydantic import SecretStr
 
 from activities.binance.key_vault import new_master_key_text
-from core.contracts import TASK_QUEUE_REAL
+from core.contracts import TASK_QUEUE_REAL, task_queue_name
 from sim.exchange import SimExchangeServer
-from tests.conftest import enrol_two_factor, registered_and_logged_in, worker_running
+from tests.conftest import enrol_two_factor, record_histories, registered_and_logged_in, worker_running
 
 PASSWORD = "correct horse battery staple"
 SYMBOL = "BTCUSDT"
@@ -38,11 +38,18 @@ def real_settings(settings, jwt_private_pem, sim):
     })
 
 
+RECORD_ENV = "DURABOT_RECORD_ORDER_HISTORIES"
+
+
 @pytest.fixture
 async def real_worker(real_settings, temporal_client, mongo_client) -> AsyncIterator[Any]:
     async with worker_running(temporal_client, real_settings, mongo_client[real_settings.mongo_database],
                               "real-test", TASK_QUEUE_REAL) as worker:
         yield worker
+        # With DURABOT_RECORD_ORDER_HISTORIES=<dir>, every order workflow of the test is written there.
+        queue = task_queue_name(TASK_QUEUE_REAL, real_settings.task_queue_prefix)
+        ids = [w.id async for w in temporal_client.list_workflows(f"TaskQueue = '{queue}'")]
+        await record_histories(temporal_client, sorted(set(ids)), RECORD_ENV)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from activities.events import TRADE_EXECUTED
 from activities.market_store import read_candles
 from core.contracts import StartSessionInput, session_workflow_id
 from sim.exchange.series import series_checksum
+from tests.conftest import running_all
 from worker.main import build_workers
 
 from .conftest import ANALYSIS, new_user
@@ -43,7 +44,7 @@ async def test_session_fed_by_the_sim_equals_the_backtest(feed_slice, rig, start
     s = feed_settings(settings.model_copy(update={"mongo_database": rig.db.name}), sim, feed_slice, rig.queue_prefix)
     user = new_user()
     workers = build_workers(rig.client, s, rig.db, identity=f"feed-eq-{rig.queue_prefix}")
-    async with workers[0], workers[1], workers[2]:
+    async with running_all(workers):
         handle, status = await rig.start(user, StartSessionInput(
             s.market_source, (feed_slice.symbol,), INTERVAL, ACCOUNTS[feed_slice.symbol], ANALYSIS))
         assert status.status == "running"

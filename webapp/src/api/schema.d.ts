@@ -1391,6 +1391,110 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/real-trading/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Orders
+         * @description Your real orders, newest first (``open_only``: awaiting confirmation, in flight or open).
+         */
+        get: operations["list_orders_api_real_trading_orders_get"];
+        put?: never;
+        /**
+         * Request Order
+         * @description Step 1: request an order (an Idempotency-Key is required). Its summary and confirmation secret come
+         *     back; a reduce-only order is sent at once.
+         */
+        post: operations["request_order_api_real_trading_orders_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/orders/{order_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Order */
+        get: operations["get_order_api_real_trading_orders__order_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/orders/{order_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Order
+         * @description Cancel: before confirmation nothing is sent; an open order is cancelled on the exchange (a fill that
+         *     wins the race is reported as filled).
+         */
+        post: operations["cancel_order_api_real_trading_orders__order_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/orders/{order_id}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm Order
+         * @description Step 2: confirm with the secret and the terms digest you were shown; answers once the exchange did.
+         */
+        post: operations["confirm_order_api_real_trading_orders__order_id__confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/orders/{order_id}/confirmation-token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue Confirmation
+         * @description A new one-time confirmation secret for this channel (the previous one stops working): for an order an
+         *     agent requested, or a secret that was lost.
+         */
+        post: operations["issue_confirmation_api_real_trading_orders__order_id__confirmation_token_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/settings/api-keys": {
         parameters: {
             query?: never;
@@ -2498,6 +2602,14 @@ export interface components {
             /** Std */
             std?: number | null;
         };
+        /** CancelIn */
+        CancelIn: {
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
+        };
         /** CandleOut */
         CandleOut: {
             /** Close */
@@ -2589,6 +2701,19 @@ export interface components {
              * @example 123456
              */
             code: string;
+        };
+        /** ConfirmIn */
+        ConfirmIn: {
+            /**
+             * Terms Digest
+             * @description The digest of the terms you were shown.
+             */
+            terms_digest: string;
+            /**
+             * Token
+             * @description The one-time confirmation secret you were shown.
+             */
+            token: string;
         };
         /** CooldownOut */
         CooldownOut: {
@@ -2907,6 +3032,99 @@ export interface components {
              *     }
              */
             events: components["schemas"]["NotificationEvents"];
+        };
+        /** OrderIn */
+        OrderIn: {
+            /**
+             * Key Id
+             * @description Which saved API key; unset = your first one.
+             */
+            key_id?: string | null;
+            /**
+             * Leverage
+             * @description Leverage the summary's liquidation estimate assumes.
+             * @default 1
+             */
+            leverage: number;
+            /**
+             * Order Type
+             * @default MARKET
+             * @enum {string}
+             */
+            order_type: "MARKET" | "LIMIT";
+            /**
+             * Price
+             * @description LIMIT only; rounded to the symbol's tick.
+             */
+            price?: number | null;
+            /**
+             * Quantity
+             * @description Base asset quantity; rounded down to the symbol's step.
+             */
+            quantity: number;
+            /**
+             * Reduce Only
+             * @description Only reduces a position: sent at once, no confirmation.
+             * @default false
+             */
+            reduce_only: boolean;
+            /**
+             * Side
+             * @enum {string}
+             */
+            side: "BUY" | "SELL";
+            /**
+             * Symbol
+             * @example BTCUSDT
+             */
+            symbol: string;
+            /** Time In Force */
+            time_in_force?: ("GTC" | "IOC" | "FOK" | "GTX") | null;
+        };
+        /** OrderOut */
+        OrderOut: {
+            /** Avg Price */
+            avg_price: number;
+            /** Confirm By Ms */
+            confirm_by_ms: number | null;
+            /** Confirmed By */
+            confirmed_by: string | null;
+            /** Created At Ms */
+            created_at_ms: number;
+            /** Exchange Order Id */
+            exchange_order_id: number | null;
+            /** Executed Qty */
+            executed_qty: number;
+            /** History */
+            history: components["schemas"]["TransitionOut"][];
+            /**
+             * Order Id
+             * @description The client order ID; also the confirmation ID.
+             */
+            order_id: string;
+            /** Origin */
+            origin: string;
+            /** Reason */
+            reason: string;
+            /** Source */
+            source: string;
+            /** Status */
+            status: string;
+            summary: components["schemas"]["SummaryOut"] | null;
+            terms: components["schemas"]["TermsOut"];
+            /** Terms Digest */
+            terms_digest: string;
+            /** Updated At Ms */
+            updated_at_ms: number;
+        };
+        /** OrderRequestedOut */
+        OrderRequestedOut: {
+            /**
+             * Confirmation Token
+             * @description Shown once, to a person in a human session, while the order awaits confirmation.
+             */
+            confirmation_token?: string | null;
+            order: components["schemas"]["OrderOut"];
         };
         /** OrderResultOut */
         OrderResultOut: {
@@ -3310,6 +3528,15 @@ export interface components {
             min_correlation_returns?: number | null;
             /** Risk Per Trade Pct */
             risk_per_trade_pct?: number | null;
+        };
+        /** RiskVerdictOut */
+        RiskVerdictOut: {
+            /** Check */
+            check: string;
+            /** Detail */
+            detail: string;
+            /** Passed */
+            passed: boolean;
         };
         /** RoleUpdate */
         RoleUpdate: {
@@ -3743,6 +3970,21 @@ export interface components {
             /** Trades Considered */
             trades_considered: number;
         };
+        /** SummaryOut */
+        SummaryOut: {
+            /** Expected Price */
+            expected_price: number;
+            /** Fee */
+            fee: number;
+            /** Leverage */
+            leverage: number;
+            /** Liquidation Price */
+            liquidation_price: number | null;
+            /** Notional */
+            notional: number;
+            /** Risk Checks */
+            risk_checks: components["schemas"]["RiskVerdictOut"][];
+        };
         /**
          * SymbolFiltersOut
          * @description A symbol the exchange lists, with the filters every order on it must pass.
@@ -3824,6 +4066,25 @@ export interface components {
              * @description base URL of the Temporal Web UI, when there is one
              */
             temporal_ui_url: string | null;
+        };
+        /** TermsOut */
+        TermsOut: {
+            /** Market */
+            market: string;
+            /** Order Type */
+            order_type: string;
+            /** Price */
+            price: string | null;
+            /** Quantity */
+            quantity: string;
+            /** Reduce Only */
+            reduce_only: boolean;
+            /** Side */
+            side: string;
+            /** Symbol */
+            symbol: string;
+            /** Time In Force */
+            time_in_force: string | null;
         };
         /** TokenOut */
         TokenOut: {
@@ -4046,6 +4307,15 @@ export interface components {
             symbol: string;
             /** Trained Through */
             trained_through?: number | null;
+        };
+        /** TransitionOut */
+        TransitionOut: {
+            /** At Ms */
+            at_ms: number;
+            /** Note */
+            note: string;
+            /** Status */
+            status: string;
         };
         /** TriggerOut */
         TriggerOut: {
@@ -8336,6 +8606,419 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    list_orders_api_real_trading_orders_get: {
+        parameters: {
+            query?: {
+                open_only?: boolean;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    request_order_api_real_trading_orders_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrderIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderRequestedOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only a person in a human session confirms */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description No such order of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    get_order_api_real_trading_orders__order_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such order of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    cancel_order_api_real_trading_orders__order_id__cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such order of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    confirm_order_api_real_trading_orders__order_id__confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
+            /** @description No such order of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    issue_confirmation_api_real_trading_orders__order_id__confirmation_token_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderRequestedOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only a person in a human session confirms */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description No such order of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
                 };
             };
         };
