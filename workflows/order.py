@@ -260,18 +260,20 @@ class OrderWorkflow:
         return found.order
 
     async def _resolve_unknown(self) -> None:
-        """Look the order up until the exchange shows it, or denies it past the protection window."""
-        window_ends = _now_ms() + int(self._input.timing.protection_window_s * 1000)
-        while self._view.status == UNKNOWN:
-            found = await self._read()
-            if isinstance(found, ExchangeOrder):
-                self._apply(found, "found by its client order ID")
-            elif found is None and _now_ms() >= window_ends:
-                self._set(NOT_PLACED, "the exchange has no such order after the protection window; it counts as "
-                                      "exposure until the next reconciliation")
-            else:
-                await workflow.sleep(timedelta(seconds=min(1.0, self._input.timing.poll_interval_s)))
-        await self._record("resolved")
+        """One look for the order: shown, it takes the exchange's state; denied past the protection
+        window (counted from entering UNKNOWN), it is NOT_PLACED; otherwise look again shortly."""
+        since = next((t.at_ms for t in reversed(self._view.history) if t.status == UNKNOWN), _now_ms())
+        window_ends = since + int(self._input.timing.protection_window_s * 1000)
+        found = await self._read()
+        if isinstance(found, ExchangeOrder):
+            self._apply(found, "found by its client order ID")
+        elif found is None and _now_ms() >= window_ends:
+            self._set(NOT_PLACED, "the exchange has no such order after the protection window; it counts as "
+                                  "exposure until the next reconciliation")
+        else:
+            poll = self._input.timing.poll_interval_s
+            await workflow.sleep(timedelta(seconds=min(1.0, poll) if found is None else poll))
+        await self._record("resolved" if self._view.status != UNKNOWN else "unknown")
 
     # ------------------------------------------------------------------ following an open order
     async def _follow(self) -> None:
