@@ -96,6 +96,8 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     # Self-tuning: every proposal's status (written through by its workflow) and settings snapshots.
     CollectionSpec("tuning_proposals", ((("proposal_id", A),),), ((("user_id", A), ("number", D)),)),
     CollectionSpec("settings_snapshots", ((("snapshot_id", A),),), ((("user_id", A), ("taken_at_ms", D)),)),
+    # Binance rate-limit gates shared by every worker: one per exchange IP (weight), one per API key (orders).
+    CollectionSpec("exchange_gates", ((("gate_id", A),),)),
     # Real orders, written through by each OrderWorkflow (the workflow's state is the truth).
     CollectionSpec("real_orders", ((("user_id", A), ("order_id", A)),), ((("user_id", A), ("created_at_ms", D)),)),
     # The event bus: workers write, the gateway follows a change stream and fans out on /ws.

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 from activities import events
 from activities.binance.futures_orders import FuturesOrderClient
 from activities.binance.key_vault import ApiKeyNotFoundError, KeyVaultError, MasterKeyring, load_credentials
+from activities.binance.shared_gate import SharedRequestGate
 from activities.binance.signed import SignedBinanceClient
 from core.event_types import ORDER_UPDATE
 from core.order_contracts import (
@@ -44,8 +45,9 @@ class OrderActivities:
         except (ApiKeyNotFoundError, KeyVaultError) as exc:
             # Nothing was sent: the order cannot go out with this key, now or on a retry.
             raise ApplicationError(f"API key {key_id}: {exc}", type=NO_API_KEY, non_retryable=True) from None
-        return SignedBinanceClient(self.settings.exchange_futures_url, credentials,
-                                   timeout_s=self.settings.order_request_timeout_s)
+        url = self.settings.exchange_futures_url
+        return SignedBinanceClient(url, credentials, timeout_s=self.settings.order_request_timeout_s,
+                                   gate=SharedRequestGate(self.db, url, credentials.api_key))
 
     @activity.defn
     async def submit_order(self, request: SubmitOrderInput) -> SubmitOrderResult:

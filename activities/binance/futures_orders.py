@@ -70,7 +70,8 @@ class FuturesOrderClient:
 
     async def submit(self, order_id: str, terms: OrderTerms) -> SubmitOrderResult:
         try:
-            reply = await self._signed.signed_request("POST", ORDER_PATH, order_params(order_id, terms))
+            reply = await self._signed.signed_request("POST", ORDER_PATH, order_params(order_id, terms),
+                                                      weight=0, order=True, priority=terms.reduce_only)
         except ExecutionUnknownError as exc:
             return SubmitOrderResult(OUTCOME_UNKNOWN, code=exc.code, message=str(exc))
         except RateLimitedError as exc:
@@ -107,7 +108,8 @@ class FuturesOrderClient:
         the order is read back and reported as it is."""
         try:
             reply = await self._signed.signed_request("DELETE", ORDER_PATH,
-                                                      {"symbol": symbol, "origClientOrderId": order_id})
+                                                      {"symbol": symbol, "origClientOrderId": order_id},
+                                                      priority=True)
         except ExchangeError as exc:
             if exc.code not in (CANCEL_REJECTED, ORDER_DOES_NOT_EXIST) and not isinstance(exc, ExecutionUnknownError):
                 raise

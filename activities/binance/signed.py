@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import httpx
 
 from activities.binance.key_vault import ApiCredentials
+from activities.binance.shared_gate import SharedRequestGate
 from activities.exchange_errors import (
     BadExchangeDataError,
     ExecutionUnknownError,
@@ -67,6 +68,7 @@ class SignedBinanceClient:
         recv_window_ms: int = DEFAULT_RECV_WINDOW_MS,
         timeout_s: float = 10.0,
         http_client: httpx.AsyncClient | None = None,
+        gate: SharedRequestGate | None = None,
     ) -> None:
         if not 0 < recv_window_ms <= MAX_RECV_WINDOW_MS:
             raise ValueError(f"recv_window_ms must be in 1..{MAX_RECV_WINDOW_MS}, got {recv_window_ms}")
@@ -74,6 +76,7 @@ class SignedBinanceClient:
         self._credentials = credentials
         self.recv_window_ms = recv_window_ms
         self.time_offset_ms = 0
+        self._gate = gate
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout_s)
 
@@ -132,8 +135,12 @@ class SignedBinanceClient:
         except (TypeError, AttributeError, ValueError) as exc:
             raise BadExchangeDataError(f"/sapi/v1/account/apiRestrictions: unexpected reply ({exc})") from None
 
-    async def signed_request(self, method: str, path: str, params: dict[str, str]) -> Any:
-        """A signed call of any USER_DATA/TRADE endpoint; errors as ``_send`` raises them."""
+    async def signed_request(self, method: str, path: str, params: dict[str, str], *, weight: int = 1,
+                             order: bool = False, priority: bool = False) -> Any:
+        """A signed call of any USER_DATA/TRADE endpoint, through the shared gate when there is one (a
+        closed gate raises ``RateLimitedError`` before anything is sent); errors as ``_send`` raises them."""
+        if self._gate is not None:
+            await self._gate.before(weight, order=order, priority=priority)
         return await self._send(path, params, signed=True, method=method)
 
     async def _send(self, path: str, params: dict[str, str] | None, *, signed: bool, method: str = "GET") -> Any:
@@ -159,6 +166,8 @@ class SignedBinanceClient:
             raise ExecutionUnknownError(f"timed out waiting for {method} {path}") from None
         except httpx.TransportError as exc:
             raise ExecutionUnknownError(f"the connection broke during {method} {path}: {type(exc).__name__}") from None
+        if self._gate is not None:
+            await self._gate.after(response.status_code, response.headers)
         if response.status_code in (418, 429):
             raise _rate_limited(path, response)
         try:
