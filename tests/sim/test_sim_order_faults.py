@@ -4,12 +4,13 @@ an error or no answer at all exists exactly once in the ground-truth log ``GET /
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 
-from .conftest import StartSim
+from .conftest import StartSim, wait_for
 from .test_sim_futures_trading import Trader, at_tick, candle_now, new_trader
 
 MARKET = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
@@ -55,8 +56,11 @@ async def test_held_reply_waits_for_release(start_sim: StartSim) -> None:
         trader = await new_trader(http)
         await add_fault(http, kind="hold_reply", symbol="BTCUSDT")
         pending = asyncio.ensure_future(trader.call("POST", "/fapi/v1/order", **MARKET, newClientOrderId="h-1"))
-        while not (await http.get("/sim/order_faults")).json()["held"]:
-            await asyncio.sleep(0.01)
+
+        async def held() -> bool:
+            return bool((await http.get("/sim/order_faults")).json()["held"])
+
+        await wait_for(held, 2, "a held reply")
         assert not pending.done()
         assert len(await booked(http, "h-1")) == 1
         assert (await http.post("/sim/order_faults/release", json={"client_id": "h-1"})).json() == {"released": 1}
@@ -88,7 +92,7 @@ async def test_protective_orders_refused_or_lost(start_sim: StartSim) -> None:
     async with httpx.AsyncClient(base_url=sim.rest_url) as http:
         trader: Trader = await new_trader(http)
         await trader.ok("POST", "/fapi/v1/order", **MARKET)
-        trigger = await at_tick(http, __import__("decimal").Decimal((await candle_now(http))[1]) * 9 / 10)
+        trigger = await at_tick(http, Decimal((await candle_now(http))[1]) * 9 / 10)
         stop = {
             "algoType": "CONDITIONAL",
             "symbol": "BTCUSDT",
