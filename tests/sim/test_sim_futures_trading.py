@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 import httpx
 import websockets
 
+from sim.exchange.catalog import SeriesKind
+
 from .conftest import StartSim
 
 
@@ -24,12 +26,16 @@ class Trader:
     def __init__(self, http: httpx.AsyncClient, api_key: str, secret: str) -> None:
         self.http, self.api_key, self.secret = http, api_key, secret
 
-    async def call(self, method: str, path: str, **params: Any) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, *, in_body: bool = False, patience_s: float = 5.0, **params: Any
+    ) -> httpx.Response:
         query = urlencode({**params, "timestamp": int(time.time() * 1000)})
-        signature = hmac.new(self.secret.encode(), query.encode(), hashlib.sha256).hexdigest()
-        return await self.http.request(
-            method, f"{path}?{query}&signature={signature}", headers={"X-MBX-APIKEY": self.api_key}
-        )
+        signed = f"{query}&signature={hmac.new(self.secret.encode(), query.encode(), hashlib.sha256).hexdigest()}"
+        headers = {"X-MBX-APIKEY": self.api_key}
+        if in_body:  # Binance also takes POST parameters as a form body
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            return await self.http.request(method, path, content=signed, headers=headers, timeout=patience_s)
+        return await self.http.request(method, f"{path}?{signed}", headers=headers, timeout=patience_s)
 
     async def ok(self, method: str, path: str, **params: Any) -> Any:
         reply = await self.call(method, path, **params)
@@ -77,6 +83,7 @@ async def test_market_order_fills_at_the_open_of_the_candle_in_progress(start_si
         reply = await trader.call(
             "POST",
             "/fapi/v1/order",
+            in_body=True,
             symbol="BTCUSDT",
             side="BUY",
             type="MARKET",
@@ -109,6 +116,21 @@ async def test_market_order_fills_at_the_open_of_the_candle_in_progress(start_si
         assert ack["status"] == "NEW"
         filled = await trader.ok("GET", "/fapi/v1/order", symbol="BTCUSDT", orderId=ack["orderId"])
         assert filled["status"] == "FILLED" and filled["reduceOnly"] is True
+        # A reduce-only order never flips the position: what it cannot reduce expires.
+        await trader.ok("POST", "/fapi/v1/order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
+        capped = await trader.ok(
+            "POST",
+            "/fapi/v1/order",
+            symbol="BTCUSDT",
+            side="SELL",
+            type="MARKET",
+            quantity="0.03",
+            reduceOnly="true",
+            newOrderRespType="RESULT",
+        )
+        assert capped["status"] == "EXPIRED" and Decimal(capped["executedQty"]) == Decimal("0.01")
+        [flat] = await trader.ok("GET", "/fapi/v3/positionRisk", symbol="BTCUSDT")
+        assert Decimal(flat["positionAmt"]) == 0
 
 
 async def test_limit_fills_on_a_later_candle_and_the_user_stream_reports_it(start_sim: StartSim) -> None:
@@ -295,3 +317,57 @@ async def test_trading_state_survives_a_restart(start_sim: StartSim, tmp_path) -
         [position] = await trader.ok("GET", "/fapi/v3/positionRisk", symbol="BTCUSDT")
         assert Decimal(position["positionAmt"]) == Decimal("0.01")
         assert len(await trader.ok("GET", "/fapi/v1/userTrades", symbol="BTCUSDT")) == 2
+
+
+async def test_stop_wins_when_stop_and_take_profit_trigger_in_one_candle(start_sim: StartSim) -> None:
+    sim = await start_sim()
+    series = sim.exchange.market.finest(SeriesKind.FUTURES, "BTCUSDT")
+    async with httpx.AsyncClient(base_url=sim.rest_url) as http:
+        trader = await new_trader(http)
+        tick = await tick_size(http)
+        while True:  # a candle in progress whose range holds both triggers on either side of its open
+            candle = series.candle(series.count_opened_by(sim.exchange.market.now_ms) - 1)
+            low, opening, high = (Decimal(repr(v)) for v in (candle.low, candle.open, candle.high))
+            stop = ((low + opening) / 2).quantize(tick)
+            take = ((opening + high) / 2).quantize(tick)
+            if low < stop < opening < take < high:
+                break
+            await advance(sim.ws_url, 1)
+        await trader.ok("POST", "/fapi/v1/order", symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
+        protective = {"algoType": "CONDITIONAL", "symbol": "BTCUSDT", "side": "SELL", "closePosition": "true"}
+        await trader.ok(
+            "POST",
+            "/fapi/v1/algoOrder",
+            **protective,
+            type="TAKE_PROFIT_MARKET",
+            triggerPrice=str(take),
+            clientAlgoId="tp",
+        )
+        await trader.ok(
+            "POST", "/fapi/v1/algoOrder", **protective, type="STOP_MARKET", triggerPrice=str(stop), clientAlgoId="sl"
+        )
+        await advance(sim.ws_url, 1)
+        sl = await trader.ok("GET", "/fapi/v1/algoOrder", clientAlgoId="sl")
+        tp = await trader.ok("GET", "/fapi/v1/algoOrder", clientAlgoId="tp")
+        assert sl["algoStatus"] == "FINISHED" and Decimal(sl["actualPrice"]) == stop
+        assert tp["algoStatus"] == "EXPIRED" and tp["actualOrderId"] == ""
+        income = await trader.ok("GET", "/fapi/v1/income", incomeType="REALIZED_PNL")
+        assert Decimal(income[0]["income"]) == (stop - opening) * Decimal("0.01")
+
+
+async def test_slippage_and_the_order_count_limit(start_sim: StartSim) -> None:
+    sim = await start_sim(order_limit_per_10s=2, slippage_bps=10)
+    async with httpx.AsyncClient(base_url=sim.rest_url) as http:
+        trader = await new_trader(http)
+        open_price = Decimal((await candle_now(http))[1])
+        order = {"symbol": "BTCUSDT", "type": "MARKET", "quantity": "0.01", "newOrderRespType": "RESULT"}
+        bought = await trader.ok("POST", "/fapi/v1/order", **order, side="BUY")
+        sold = await trader.ok("POST", "/fapi/v1/order", **order, side="SELL")
+        assert Decimal(bought["avgPrice"]) == await at_tick(http, open_price * Decimal("1.001"))
+        assert Decimal(sold["avgPrice"]) == await at_tick(http, open_price * Decimal("0.999"))
+        refused = await trader.call("POST", "/fapi/v1/order", **order, side="BUY")
+        assert refused.status_code == 429
+        assert refused.json() == {
+            "code": -1015,
+            "msg": "Too many new orders; current limit is 2 orders per TEN_SECONDS.",
+        }

@@ -47,7 +47,13 @@ async def test_replies_lost_after_acceptance_leave_exactly_one_order(start_sim: 
             assert order["status"] == "FILLED"
         # A fault is used up: the next order is answered normally.
         assert (await trader.call("POST", "/fapi/v1/order", **MARKET, newClientOrderId="ok")).status_code == 200
-        assert (await http.get("/sim/orders")).json()["duplicates"] == 0
+        truth = (await http.get("/sim/orders")).json()
+        assert truth["duplicates"] == 0
+        # Resending after an unknown outcome without looking first: the ID was free again (the order
+        # had filled), so Binance takes it twice, and the ground truth shows the duplicate.
+        assert (await trader.call("POST", "/fapi/v1/order", **MARKET, newClientOrderId="u-1")).status_code == 200
+        truth = (await http.get("/sim/orders")).json()
+        assert truth["duplicates"] == 1 and truth["duplicate_client_ids"] == {"u-1": 2}
 
 
 async def test_held_reply_waits_for_release(start_sim: StartSim) -> None:
@@ -65,6 +71,16 @@ async def test_held_reply_waits_for_release(start_sim: StartSim) -> None:
         assert len(await booked(http, "h-1")) == 1
         assert (await http.post("/sim/order_faults/release", json={"client_id": "h-1"})).json() == {"released": 1}
         assert (await pending).status_code == 200
+        # A held reply also ends when the client gives up.
+        await add_fault(http, kind="hold_reply")
+        with pytest.raises(httpx.ReadTimeout):
+            await trader.call("POST", "/fapi/v1/order", **MARKET, newClientOrderId="h-2", patience_s=0.3)
+
+        async def released() -> bool:
+            return not (await http.get("/sim/order_faults")).json()["held"]
+
+        await wait_for(released, 2, "the held reply to end with its client")
+        assert len(await booked(http, "h-2")) == 1
 
 
 async def test_false_not_found_and_rejections(start_sim: StartSim) -> None:
