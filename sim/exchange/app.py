@@ -64,6 +64,8 @@ class SimExchange:
         self.listen_keys = ListenKeys(self.hub)
         self.trading_store = TradingStore(config.state_dir, self.keys, self.book, self.listen_keys)
         self.trading_store.load()
+        if self.book.matched_through_ms is None:
+            self.book.matched_through_ms = self.clock.virtual_now_ms
         self.venue = FuturesVenue(
             self.keys,
             self.book,

@@ -35,9 +35,8 @@ class FuturesBook:
         self.next_algo_id = 4_000_000_001
         self.next_trade_id = 900_000_001
         self.next_tran_id = 7_000_000_001
-        # Per symbol: candles closing at or before this instant have been matched; funding booked through.
-        self.evaluated_ms: dict[str, int] = {}
-        self.funded_ms: dict[str, int] = {}
+        # Candles closing and funding due at or before this virtual instant have been handled.
+        self.matched_through_ms: int | None = None
         self.outbox: list[tuple[str, dict[str, Any]]] = []
         # The working orders, kept apart so matching on every clock event does not walk the history.
         self.live: dict[int, Order] = {}
@@ -272,8 +271,7 @@ class FuturesBook:
                 for a in self.accounts.values()
             ],
             "next_ids": [self.next_order_id, self.next_algo_id, self.next_trade_id, self.next_tran_id],
-            "evaluated_ms": self.evaluated_ms,
-            "funded_ms": self.funded_ms,
+            "matched_through_ms": self.matched_through_ms,
         }
 
     def load(self, raw: dict[str, Any]) -> None:
@@ -288,4 +286,4 @@ class FuturesBook:
             account.positions = positions
             self.accounts[account.api_key] = account
         self.next_order_id, self.next_algo_id, self.next_trade_id, self.next_tran_id = raw["next_ids"]
-        self.evaluated_ms, self.funded_ms = dict(raw["evaluated_ms"]), dict(raw["funded_ms"])
+        self.matched_through_ms = raw["matched_through_ms"]

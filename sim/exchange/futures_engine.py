@@ -223,16 +223,21 @@ class FuturesEngine:
 
     # -- the clock ---------------------------------------------------------------------------------
     def on_market_time(self, now_ms: int) -> None:
-        """Match every futures candle that closed since the last call, then book due funding."""
-        working = self.book.working_symbols()
-        for symbol in self.market.catalog.futures_symbols:
-            since = self.book.evaluated_ms.get(symbol, now_ms)
-            if symbol in working:
-                series = self.market.finest(SeriesKind.FUTURES, symbol)
-                for index in range(series.count_closed_by(since), series.count_closed_by(now_ms)):
-                    self._match_candle(symbol, series.candle(index))
-            self.book.evaluated_ms[symbol] = now_ms
-            self._book_funding(symbol, now_ms)
+        """Match every futures candle that closed since the last call, then book due funding. Only
+        symbols with working orders or open positions cost anything on a clock event."""
+        since = self.book.matched_through_ms
+        if since is not None and since >= now_ms:
+            return  # a restarted clock replaying instants the book has already matched
+        self.book.matched_through_ms = now_ms
+        if since is None:
+            return
+        for symbol in sorted(self.book.working_symbols()):
+            series = self.market.finest(SeriesKind.FUTURES, symbol)
+            for index in range(series.count_closed_by(since), series.count_closed_by(now_ms)):
+                self._match_candle(symbol, series.candle(index))
+        held = {s for a in self.book.accounts.values() for s, p in a.positions.items() if p.amount}
+        for symbol in sorted(held):
+            self._book_funding(symbol, since, now_ms)
 
     def _match_candle(self, symbol: str, candle: Candle) -> None:
         close_ms = candle.close_time
@@ -322,9 +327,7 @@ class FuturesEngine:
         if market:
             self.execute(account, order, self.slipped(algo.symbol, price, algo.side), maker=False, now_ms=now_ms)
 
-    def _book_funding(self, symbol: str, now_ms: int) -> None:
-        since = self.book.funded_ms.get(symbol, now_ms)
-        self.book.funded_ms[symbol] = now_ms
+    def _book_funding(self, symbol: str, since: int, now_ms: int) -> None:
         schedule = self.market.catalog.funding.get(symbol, [])
         start = bisect.bisect_right(schedule, since, key=lambda row: row[0])
         for funding_ms, rate in schedule[start:]:
@@ -332,9 +335,9 @@ class FuturesEngine:
                 break
             mark = self._mark_at(symbol, funding_ms)
             for account in self.book.accounts.values():
-                amount = account.position(symbol).amount
-                if amount:
-                    fee = (-amount * mark * as_decimal(rate)).quantize(Decimal("0.00000001"))
+                position = account.positions.get(symbol)
+                if position is not None and position.amount:
+                    fee = (-position.amount * mark * as_decimal(rate)).quantize(Decimal("0.00000001"))
                     self.book.book_funding(account, symbol, fee, funding_ms)
 
     def _mark_at(self, symbol: str, time_ms: int) -> Decimal:

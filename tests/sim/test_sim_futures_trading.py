@@ -371,3 +371,26 @@ async def test_slippage_and_the_order_count_limit(start_sim: StartSim) -> None:
             "code": -1015,
             "msg": "Too many new orders; current limit is 2 orders per TEN_SECONDS.",
         }
+
+
+async def test_the_candle_in_progress_at_start_is_matched_when_it_closes(start_sim: StartSim) -> None:
+    sim = await start_sim()
+    series = sim.exchange.market.finest(SeriesKind.FUTURES, "BTCUSDT")
+    candle = series.candle(series.count_opened_by(sim.exchange.market.now_ms) - 1)
+    assert candle.high > candle.open  # the data's candle 500: a sell limit at its high rests, then fills
+    async with httpx.AsyncClient(base_url=sim.rest_url) as http:
+        trader = await new_trader(http)
+        placed = await trader.ok(
+            "POST",
+            "/fapi/v1/order",
+            symbol="BTCUSDT",
+            side="SELL",
+            type="LIMIT",
+            timeInForce="GTC",
+            quantity="0.01",
+            price=repr(candle.high),
+        )
+        assert placed["status"] == "NEW"
+        await advance(sim.ws_url, 1)
+        order = await trader.ok("GET", "/fapi/v1/order", symbol="BTCUSDT", orderId=placed["orderId"])
+        assert order["status"] == "FILLED" and order["updateTime"] == candle.close_time
