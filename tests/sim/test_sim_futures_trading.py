@@ -107,6 +107,13 @@ async def test_market_order_fills_at_the_open_of_the_candle_in_progress(start_si
         assert income[0]["tradeId"] == str(trades[0]["id"]) and income[0]["tranId"]
         [position] = await trader.ok("GET", "/fapi/v3/positionRisk", symbol="BTCUSDT")
         assert Decimal(position["positionAmt"]) == Decimal("0.01") and Decimal(position["entryPrice"]) == open_price
+        [truth] = (await http.get("/sim/positions")).json()
+        assert truth["positionAmt"] == "0.01" and Decimal(truth["entryPrice"]) == open_price
+        income_weight = int((await trader.call("GET", "/fapi/v1/income")).headers["X-MBX-USED-WEIGHT-1M"])
+        trades_weight = int(
+            (await trader.call("GET", "/fapi/v1/userTrades", symbol="BTCUSDT")).headers["X-MBX-USED-WEIGHT-1M"]
+        )
+        assert trades_weight - income_weight == 5  # Binance's weights: income 30, userTrades 5
         account = await trader.ok("GET", "/fapi/v3/account")
         assert account["positions"][0]["symbol"] == "BTCUSDT"
         # ACK (the default) answers the order as accepted.
