@@ -92,7 +92,7 @@ class FuturesEngine:
         check_quantity(request.quantity, rules)
         notional = request.quantity * (request.price if request.price is not None else self.price_now(request.symbol))
         if notional < MIN_NOTIONAL and not request.reduce_only:
-            raise BinanceApiError(-4164, "Order's notional must be no smaller than 5 (unless you choose reduce only).")
+            raise BinanceApiError(-4164, "Order's notional must be no smaller than 5.0 (unless you choose reduce only)")
 
     # -- margin ------------------------------------------------------------------------------------
     def unrealized(self, account: Account, symbol: str) -> Decimal:
