@@ -19,9 +19,11 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -35,8 +37,16 @@ MAX_RECV_WINDOW_MS = 60_000
 MAX_AHEAD_MS = 1000
 _KEY_FORMAT = re.compile(r"^[A-Za-z0-9]{16,128}$")
 _INTEGER = re.compile(r"^[0-9]{1,20}$")
-_FLAGS = ("enable_reading", "enable_spot_and_margin_trading", "enable_withdrawals", "enable_futures",
-          "enable_margin", "enable_internal_transfer", "permits_universal_transfer", "ip_restrict")
+_FLAGS = (
+    "enable_reading",
+    "enable_spot_and_margin_trading",
+    "enable_withdrawals",
+    "enable_futures",
+    "enable_margin",
+    "enable_internal_transfer",
+    "permits_universal_transfer",
+    "ip_restrict",
+)
 
 
 @dataclass
@@ -65,6 +75,15 @@ class SimApiKey:
 class SimKeyStore:
     def __init__(self) -> None:
         self.keys: dict[str, SimApiKey] = {}
+        self.on_change: Callable[[], None] = lambda: None
+
+    def dump(self) -> list[dict[str, Any]]:
+        return [asdict(key) for key in self.keys.values()]
+
+    def load(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            key = SimApiKey(**{**record, "allowed_ips": tuple(record.get("allowed_ips", ()))})
+            self.keys[key.api_key] = key
 
     def provision(self, body: dict[str, Any]) -> SimApiKey:
         """Add a key from a ``POST /sim/keys`` body; bad fields raise ``ValueError``."""
@@ -87,6 +106,7 @@ class SimKeyStore:
             raise ValueError("balances must map assets to decimal strings")
         key = SimApiKey(api_key, api_secret, allowed_ips=tuple(allowed_ips), balances=balances, **flags)
         self.keys[api_key] = key
+        self.on_change()
         return key
 
 
@@ -94,8 +114,8 @@ def _rejected_key() -> BinanceApiError:
     return BinanceApiError(-2015, "Invalid API-key, IP, or permissions for action.", http_status=401)
 
 
-def authenticate(request: Request, store: SimKeyStore) -> SimApiKey:
-    """The key a signed request was made with, or the Binance error that refuses it."""
+def api_key_of(request: Request, store: SimKeyStore) -> SimApiKey:
+    """The provisioned key named by ``X-MBX-APIKEY`` (all that USER_STREAM endpoints need)."""
     header = request.headers.get("X-MBX-APIKEY", "")
     if not _KEY_FORMAT.match(header):
         raise BinanceApiError(-2014, "API-key format invalid.", http_status=401)
@@ -103,12 +123,34 @@ def authenticate(request: Request, store: SimKeyStore) -> SimApiKey:
     client_ip = request.client.host if request.client else ""
     if key is None or (key.ip_restrict and client_ip not in key.allowed_ips):
         raise _rejected_key()
+    return key
 
+
+def request_params(raw_query: str, body: str) -> QueryParams:
+    """Query and form-body parameters together, as Binance reads them."""
+    return QueryParams("&".join(part for part in (raw_query, body) if part))
+
+
+def _split_signature(raw_query: str, body: str) -> tuple[str, str]:
+    """(signed payload, signature): the signature is the last parameter of the query or the body;
+    the payload is Binance's totalParams, the query string concatenated with the body."""
+    for part, in_body in ((body, True), (raw_query, False)):
+        head, sep, signature = part.rpartition("signature=")
+        if sep and (head == "" or head.endswith("&")):
+            head = head[:-1]
+            return (raw_query + head if in_body else head + body), signature
+    return raw_query + body, ""
+
+
+def authenticate(request: Request, store: SimKeyStore, body: str = "") -> SimApiKey:
+    """The key a signed request was made with, or the Binance error that refuses it. ``body`` is a
+    form-encoded request body (POST/PUT/DELETE parameters may come there)."""
+    key = api_key_of(request, store)
     raw_query = request.scope.get("query_string", b"").decode()
-    payload, sep, signature = raw_query.rpartition("&signature=")
-    if not sep or not signature:
+    payload, signature = _split_signature(raw_query, body)
+    if not signature:
         raise mandatory_missing("signature")
-    params = request.query_params
+    params = request_params(raw_query, body)
     for name in ("timestamp", "recvWindow"):
         value = params.get(name)
         if value is not None and not _INTEGER.match(value):
@@ -136,30 +178,58 @@ def account_routes(store: SimKeyStore) -> list[Route]:
         if not key.enable_reading:
             raise _rejected_key()
         omit_zero = request.query_params.get("omitZeroBalances") == "true"
-        balances = [{"asset": asset, "free": free, "locked": "0.00000000"} for asset, free in key.balances.items()
-                    if not (omit_zero and float(free) == 0)]
+        balances = [
+            {"asset": asset, "free": free, "locked": "0.00000000"}
+            for asset, free in key.balances.items()
+            if not (omit_zero and float(free) == 0)
+        ]
         permissions = ["SPOT"] + (["MARGIN"] if key.enable_margin else [])
-        return json_reply({
-            "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
-            "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000",
-                                "seller": "0.00000000"},
-            "canTrade": key.enable_spot_and_margin_trading, "canWithdraw": key.enable_withdrawals,
-            "canDeposit": True, "brokered": False, "requireSelfTradePrevention": False, "preventSor": False,
-            "updateTime": key.created_ms, "accountType": "SPOT", "balances": balances,
-            "permissions": permissions, "uid": int(hashlib.sha256(key.api_key.encode()).hexdigest()[:8], 16),
-        })
+        return json_reply(
+            {
+                "makerCommission": 10,
+                "takerCommission": 10,
+                "buyerCommission": 0,
+                "sellerCommission": 0,
+                "commissionRates": {
+                    "maker": "0.00100000",
+                    "taker": "0.00100000",
+                    "buyer": "0.00000000",
+                    "seller": "0.00000000",
+                },
+                "canTrade": key.enable_spot_and_margin_trading,
+                "canWithdraw": key.enable_withdrawals,
+                "canDeposit": True,
+                "brokered": False,
+                "requireSelfTradePrevention": False,
+                "preventSor": False,
+                "updateTime": key.created_ms,
+                "accountType": "SPOT",
+                "balances": balances,
+                "permissions": permissions,
+                "uid": int(hashlib.sha256(key.api_key.encode()).hexdigest()[:8], 16),
+            }
+        )
 
     @binance_endpoint
     async def api_restrictions(request: Request) -> Response:
         key = authenticate(request, store)
-        return json_reply({
-            "ipRestrict": key.ip_restrict, "createTime": key.created_ms,
-            "enableReading": key.enable_reading, "enableWithdrawals": key.enable_withdrawals,
-            "enableInternalTransfer": key.enable_internal_transfer, "enableMargin": key.enable_margin,
-            "enableFutures": key.enable_futures, "permitsUniversalTransfer": key.permits_universal_transfer,
-            "enableVanillaOptions": False, "enableFixApiTrade": False, "enableFixReadOnly": False,
-            "enableSpotAndMarginTrading": key.enable_spot_and_margin_trading, "enablePortfolioMarginTrading": False,
-        })
+        return json_reply(
+            {
+                "ipRestrict": key.ip_restrict,
+                "createTime": key.created_ms,
+                "enableReading": key.enable_reading,
+                "enableWithdrawals": key.enable_withdrawals,
+                "enableInternalTransfer": key.enable_internal_transfer,
+                "enableMargin": key.enable_margin,
+                "enableFutures": key.enable_futures,
+                "permitsUniversalTransfer": key.permits_universal_transfer,
+                "enableVanillaOptions": False,
+                "enableFixApiTrade": False,
+                "enableFixReadOnly": False,
+                "enableSpotAndMarginTrading": key.enable_spot_and_margin_trading,
+                "enablePortfolioMarginTrading": False,
+            }
+        )
 
     async def sim_keys(request: Request) -> Response:
         if request.method == "POST":
@@ -170,8 +240,9 @@ def account_routes(store: SimKeyStore) -> list[Route]:
                 key = store.provision(body)
             except ValueError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
-            return JSONResponse({**key.public_view(), "api_key": key.api_key, "api_secret": key.api_secret},
-                                status_code=201)
+            return JSONResponse(
+                {**key.public_view(), "api_key": key.api_key, "api_secret": key.api_secret}, status_code=201
+            )
         return JSONResponse([key.public_view() for key in store.keys.values()])
 
     return [

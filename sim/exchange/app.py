@@ -7,22 +7,32 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from sim.exchange.account import SimKeyStore, account_routes
 from sim.exchange.catalog import load_catalog
-from sim.exchange.clock import MarketClock
+from sim.exchange.clock import MarketClock, MarketEvent
 from sim.exchange.config import SimExchangeConfig
 from sim.exchange.control import control_routes
 from sim.exchange.faults import Faults, RequestLog
+from sim.exchange.futures_account import futures_account_routes
+from sim.exchange.futures_book import FeeSchedule, FuturesBook
+from sim.exchange.futures_engine import FuturesEngine
+from sim.exchange.futures_trading import futures_trading_routes
+from sim.exchange.futures_venue import FuturesVenue
 from sim.exchange.guard import RestGuard
 from sim.exchange.market import MarketView
+from sim.exchange.order_faults import OrderFaults
 from sim.exchange.rest_futures import futures_routes
 from sim.exchange.rest_spot import spot_routes
 from sim.exchange.state import load_or_create_state
 from sim.exchange.streams import StreamHub, stream_routes
+from sim.exchange.trading_control import trading_control_routes
+from sim.exchange.trading_state import TradingStore
+from sim.exchange.user_stream import ListenKeys, listen_key_routes
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +53,48 @@ class SimExchange:
             state_dir=config.state_dir,
             speed=config.speed,
             start_offset_candles=config.start_offset_candles,
-            publish=self.hub.publish,
+            publish=self._publish,
             wait_for_subscribers=self.hub.wait_for_kline_subscribers,
             save_interval_s=config.state_save_interval_s,
         )
         self.market = MarketView(self.catalog, lambda: self.clock.virtual_now_ms)
         self.keys = SimKeyStore()
+        self.book = FuturesBook(FeeSchedule(Decimal(repr(config.taker_fee_rate)), Decimal(repr(config.maker_fee_rate))))
+        self.engine = FuturesEngine(self.book, self.market, config.slippage_bps)
+        self.listen_keys = ListenKeys(self.hub)
+        self.trading_store = TradingStore(config.state_dir, self.keys, self.book, self.listen_keys)
+        self.trading_store.load()
+        if self.book.matched_through_ms is None:
+            self.book.matched_through_ms = self.clock.virtual_now_ms
+        self.venue = FuturesVenue(
+            self.keys,
+            self.book,
+            self.engine,
+            self.listen_keys,
+            OrderFaults(),
+            self.trading_store,
+            (config.order_limit_per_10s, config.order_limit_per_minute),
+        )
         routes = [
             *spot_routes(self.market, config.weight_limit_per_minute),
             *futures_routes(self.market, config.weight_limit_per_minute),
             *account_routes(self.keys),
+            *futures_trading_routes(self.venue),
+            *futures_account_routes(self.venue),
+            *listen_key_routes(self.keys, self.listen_keys),
+            *trading_control_routes(self.venue),
             *stream_routes(self.hub),
             *control_routes(self.clock, self.hub, self.faults, self.request_log, config.tiling),
         ]
         self.starlette = Starlette(routes=routes, lifespan=self._lifespan)
         self.asgi: ASGIApp = RestGuard(self.starlette, self.faults, self.request_log, config.weight_limit_per_minute)
+
+    async def _publish(self, event: MarketEvent) -> None:
+        """Market events go out first; then the book matches what the clock has closed."""
+        await self.hub.publish(event)
+        self.engine.on_market_time(event.time_ms)
+        if self.book.outbox:
+            await self.venue.commit()
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:

@@ -40,6 +40,11 @@ def register(sim_app: typer.Typer) -> None:
         ),
         ws_ping_interval_s: Annotated[float, typer.Option(help="Server ping interval.")] = 20.0,
         weight_limit_per_minute: Annotated[int, typer.Option(help="Request weight per IP per minute.")] = 6000,
+        slippage_bps: Annotated[
+            float, typer.Option(help="USDⓈ-M market and triggered fills move this many bps against the taker.")
+        ] = 0.0,
+        taker_fee_rate: Annotated[float, typer.Option(help="USDⓈ-M taker fee (0.0005 = 0.05%).")] = 0.0005,
+        maker_fee_rate: Annotated[float, typer.Option(help="USDⓈ-M maker fee (0.0002 = 0.02%).")] = 0.0002,
     ) -> None:
         """Serve a Binance-compatible exchange replaying the real data on a virtual clock."""
         try:
@@ -56,6 +61,9 @@ def register(sim_app: typer.Typer) -> None:
                 ws_max_lifetime_s=ws_max_lifetime_s,
                 ws_ping_interval_s=ws_ping_interval_s,
                 weight_limit_per_minute=weight_limit_per_minute,
+                slippage_bps=slippage_bps,
+                taker_fee_rate=taker_fee_rate,
+                maker_fee_rate=maker_fee_rate,
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None

@@ -31,6 +31,12 @@ class SimExchangeConfig:
     weight_limit_per_minute: int = 6000
     ws_send_queue_size: int = 64
     state_save_interval_s: float = 0.5
+    # USDⓈ-M trading: MARKET and triggered fills move this many basis points against the taker.
+    slippage_bps: float = 0.0
+    taker_fee_rate: float = 0.0005
+    maker_fee_rate: float = 0.0002
+    order_limit_per_10s: int = 300
+    order_limit_per_minute: int = 1200
 
     def __post_init__(self) -> None:
         if isinstance(self.speed, str):
@@ -50,9 +56,14 @@ class SimExchangeConfig:
             "ws_ping_interval_s",
             "weight_limit_per_minute",
             "ws_send_queue_size",
+            "order_limit_per_10s",
+            "order_limit_per_minute",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("slippage_bps", "taker_fee_rate", "maker_fee_rate"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "state_dir", Path(self.state_dir))
         if self.symbols is not None:

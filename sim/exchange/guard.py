@@ -24,11 +24,35 @@ _FIXED_WEIGHTS = {
     "/fapi/v1/exchangeInfo": 1,
     "/fapi/v1/premiumIndex": 1,
     "/fapi/v1/fundingRate": 1,
+    # USDⓈ-M trading (new orders weigh 0 on the IP limit and count on the account's order limits).
+    "POST /fapi/v1/order": 0,
+    "POST /fapi/v1/algoOrder": 0,
+    "/fapi/v1/order": 1,
+    "/fapi/v1/algoOrder": 1,
+    "/fapi/v1/allOrders": 5,
+    "/fapi/v1/allAlgoOrders": 5,
+    "/fapi/v1/allOpenOrders": 1,
+    "/fapi/v1/algoOpenOrders": 1,
+    "/fapi/v1/userTrades": 5,
+    "/fapi/v1/income": 30,
+    "/fapi/v2/account": 5,
+    "/fapi/v3/account": 5,
+    "/fapi/v2/positionRisk": 5,
+    "/fapi/v3/positionRisk": 5,
+    "GET /fapi/v1/positionSide/dual": 30,
+    "/fapi/v1/positionSide/dual": 1,
+    "/fapi/v1/leverage": 1,
+    "/fapi/v1/marginType": 1,
+    "/fapi/v1/listenKey": 1,
 }
 
 
-def request_weight(path: str, params: QueryParams) -> int:
+def request_weight(path: str, params: QueryParams, method: str = "GET") -> int:
     """Binance's published weights for the served endpoints."""
+    if f"{method} {path}" in _FIXED_WEIGHTS:
+        return _FIXED_WEIGHTS[f"{method} {path}"]
+    if path in ("/fapi/v1/openOrders", "/fapi/v1/openAlgoOrders"):
+        return 1 if params.get("symbol") else 40
     if path in _FIXED_WEIGHTS:
         return _FIXED_WEIGHTS[path]
     if path == "/api/v3/ticker/24hr":
@@ -67,7 +91,7 @@ class RestGuard:
         now = time.time()
         params = QueryParams(scope.get("query_string", b""))
         client = scope["client"][0] if scope.get("client") else "unknown"
-        weight = request_weight(path, params)
+        weight = request_weight(path, params, scope.get("method", "GET"))
         limits = self._clients.setdefault(client, _ClientLimits())
         minute = int(now // 60)
         if limits.minute != minute:
@@ -79,13 +103,18 @@ class RestGuard:
             await asyncio.sleep(self.faults.latency_ms / 1000.0)
         refusal = self._refusal(limits, now, minute)
         status_box: list[int] = []
+        # An order fault may ask for the connection to be dropped instead of the reply being sent.
+        control: dict[str, bool] = {}
+        scope["sim.reply_control"] = control
         if refusal is not None:
             error, retry_after = refusal
             if retry_after is not None:
                 headers["Retry-After"] = str(retry_after)
             await error.response(headers)(scope, receive, self._recording(send, status_box, {}))
         else:
-            await self.app(scope, receive, self._recording(send, status_box, headers))
+            await self.app(scope, receive, self._recording(send, status_box, headers, control))
+            if control.get("drop"):
+                _close_connection(send)
         self.log.add(
             LoggedRequest(
                 int(now * 1000),
@@ -118,8 +147,12 @@ class RestGuard:
         return None
 
     @staticmethod
-    def _recording(send: Send, status_box: list[int], extra_headers: dict[str, str]) -> Send:
+    def _recording(
+        send: Send, status_box: list[int], extra_headers: dict[str, str], control: dict[str, bool] | None = None
+    ) -> Send:
         async def wrapped(message: Message) -> None:
+            if control is not None and control.get("drop"):
+                return
             if message["type"] == "http.response.start":
                 status_box.append(message["status"])
                 if extra_headers:
@@ -130,6 +163,15 @@ class RestGuard:
             await send(message)
 
         return wrapped
+
+
+def _close_connection(send: Send) -> None:
+    """Close the client's connection without a reply: uvicorn's ``send`` belongs to its request cycle,
+    which holds the transport."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise RuntimeError("the ASGI server gives no transport to drop the connection with")
+    transport.close()
 
 
 def _seconds_until(deadline: float, now: float) -> int:

@@ -96,6 +96,12 @@ class StreamHub:
         for connection in receivers:
             await connection.deliver(combined if connection.combined else raw)
 
+    async def publish_raw(self, name: str, payload: dict[str, Any]) -> None:
+        """Send a payload to the connections on stream ``name`` (user data: the listen key)."""
+        raw = json.dumps(payload, separators=(",", ":"))
+        for connection in [c for c in self.connections if name in c.subscriptions and not c.closed]:
+            await connection.deliver(raw if not connection.combined else f'{{"stream":"{name}","data":{raw}}}')
+
     async def serve(self, websocket: WebSocket, streams: list[str], combined: bool) -> None:
         await websocket.accept()
         connection = StreamConnection(websocket, combined, self.queue_size)
