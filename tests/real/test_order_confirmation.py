@@ -76,7 +76,7 @@ async def test_an_order_waits_for_its_owner_and_refuses_every_wrong_confirmation
     done = await confirm(gateway, alice, order_id, token, digest)
     assert done.status_code == 200, done.text
     assert done.json()["confirmed_by"] == "dashboard"
-    assert done.json()["status"] not in ("AWAITING_CONFIRMATION", "SUBMITTING")
+    assert done.json()["status"] == "FILLED", done.text
     assert len(await order_requests(sim)) == 1
     reused = await confirm(gateway, alice, order_id, token, digest)
     assert reused.status_code == 422 and "already" in reused.json()["detail"]["reason"], reused.text
