@@ -57,12 +57,14 @@ class OrderActivities:
     @activity.defn
     async def lookup_order(self, request: LookupOrderInput) -> LookupOrderResult:
         async with await self._client(request.user_id, request.key_id) as signed:
-            return LookupOrderResult(await FuturesOrderClient(signed).lookup(request.symbol, request.order_id))
+            client = FuturesOrderClient(signed)
+            return LookupOrderResult(await client.lookup(request.symbol, request.order_id, request.conditional))
 
     @activity.defn
     async def cancel_exchange_order(self, request: LookupOrderInput) -> CancelOnExchangeResult:
         async with await self._client(request.user_id, request.key_id) as signed:
-            order, note = await FuturesOrderClient(signed).cancel(request.symbol, request.order_id)
+            order, note = await FuturesOrderClient(signed).cancel(request.symbol, request.order_id,
+                                                                  request.conditional)
             return CancelOnExchangeResult(order, note)
 
     @activity.defn

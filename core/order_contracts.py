@@ -39,6 +39,8 @@ CONFIRM_CHANNELS = ("dashboard", "telegram")
 ORIGINS = ("manual", "session")
 SIDES = ("BUY", "SELL")
 ORDER_TYPES = ("MARKET", "LIMIT")
+# Conditional orders: on USDⓈ-M only through the Algo Order API (``/fapi/v1/algoOrder``, ``clientAlgoId``).
+CONDITIONAL_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
 MARKETS = ("futures",)
 
@@ -76,17 +78,26 @@ class OrderTerms:
     market: str  # futures
     symbol: str
     side: str  # BUY | SELL
-    order_type: str  # MARKET | LIMIT
-    quantity: str
+    order_type: str  # one of ORDER_TYPES or CONDITIONAL_TYPES
+    quantity: str  # "0" with close_position
     price: str | None = None  # LIMIT only
     time_in_force: str | None = None  # LIMIT only
     reduce_only: bool = False
+    trigger_price: str | None = None  # conditional only
+    close_position: bool = False  # conditional only: closes the whole position when triggered
+
+    @property
+    def conditional(self) -> bool:
+        return self.order_type in CONDITIONAL_TYPES
 
 
 def terms_digest(terms: OrderTerms) -> str:
     """The digest a confirmation names: any change to what would be sent changes it."""
-    canonical = "|".join(str(v) for v in (terms.market, terms.symbol, terms.side, terms.order_type, terms.quantity,
-                                          terms.price, terms.time_in_force, terms.reduce_only))
+    values: tuple[object, ...] = (terms.market, terms.symbol, terms.side, terms.order_type, terms.quantity,
+                                  terms.price, terms.time_in_force, terms.reduce_only)
+    if terms.conditional:
+        values += (terms.trigger_price, terms.close_position)
+    canonical = "|".join(str(v) for v in values)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
@@ -235,6 +246,7 @@ class LookupOrderInput:
     order_id: str
     market: str
     symbol: str
+    conditional: bool = False  # an algo order, looked up by clientAlgoId
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ a second; the same key with other terms is refused.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 import time
@@ -32,9 +33,11 @@ from activities.exchange_errors import ExchangeError
 from core.contracts import TASK_QUEUE_REAL, task_queue_name
 from core.order_contracts import (
     AWAITING_CONFIRMATION,
+    CONDITIONAL_TYPES,
     LIVE_STATES,
     ORDER_TYPES,
     SIDES,
+    SUBMITTING,
     TIME_IN_FORCE,
     CancelOrderRequest,
     ConfirmOrderInput,
@@ -60,6 +63,8 @@ from services.two_factor import TwoFactor
 from workflows.order import OrderWorkflow
 
 TOKEN_PURPOSE = b"durabot order confirmations"
+# How long a request for an order sent at once (reduce-only, protective) waits to show the exchange's answer.
+SUBMIT_WAIT_S = 10.0
 MAX_LEVERAGE = 125
 
 
@@ -68,12 +73,14 @@ class OrderRequest:
     symbol: str
     side: str
     order_type: str
-    quantity: float
+    quantity: float | None
     price: float | None = None
     time_in_force: str | None = None
     reduce_only: bool = False
     leverage: int = 1
     key_id: str | None = None
+    trigger_price: float | None = None
+    close_position: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,16 +131,17 @@ class RealOrders:
     # -- requesting ---------------------------------------------------------------------------------
     async def request_order(self, principal: Principal, request: OrderRequest, key: str | None) -> OrderRequested:
         # Reducing risk is SENSITIVE for agents; opening or adding risk is CRITICAL.
-        principal.require("sensitive" if request.reduce_only else "critical")
+        reduces = request.reduce_only or request.close_position
+        principal.require("sensitive" if reduces else "critical")
         key = checked_key(key, required=True)
         terms, filters = await self._terms(request)
         key_id = await self._key_id(principal, request.key_id)
         order_id = client_order_id("m", f"{principal.user_id}:{key}")
         channel = human_channel(principal)
-        needs_confirmation = not terms.reduce_only
+        needs_confirmation = not reduces
         summary = await self._summary(terms, filters, request.leverage)
         failed = [v for v in summary.risk_checks if not v.passed]
-        if failed and not terms.reduce_only:
+        if failed and not reduces:
             raise Rejected("quantity", "; ".join(f"{v.check}: {v.detail}" for v in failed))
         token = self._tokens.derived(order_id, channel) if needs_confirmation and channel else None
         order_input = OrderInput(
@@ -155,38 +163,70 @@ class RealOrders:
             return OrderRequested(view, shown)
         except RPCError as exc:
             raise unavailable(exc) from None
-        return OrderRequested(await self.order(principal, order_id), token)
+        if needs_confirmation:
+            return OrderRequested(await self.order(principal, order_id), token)
+        return OrderRequested(await self._sent(principal, order_id))
+
+    async def _sent(self, principal: Principal, order_id: str) -> OrderView:
+        """An order sent at once, as it is once the exchange answered (or still SUBMITTING after a while:
+        the caller follows it on /ws or by reading it)."""
+        deadline = time.monotonic() + SUBMIT_WAIT_S
+        while True:
+            view = await self.order(principal, order_id)
+            if view.status != SUBMITTING or time.monotonic() >= deadline:
+                return view
+            await asyncio.sleep(0.1)
 
     async def _terms(self, request: OrderRequest) -> tuple[OrderTerms, SymbolFilters]:
         side, order_type = request.side.upper(), request.order_type.upper()
         if side not in SIDES:
             raise Rejected("side", f"side is one of {', '.join(SIDES)}")
-        if order_type not in ORDER_TYPES:
-            raise Rejected("order_type", f"order_type is one of {', '.join(ORDER_TYPES)} (stops and take-profits "
-                                         "are set on a position)")
-        if not (math.isfinite(request.quantity) and request.quantity > 0):
-            raise Rejected("quantity", "quantity must be a positive number")
+        if order_type not in ORDER_TYPES + CONDITIONAL_TYPES:
+            raise Rejected("order_type", f"order_type is one of {', '.join(ORDER_TYPES + CONDITIONAL_TYPES)}")
+        conditional = order_type in CONDITIONAL_TYPES
+        if conditional and not (request.reduce_only or request.close_position):
+            raise Rejected("order_type", "stop and take-profit orders protect a position: set reduce_only or "
+                                         "close_position")
+        if request.close_position and not conditional:
+            raise Rejected("close_position", "close_position is for STOP_MARKET and TAKE_PROFIT_MARKET orders")
         if not 1 <= request.leverage <= MAX_LEVERAGE:
             raise Rejected("leverage", f"leverage is 1 to {MAX_LEVERAGE}")
         filters = await self.exchange.symbol(request.symbol, "futures")
         if filters.status != "TRADING":
             raise Rejected("symbol", f"{filters.symbol} is not trading (status {filters.status})")
-        quantity = _on_grid(request.quantity, filters.step_size, filters.quantity_decimals, down=True)
-        if float(quantity) < max(filters.min_qty, filters.step_size):
-            raise Rejected("quantity", f"quantity rounds down to {quantity} on the step {filters.step_size:g}, below "
-                                       f"the minimum {max(filters.min_qty, filters.step_size):g}")
-        price = tif = None
+        quantity = "0" if request.close_position else self._quantity(request.quantity, filters)
+        price = tif = trigger = None
         if order_type == "LIMIT":
-            if request.price is None or not (math.isfinite(request.price) and request.price > 0):
-                raise Rejected("price", "a LIMIT order needs a positive price")
-            price = _on_grid(request.price, filters.tick_size, filters.price_decimals, down=False)
+            price = self._price("price", request.price, filters)
             tif = (request.time_in_force or "GTC").upper()
             if tif not in TIME_IN_FORCE:
                 raise Rejected("time_in_force", f"time_in_force is one of {', '.join(TIME_IN_FORCE)}")
         elif request.price is not None or request.time_in_force is not None:
-            raise Rejected("price", "a MARKET order takes no price or time_in_force")
-        terms = OrderTerms("futures", filters.symbol, side, order_type, quantity, price, tif, request.reduce_only)
+            raise Rejected("price", f"a {order_type} order takes no price or time_in_force")
+        if conditional:
+            trigger = self._price("trigger_price", request.trigger_price, filters)
+        elif request.trigger_price is not None:
+            raise Rejected("trigger_price", f"a {order_type} order takes no trigger_price")
+        terms = OrderTerms("futures", filters.symbol, side, order_type, quantity, price, tif,
+                           request.reduce_only and not request.close_position, trigger, request.close_position)
         return terms, filters
+
+    @staticmethod
+    def _quantity(requested: float | None, filters: SymbolFilters) -> str:
+        if requested is None or not (math.isfinite(requested) and requested > 0):
+            raise Rejected("quantity", "quantity must be a positive number")
+        quantity = _on_grid(requested, filters.step_size, filters.quantity_decimals, down=True)
+        minimum = max(filters.min_qty, filters.step_size)
+        if float(quantity) < minimum:
+            raise Rejected("quantity", f"quantity rounds down to {quantity} on the step {filters.step_size:g}, below "
+                                       f"the minimum {minimum:g}")
+        return quantity
+
+    @staticmethod
+    def _price(field: str, requested: float | None, filters: SymbolFilters) -> str:
+        if requested is None or not (math.isfinite(requested) and requested > 0):
+            raise Rejected(field, f"this order type needs a positive {field}")
+        return _on_grid(requested, filters.tick_size, filters.price_decimals, down=False)
 
     async def _key_id(self, principal: Principal, key_id: str | None) -> str:
         query: dict[str, Any] = {"user_id": principal.user_id}
@@ -199,8 +239,8 @@ class RealOrders:
         return str(doc["key_id"])
 
     async def _summary(self, terms: OrderTerms, filters: SymbolFilters, leverage: int) -> OrderSummary:
-        if terms.price is not None:
-            expected = float(terms.price)
+        if terms.price is not None or terms.trigger_price is not None:
+            expected = float(terms.price or terms.trigger_price or 0)
         else:
             try:
                 async with BinanceRestClient(self.settings.exchange_rest_url,
@@ -217,7 +257,7 @@ class RealOrders:
             RiskVerdict("max_order_notional", notional <= max_notional,
                         f"notional {notional:.2f} against the limit {max_notional:g} per order"),
         )
-        liquidation = None if terms.reduce_only else liquidation_estimate(
+        liquidation = None if terms.reduce_only or terms.close_position else liquidation_estimate(
             terms.side, expected, leverage, self.settings.order_maintenance_margin_rate)
         return OrderSummary(expected_price=expected, notional=notional,
                             fee=notional * self.settings.order_taker_fee_rate, leverage=leverage,

@@ -217,7 +217,7 @@ class OrderWorkflow:
     def _lookup_input(self) -> LookupOrderInput:
         request = self._input
         return LookupOrderInput(request.user_id, request.key_id, request.order_id, request.terms.market,
-                                request.terms.symbol)
+                                request.terms.symbol, request.terms.conditional)
 
     async def _submit(self) -> None:
         timing = self._input.timing

@@ -12,13 +12,17 @@ class OrderIn(BaseModel):
 
     symbol: str = Field(min_length=5, max_length=20, pattern=r"^[A-Za-z0-9]+$", examples=["BTCUSDT"])
     side: Literal["BUY", "SELL"]
-    order_type: Literal["MARKET", "LIMIT"] = "MARKET"
-    quantity: float = Field(gt=0, description="Base asset quantity; rounded down to the symbol's step.")
+    order_type: Literal["MARKET", "LIMIT", "STOP_MARKET", "TAKE_PROFIT_MARKET"] = "MARKET"
+    quantity: float | None = Field(None, gt=0, description="Base asset quantity, rounded down to the symbol's "
+                                                           "step; not with close_position.")
     price: float | None = Field(None, gt=0, description="LIMIT only; rounded to the symbol's tick.")
     time_in_force: Literal["GTC", "IOC", "FOK", "GTX"] | None = None
     reduce_only: bool = Field(False, description="Only reduces a position: sent at once, no confirmation.")
     leverage: int = Field(1, ge=1, le=125, description="Leverage the summary's liquidation estimate assumes.")
     key_id: str | None = Field(None, max_length=64, description="Which saved API key; unset = your first one.")
+    trigger_price: float | None = Field(None, gt=0, description="STOP_MARKET / TAKE_PROFIT_MARKET: the trigger.")
+    close_position: bool = Field(False, description="STOP_MARKET / TAKE_PROFIT_MARKET: close the whole position "
+                                                    "when triggered (no quantity).")
 
 
 class ConfirmIn(BaseModel):
@@ -43,6 +47,8 @@ class TermsOut(BaseModel):
     price: str | None
     time_in_force: str | None
     reduce_only: bool
+    trigger_price: str | None = None
+    close_position: bool = False
 
 
 class RiskVerdictOut(BaseModel):

@@ -6,9 +6,11 @@ at once."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
+import websockets
 
 from activities.binance.futures_orders import FuturesOrderClient
 from activities.binance.key_vault import ApiCredentials
@@ -141,3 +143,50 @@ async def test_a_cancel_that_loses_the_race_to_a_fill_reports_the_fill(sim):
         assert placed.order is not None and placed.order.status == "FILLED"
         order, note = await client.cancel(SYMBOL, "m-race")
     assert order is not None and order.status == "FILLED" and "read back" in note
+
+
+async def advance(sim, closes: int) -> None:
+    """Move the sim's clock (speed max) by reading ``closes`` closed 5m candles from its kline stream."""
+    async with websockets.connect(f"{sim.ws_url}/ws/btcusdt@kline_5m") as stream:
+        seen = 0
+        while seen < closes:
+            if json.loads(await stream.recv())["k"]["x"]:
+                seen += 1
+
+
+async def test_protective_orders_go_through_the_algo_api_at_once_and_fill_when_triggered(gateway, sign_up, sim):
+    trader = await sign_up()
+    price = (await place(gateway, trader, buy()))["avg_price"]
+    stop = await place(gateway, trader, {"symbol": SYMBOL, "side": "SELL", "order_type": "STOP_MARKET",
+                                         "trigger_price": round(price * 0.5, 1), "close_position": True})
+    take = await place(gateway, trader, {"symbol": SYMBOL, "side": "SELL", "order_type": "TAKE_PROFIT_MARKET",
+                                         "trigger_price": round(price * 1.0005, 1), "quantity": 0.01,
+                                         "reduce_only": True})
+    assert stop["history"][0]["status"] == take["history"][0]["status"] == "SUBMITTING"  # not confirmed
+    assert stop["status"] == take["status"] == "OPEN"
+    algos = {a["clientAlgoId"]: a for a in (await sim_call(sim, "GET", "/sim/orders"))["algo_orders"]}
+    assert algos[stop["order_id"]]["closePosition"] is True and algos[take["order_id"]]["reduceOnly"] is True
+    assert {r["path"] for r in await order_requests(sim)} == {"/fapi/v1/order", "/fapi/v1/algoOrder"}
+
+    moved = await gateway.http.post(f"{ORDERS}/{stop['order_id']}/cancel", headers=trader.headers, json={})
+    assert moved.status_code == 200 and moved.json()["status"] == "CANCELED", moved.text
+    for _ in range(30):  # the take profit sits just above the fill: a few candles reach it
+        await advance(sim, 10)
+        taken = (await gateway.http.get(f"{ORDERS}/{take['order_id']}", headers=trader.headers)).json()
+        if taken["status"] == "FILLED":
+            break
+    assert taken["status"] == "FILLED" and taken["executed_qty"] == pytest.approx(0.01), taken
+    assert await sim_call(sim, "GET", "/sim/positions") == []
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"order_type": "STOP_MARKET", "trigger_price": 100.0, "quantity": 0.01}, "order_type"),
+    ({"order_type": "MARKET", "close_position": True}, "close_position"),
+    ({"order_type": "STOP_MARKET", "close_position": True}, "trigger_price"),
+    ({"order_type": "MARKET", "quantity": 0.01, "trigger_price": 100.0}, "trigger_price"),
+])
+async def test_conditional_orders_protect_and_nothing_else(gateway, sign_up, body, field):
+    trader = await sign_up()
+    reply = await gateway.http.post(ORDERS, headers=with_key(trader.headers),
+                                    json={"symbol": SYMBOL, "side": "SELL", **body})
+    assert reply.status_code == 422 and reply.json()["detail"]["field"] == field, reply.text

@@ -3036,6 +3036,12 @@ export interface components {
         /** OrderIn */
         OrderIn: {
             /**
+             * Close Position
+             * @description STOP_MARKET / TAKE_PROFIT_MARKET: close the whole position when triggered (no quantity).
+             * @default false
+             */
+            close_position: boolean;
+            /**
              * Key Id
              * @description Which saved API key; unset = your first one.
              */
@@ -3051,7 +3057,7 @@ export interface components {
              * @default MARKET
              * @enum {string}
              */
-            order_type: "MARKET" | "LIMIT";
+            order_type: "MARKET" | "LIMIT" | "STOP_MARKET" | "TAKE_PROFIT_MARKET";
             /**
              * Price
              * @description LIMIT only; rounded to the symbol's tick.
@@ -3059,9 +3065,9 @@ export interface components {
             price?: number | null;
             /**
              * Quantity
-             * @description Base asset quantity; rounded down to the symbol's step.
+             * @description Base asset quantity, rounded down to the symbol's step; not with close_position.
              */
-            quantity: number;
+            quantity?: number | null;
             /**
              * Reduce Only
              * @description Only reduces a position: sent at once, no confirmation.
@@ -3080,6 +3086,11 @@ export interface components {
             symbol: string;
             /** Time In Force */
             time_in_force?: ("GTC" | "IOC" | "FOK" | "GTX") | null;
+            /**
+             * Trigger Price
+             * @description STOP_MARKET / TAKE_PROFIT_MARKET: the trigger.
+             */
+            trigger_price?: number | null;
         };
         /** OrderOut */
         OrderOut: {
@@ -4069,6 +4080,11 @@ export interface components {
         };
         /** TermsOut */
         TermsOut: {
+            /**
+             * Close Position
+             * @default false
+             */
+            close_position: boolean;
             /** Market */
             market: string;
             /** Order Type */
@@ -4085,6 +4101,8 @@ export interface components {
             symbol: string;
             /** Time In Force */
             time_in_force: string | null;
+            /** Trigger Price */
+            trigger_price?: string | null;
         };
         /** TokenOut */
         TokenOut: {
