@@ -1,7 +1,7 @@
 """Fixtures of the dashboard tests: the webapp built from source, a sim exchange, a sim xAI (Grok), a
-trading worker, an ai worker and a gateway on a real socket (real Temporal + SecantusDB), and Debian's
-Chromium driven by Playwright; all started once per run and shared by the tests (each signs up a user of
-its own)."""
+trading worker, an ai worker, a real-orders worker and a gateway on a real socket (real Temporal +
+SecantusDB), and Debian's Chromium driven by Playwright; all started once per run and shared by the tests
+(each signs up a user of its own)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.binance.key_vault import new_master_key_text
-from core.contracts import TASK_QUEUE_AI
+from core.contracts import TASK_QUEUE_AI, TASK_QUEUE_REAL, TASK_QUEUE_TRADING
 
-from ..conftest import free_port, running_gateway, trading_worker_running, worker_running
+from ..conftest import free_port, running_gateway, worker_running
 
 REPO = Path(__file__).resolve().parents[2]
 WEBAPP = REPO / "webapp"
@@ -132,27 +132,42 @@ def dash_settings(tmp_path_factory, temporal_server, mongo_server, jwt_private_p
         # retries pause briefly, so an outage turns into the fallback in well under a second.
         xai_base_url=sim_xai.base_url, xai_api_key=SecretStr("some-test-key"), ai_breaker_failures=2,
         ai_breaker_cooldown_s=60, ai_retry_initial_s=0.1,
+        # Real orders: a confirmation deadline a test can wait out (with room for a step-up on a busy CI
+        # machine), and exchange waits of seconds.
+        order_confirm_expiry_s=10.0, order_submit_timeout_s=3.0, order_request_timeout_s=2.0,
+        order_protection_window_s=3.0, order_poll_interval_s=0.5,
     )
+
+
+def stack_worker(dash_settings, temporal_client: Client, mongo_client, identity: str, role: str):
+    """The product's worker of one task-queue role on this stack; workers keep their default feed (the sim)."""
+    worker_settings = dash_settings.model_copy(update={"feed_source": None})
+    return worker_running(temporal_client, worker_settings, mongo_client[dash_settings.mongo_database], identity, role)
 
 
 @pytest.fixture(scope="session")
 async def trading_worker(dash_settings, temporal_client: Client, mongo_client) -> AsyncIterator[Worker]:
-    worker_settings = dash_settings.model_copy(update={"feed_source": None})
-    async with trading_worker_running(temporal_client, worker_settings, mongo_client[dash_settings.mongo_database],
-                                      "dashboard-test") as worker:
+    async with stack_worker(dash_settings, temporal_client, mongo_client, "dashboard-test",
+                            TASK_QUEUE_TRADING) as worker:
         yield worker
 
 
 @pytest.fixture(scope="session")
 async def ai_worker(dash_settings, temporal_client: Client, mongo_client) -> AsyncIterator[Worker]:
     """Grok's analyses and chat rounds (the ``ai`` queue); /api/ai/analyze needs the trading worker too."""
-    worker_settings = dash_settings.model_copy(update={"feed_source": None})
-    async with worker_running(temporal_client, worker_settings, mongo_client[dash_settings.mongo_database],
-                              "dashboard-test-ai", TASK_QUEUE_AI) as worker:
+    async with stack_worker(dash_settings, temporal_client, mongo_client, "dashboard-test-ai", TASK_QUEUE_AI) as worker:
         yield worker
 
 
 @pytest.fixture(scope="session")
-async def gateway(webapp_dist, dash_settings, trading_worker, ai_worker) -> AsyncIterator[Any]:
+async def real_worker(dash_settings, temporal_client: Client, mongo_client) -> AsyncIterator[Worker]:
+    """Real orders (the ``real`` queue): their workflows send to the sim exchange, which plays Binance."""
+    async with stack_worker(dash_settings, temporal_client, mongo_client, "dashboard-test-real",
+                            TASK_QUEUE_REAL) as worker:
+        yield worker
+
+
+@pytest.fixture(scope="session")
+async def gateway(webapp_dist, dash_settings, trading_worker, ai_worker, real_worker) -> AsyncIterator[Any]:
     async with running_gateway(dash_settings) as gw:
         yield gw

@@ -37,7 +37,7 @@ SYMBOL = "BTCUSDT"
 DATASET = "BTCUSDT-5m-2023-01.csv.gz"
 BACKTEST_DATASET = "ETHBTC-5m-2018-01.csv.gz"
 PAGES = {"overview": "/", "chart": "/chart", "positions": "/positions", "signals": "/signals", "orders": "/orders",
-         "backtests": "/backtests", "settings": "/settings"}
+         "real-trading": "/real-trading", "backtests": "/backtests", "settings": "/settings"}
 WIDTHS = {1280: 900, 390: 844}
 
 

@@ -30,7 +30,7 @@ TRX = "TRXBTC-5m-2018-01.csv.gz"
 DATASETS = {"LTCBTC": LTC, "ADABTC": ADA, "DASHBTC": DASH, "TRXBTC": TRX}
 FIRST = candles(LTC)[0].open_time  # 2018-01-10 04:55 UTC, the first candle of every dataset here
 SUNDAY_NIGHT = int(datetime(2018, 1, 14, 23, 50, tzinfo=UTC).timestamp() * 1000)  # then Monday, a new ISO week
-PAGES = ["Overview", "Chart", "Positions", "Signals", "Orders", "Backtests", "Tuning", "AI", "Settings"]
+PAGES = ["Overview", "Chart", "Positions", "Signals", "Orders", "Real trading", "Backtests", "Tuning", "AI", "Settings"]
 
 
 async def start(user: User, symbols: list[str]) -> None:
@@ -170,6 +170,7 @@ READY = {
     "Positions": lambda p: p.get_by_test_id("closed-trades"),
     "Signals": lambda p: p.get_by_role("heading", name="Signals feed"),
     "Orders": lambda p: p.get_by_test_id("order-history"),
+    "Real trading": lambda p: p.get_by_role("form", name="New real order"),
     "Backtests": lambda p: p.get_by_role("form", name="Run a backtest"),
     "Tuning": lambda p: p.get_by_test_id("tuning-bounds"),
     "AI": lambda p: p.get_by_test_id("ai-breaker"),
@@ -209,7 +210,7 @@ async def test_on_a_phone_the_menu_reaches_every_page_and_nothing_scrolls_sidewa
         await expect(READY[title](page).first).to_be_visible()
         overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{title} scrolls sideways by {overflow}px at 390px"
-        await page.screenshot(path=str(artifacts / f"phone-{title.lower()}.png"), full_page=True)
+        await page.screenshot(path=str(artifacts / f"phone-{title.lower().replace(' ', '-')}.png"), full_page=True)
     # At desktop width the links stand in the header and the menu button is gone.
     await page.set_viewport_size(DESKTOP)
     await expect(menu).to_be_hidden()

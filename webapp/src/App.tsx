@@ -12,6 +12,7 @@ import { Login } from './pages/Login';
 import { Orders } from './pages/Orders';
 import { Overview } from './pages/Overview';
 import { Positions } from './pages/Positions';
+import { RealTrading } from './pages/RealTrading';
 import { Settings } from './pages/Settings';
 import { Signals } from './pages/Signals';
 import { Tuning } from './pages/Tuning';
@@ -22,6 +23,8 @@ export const PAGES = [
   { path: '/positions', title: 'Positions', page: Positions },
   { path: '/signals', title: 'Signals', page: Signals },
   { path: '/orders', title: 'Orders', page: Orders },
+  // Real money: marked in the nav, so it is never taken for the paper pages around it.
+  { path: '/real-trading', title: 'Real trading', page: RealTrading, real: true },
   { path: '/backtests', title: 'Backtests', page: Backtests },
   { path: '/tuning', title: 'Tuning', page: Tuning },
   { path: '/ai', title: 'AI', page: Ai },
@@ -50,15 +53,17 @@ function Shell({ tokens }: { tokens: Tokens }) {
         <a className="skip" href="#main">Skip to content</a>
         <header className="top">
           <span className="brand">Durabot</span>
-          {/* On a phone the pages fold into a menu: nine links do not fit 390 px side by side. */}
+          {/* On a phone the pages fold into a menu: ten links do not fit 390 px side by side. */}
           <button className="menu-toggle" aria-expanded={menuOpen} aria-controls="nav-pages"
             onClick={() => setMenuOpen(!menuOpen)}>
             Menu<span className="visually-hidden">: {current.title}</span>
           </button>
           <nav aria-label="Pages" id="nav-pages" className={menuOpen ? 'open' : undefined}>
             {PAGES.map((p) => (
-              <Link key={p.path} href={p.path} aria-current={p.path === current.path ? 'page' : undefined}>
+              <Link key={p.path} href={p.path} aria-current={p.path === current.path ? 'page' : undefined}
+                className={'real' in p ? 'nav-real' : undefined}>
                 {p.title}
+                {'real' in p ? <span className="real-badge" aria-hidden="true">REAL</span> : null}
               </Link>
             ))}
           </nav>

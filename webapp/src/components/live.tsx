@@ -6,7 +6,7 @@ import { withQuote, type Quote } from '../lib/metrics';
 import { LiveSocket, type LiveEvent } from '../lib/socket';
 import type { ConnState } from '../lib/wsMachine';
 
-const CHANNELS = ['MarketData', 'ChartUpdate', 'PositionUpdate', 'TradeExecuted', 'AISignalReceived', 'BotStatusUpdate', 'TuningUpdate'];
+const CHANNELS = ['MarketData', 'ChartUpdate', 'PositionUpdate', 'TradeExecuted', 'AISignalReceived', 'BotStatusUpdate', 'TuningUpdate', 'OrderUpdate'];
 
 type Listener = (event: LiveEvent) => void;
 
