@@ -109,10 +109,9 @@ async def test_request_confirm_with_a_code_let_one_expire_and_cancel_one(gateway
     # The confirmation answers once the exchange did (or its submission timed out: 3 s here).
     await expect(dialog).to_have_count(0, timeout=10_000)
     row = page.get_by_test_id(f"real-order-{first['order_id']}")
-    # REJECTED only until the sim exchange trades futures (its POST /fapi/v1/order answers 404 until then).
-    await expect(row).to_have_attribute("data-status", re.compile(r"^(FILLED|REJECTED)$"))
+    await expect(row).to_have_attribute("data-status", "FILLED")
     done = await user.get(f"{ORDERS}/{first['order_id']}")
-    assert done["status"] in ("FILLED", "REJECTED"), done
+    assert done["status"] == "FILLED" and done["executed_qty"] == 0.01, done
     assert done["confirmed_by"] == "dashboard"
     await expect(row.get_by_test_id("status")).to_have_text(done["status"])
     await expect(page.get_by_test_id("real-note")).to_contain_text("BUY 0.010 BTCUSDT")

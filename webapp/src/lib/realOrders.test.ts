@@ -10,7 +10,7 @@ function order(overrides: Partial<RealOrder> = {}): RealOrder {
   return {
     order_id: 'web-0123456789abcdef', status: 'AWAITING_CONFIRMATION', origin: 'manual', source: 'dashboard',
     terms: { market: 'futures', symbol: 'BTCUSDT', side: 'BUY', order_type: 'MARKET', quantity: '0.010', price: null,
-      time_in_force: null, reduce_only: false },
+      time_in_force: null, reduce_only: false, close_position: false },
     terms_digest: 'abcdef0123456789', created_at_ms: NOW, updated_at_ms: NOW, confirm_by_ms: NOW + 60_000,
     confirmed_by: null, exchange_order_id: null, executed_qty: 0, avg_price: 0, reason: '', history: [],
     summary: { expected_price: 42_000.5, notional: 420.005, fee: 0.2100025, leverage: 5, liquidation_price: 33_768.4,
@@ -26,13 +26,14 @@ describe('the real order form', () => {
   const form = { ...DEFAULT_FORM, quantity: '0.01' };
   it('makes the request body of a MARKET order, the symbol upper-cased and without a price', () => {
     expect(orderBody({ ...form, symbol: ' btcusdt ', price: '123' })).toEqual({
-      body: { symbol: 'BTCUSDT', side: 'BUY', order_type: 'MARKET', quantity: 0.01, leverage: 1, reduce_only: false },
+      body: { symbol: 'BTCUSDT', side: 'BUY', order_type: 'MARKET', quantity: 0.01, leverage: 1, reduce_only: false,
+        close_position: false },
     });
   });
   it('takes the price of a LIMIT order, and the leverage and reduce-only flag as set', () => {
     const checked = orderBody({ ...form, side: 'SELL', orderType: 'LIMIT', price: '41000.5', leverage: '10', reduceOnly: true });
     expect(checked.body).toEqual({ symbol: 'BTCUSDT', side: 'SELL', order_type: 'LIMIT', quantity: 0.01, price: 41000.5,
-      leverage: 10, reduce_only: true });
+      leverage: 10, reduce_only: true, close_position: false });
   });
   it('names the first wrong field and why', () => {
     expect(orderBody({ ...form, symbol: 'BTC' }).field).toBe('symbol');

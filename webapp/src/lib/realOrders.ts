@@ -57,7 +57,10 @@ export function orderBody(form: OrderForm): FormCheck {
   if (!Number.isInteger(leverage) || leverage < 1 || leverage > 125) {
     return { field: 'leverage', message: 'the leverage is a whole number from 1 to 125' };
   }
-  const body: RealOrderIn = { symbol, side: form.side, order_type: form.orderType, quantity, leverage, reduce_only: form.reduceOnly };
+  const body: RealOrderIn = {
+    symbol, side: form.side, order_type: form.orderType, quantity, leverage, reduce_only: form.reduceOnly,
+    close_position: false,
+  };
   if (form.orderType === 'LIMIT') {
     const price = positive(form.price);
     if (price === null) return { field: 'price', message: 'a LIMIT order needs a price above 0' };
