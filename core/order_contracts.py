@@ -175,6 +175,8 @@ class OrderView:
     updated_at_ms: int = 0
     revision: int = 0
     history: tuple[OrderTransition, ...] = ()
+    replaces: str | None = None
+    replaced: bool = False  # the replaced order was cancelled (or had ended)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,9 @@ class OrderInput:
     confirm_token_hmacs: dict = field(default_factory=dict)
     # Carried across continue-as-new: where the order got to.
     resume: OrderView | None = None
+    # The protective order this one replaces (a moved stop): cancelled once this one is on the exchange,
+    # so the position is never without one.
+    replaces: str | None = None
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,8 @@ class OrderWorkflow:
                 created_at_ms=request.created_at_ms, summary=request.summary,
                 confirm_by_ms=(request.created_at_ms + int(request.timing.confirm_expiry_s * 1000)
                                if request.needs_confirmation else None),
-                updated_at_ms=request.created_at_ms, history=(OrderTransition(first, request.created_at_ms),))
+                updated_at_ms=request.created_at_ms, history=(OrderTransition(first, request.created_at_ms),),
+                replaces=request.replaces)
 
     @workflow.run
     async def run(self, request: OrderInput) -> OrderView:
@@ -102,7 +103,9 @@ class OrderWorkflow:
         if self._view.status == SUBMITTING:
             await self._submit()
         while self._view.status not in FINAL_STATES:
-            if self._view.status == UNKNOWN:
+            if self._view.replaces and not self._view.replaced and self._view.status in LIVE_STATES:
+                await self._cancel_replaced()
+            elif self._view.status == UNKNOWN:
                 await self._resolve_unknown()
             else:
                 await self._follow()
@@ -292,6 +295,22 @@ class OrderWorkflow:
             if isinstance(found, ExchangeOrder):
                 self._apply(found)
         await self._record(self._view.status.lower())
+
+    async def _cancel_replaced(self) -> None:
+        """This order is on the exchange: cancel the one it replaces (its own workflow reads it back)."""
+        replaced = replace(self._lookup_input(), order_id=self._view.replaces or "")
+        try:
+            done: CancelOnExchangeResult = await workflow.execute_activity_method(
+                OrderActivities.cancel_exchange_order, replaced,
+                start_to_close_timeout=timedelta(seconds=self._input.timing.lookup_timeout_s), retry_policy=READ_RETRY)
+        except ActivityError as exc:
+            workflow.logger.warning("order %s: cancelling the replaced %s failed, trying again: %s",
+                                    self._view.order_id, self._view.replaces, exc.cause or exc)
+            await workflow.sleep(timedelta(seconds=self._input.timing.poll_interval_s))
+            return
+        state = done.order.status if done.order is not None else "gone"
+        self._set(self._view.status, f"replaced {self._view.replaces} ({state.lower()})", replaced=True)
+        await self._record("replaced")
 
     async def _cancel_on_exchange(self) -> None:
         try:
