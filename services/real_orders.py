@@ -129,16 +129,20 @@ class RealOrders:
                            protection_window_s=s.order_protection_window_s, poll_interval_s=s.order_poll_interval_s)
 
     # -- requesting ---------------------------------------------------------------------------------
-    async def request_order(self, principal: Principal, request: OrderRequest, key: str | None) -> OrderRequested:
-        # Reducing risk is SENSITIVE for agents; opening or adding risk is CRITICAL.
+    async def request_order(self, principal: Principal, request: OrderRequest, key: str | None, *,
+                            confirm: bool | None = None, order_id: str | None = None,
+                            replaces: str | None = None) -> OrderRequested:
+        """``confirm`` overrides whether the order waits for its owner (by default: unless it only reduces
+        a position); ``order_id`` and ``replaces`` are for protective orders (``services.real_protection``)."""
         reduces = request.reduce_only or request.close_position
-        principal.require("sensitive" if reduces else "critical")
+        needs_confirmation = not reduces if confirm is None else confirm
+        # Reducing risk is SENSITIVE for agents; opening or adding risk is CRITICAL.
+        principal.require("critical" if needs_confirmation else "sensitive")
         key = checked_key(key, required=True)
         terms, filters = await self._terms(request)
         key_id = await self._key_id(principal, request.key_id)
-        order_id = client_order_id("m", f"{principal.user_id}:{key}")
+        order_id = order_id or client_order_id("m", f"{principal.user_id}:{key}")
         channel = human_channel(principal)
-        needs_confirmation = not reduces
         summary = await self._summary(terms, filters, request.leverage)
         failed = [v for v in summary.risk_checks if not v.passed]
         if failed and not reduces:
@@ -148,7 +152,8 @@ class RealOrders:
             user_id=principal.user_id, order_id=order_id, key_id=key_id, terms=terms, origin="manual",
             source=principal.channel, created_at_ms=int(time.time() * 1000), needs_confirmation=needs_confirmation,
             timing=self._timing(), summary=summary,
-            confirm_token_hmacs={channel: self._tokens.digest(token)} if token and channel else {})
+            confirm_token_hmacs={channel: self._tokens.digest(token)} if token and channel else {},
+            replaces=replaces)
         try:
             await self.temporal.start_workflow(
                 OrderWorkflow.run, order_input, id=order_workflow_id(principal.user_id, order_id),
