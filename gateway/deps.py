@@ -20,6 +20,7 @@ from services.exchange_symbols import ExchangeSymbols
 from services.health import Health
 from services.market import MarketData
 from services.paper import PaperTrading
+from services.real_account import RealAccount
 from services.real_orders import RealOrders
 from services.system import System
 from services.tuning import Tuning
@@ -64,6 +65,10 @@ def _user_settings(services: ServicesDep) -> UserSettings:
 
 def _real_orders(services: ServicesDep) -> RealOrders:
     return services.real_orders
+
+
+def _real_account(services: ServicesDep) -> RealAccount:
+    return services.real_account
 
 
 def _tuning(services: ServicesDep) -> Tuning:
@@ -112,6 +117,7 @@ UserSettingsDep = Annotated[UserSettings, Depends(_user_settings)]
 HealthDep = Annotated[Health, Depends(_health)]
 TuningDep = Annotated[Tuning, Depends(_tuning)]
 RealOrdersDep = Annotated[RealOrders, Depends(_real_orders)]
+RealAccountDep = Annotated[RealAccount, Depends(_real_account)]
 TwoFactorDep = Annotated[TwoFactor, Depends(_two_factor)]
 SystemDep = Annotated[System, Depends(_system)]
 HubDep = Annotated[EventHub, Depends(_hub)]
