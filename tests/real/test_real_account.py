@@ -12,6 +12,7 @@ from activities.binance.futures_account import (
     ACCOUNT_PATH,
     POSITION_MODE_PATH,
     POSITION_RISK_PATH,
+    FuturesAccountClient,
     parse_account,
     parse_list,
     parse_open_order,
@@ -19,9 +20,11 @@ from activities.binance.futures_account import (
     parse_position_mode,
     parse_reply,
 )
+from activities.binance.futures_orders import FuturesOrderClient
 from activities.binance.key_vault import ApiCredentials
 from activities.binance.signed import SignedBinanceClient
 from activities.exchange_errors import BadExchangeDataError
+from core.order_contracts import OrderTerms
 from tests.conftest import with_key
 from trading.reconciliation import HEDGE_MODE_REASON
 
@@ -177,3 +180,31 @@ def test_the_reply_of_an_endpoint_is_bad_exchange_data_when_it_cannot_be_read():
     with pytest.raises(BadExchangeDataError, match=f"{POSITION_MODE_PATH}: unexpected reply"):
         parse_reply(POSITION_MODE_PATH, {"dualSidePosition": "false"}, parse_position_mode)
     assert parse_reply(POSITION_MODE_PATH, {"dualSidePosition": True}, parse_position_mode) is True
+
+
+async def test_the_account_client_reads_every_endpoint_of_the_sim(sim):
+    key = await sim_call(sim, "POST", "/sim/keys", json={"enable_futures": True, "balances": {"USDT": "1000"}})
+    async with SignedBinanceClient(sim.rest_url, ApiCredentials(key["api_key"], key["api_secret"])) as signed:
+        account = FuturesAccountClient(signed)
+        assert await account.positions() == () and await account.hedge_mode() is False
+        placed = await FuturesOrderClient(signed).submit("m-acct", OrderTerms("futures", SYMBOL, "BUY", "MARKET",
+                                                                              "0.010"))
+        assert placed.order is not None and placed.order.status == "FILLED"
+        stop = str(round(placed.order.avg_price * 0.9, 1))
+        await signed.signed_request("POST", "/fapi/v1/algoOrder", {
+            "algoType": "CONDITIONAL", "symbol": SYMBOL, "side": "SELL", "type": "STOP_MARKET", "quantity": "0.010",
+            "triggerPrice": stop, "reduceOnly": "true", "clientAlgoId": "sl-acct"})
+        [position] = await account.positions(SYMBOL)
+        balance = await account.account()
+        [algo] = await account.open_algo_orders()
+        [trade] = await account.user_trades(SYMBOL)
+        income = await account.income(symbol=SYMBOL)
+        assert await account.open_orders() == ()
+    assert (position.position_amt, position.entry_price) == (0.01, placed.order.avg_price)
+    assert balance.total_wallet_balance == pytest.approx(1000 - trade.commission)
+    assert [a.asset for a in balance.assets] == ["USDT"] and balance.available_balance < balance.total_margin_balance
+    assert (algo.client_algo_id, algo.order_type, algo.status, algo.trigger_price, algo.reduce_only) == \
+        ("sl-acct", "STOP_MARKET", "NEW", float(stop), True)
+    assert (trade.order_id, trade.qty, trade.side) == (placed.order.exchange_order_id, 0.01, "BUY")
+    assert [(e.income_type, e.income, e.trade_id) for e in income] == [("COMMISSION", -trade.commission,
+                                                                         str(trade.trade_id))]
