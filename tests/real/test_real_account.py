@@ -4,6 +4,7 @@ reconciliation, which stays ok after Durabot's own orders and names what was don
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -137,7 +138,8 @@ async def test_a_position_opened_elsewhere_and_hedge_mode_are_differences(gatewa
     assert (unknown["kind"], unknown["expected"], unknown["actual"]) == ("unknown_position", 0, pytest.approx(-0.003))
 
 
-async def test_without_a_key_every_read_names_key_id_and_no_key_reaches_a_reply(gateway, sign_up, sim):
+async def test_without_a_key_every_read_names_key_id_and_no_key_reaches_a_reply(gateway, sign_up, sim, caplog):
+    caplog.set_level(logging.DEBUG)
     keyless = await sign_up(two_factor=False, with_key=False)
     for path in ("/balance", "/positions", "/open-orders", "/closed-trades", "/reconciliation"):
         assert (await get(gateway, keyless, path, 422))["detail"]["field"] == "key_id"
@@ -149,6 +151,8 @@ async def test_without_a_key_every_read_names_key_id_and_no_key_reaches_a_reply(
     await sim_call(sim, "POST", "/sim/faults", json={"http_5xx_remaining": 1, "http_5xx_status": 503})
     failed = await get(gateway, trader, "/balance", 502)
     assert "the exchange could not be read" in failed["detail"] and trader.api_key not in str(failed)
+    assert "/fapi/v3/account" in caplog.text  # the calls were logged, and without the key
+    assert trader.api_key not in caplog.text and trader.api_secret not in caplog.text
 
 
 def test_replies_of_the_wrong_shape_are_refused_not_read_as_zero():
