@@ -32,6 +32,7 @@ from gateway.routers import (
     health,
     market,
     paper_trading,
+    real_account,
     real_trading,
     settings_export,
     system,
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(tuning.router)
     app.include_router(real_trading.router)
+    app.include_router(real_account.router)
     app.include_router(ai.router)
     app.include_router(ai_training.router)
     mount_dashboard(app)

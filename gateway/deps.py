@@ -20,7 +20,9 @@ from services.exchange_symbols import ExchangeSymbols
 from services.health import Health
 from services.market import MarketData
 from services.paper import PaperTrading
+from services.real_account import RealAccount
 from services.real_orders import RealOrders
+from services.real_protection import RealProtection
 from services.system import System
 from services.tuning import Tuning
 from services.two_factor import TwoFactor
@@ -64,6 +66,14 @@ def _user_settings(services: ServicesDep) -> UserSettings:
 
 def _real_orders(services: ServicesDep) -> RealOrders:
     return services.real_orders
+
+
+def _real_account(services: ServicesDep) -> RealAccount:
+    return services.real_account
+
+
+def _real_protection(services: ServicesDep) -> RealProtection:
+    return services.real_protection
 
 
 def _tuning(services: ServicesDep) -> Tuning:
@@ -112,6 +122,8 @@ UserSettingsDep = Annotated[UserSettings, Depends(_user_settings)]
 HealthDep = Annotated[Health, Depends(_health)]
 TuningDep = Annotated[Tuning, Depends(_tuning)]
 RealOrdersDep = Annotated[RealOrders, Depends(_real_orders)]
+RealAccountDep = Annotated[RealAccount, Depends(_real_account)]
+RealProtectionDep = Annotated[RealProtection, Depends(_real_protection)]
 TwoFactorDep = Annotated[TwoFactor, Depends(_two_factor)]
 SystemDep = Annotated[System, Depends(_system)]
 HubDep = Annotated[EventHub, Depends(_hub)]

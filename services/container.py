@@ -24,7 +24,9 @@ from services.exchange_symbols import ExchangeSymbols
 from services.health import Health
 from services.market import MarketData
 from services.paper import PaperTrading
+from services.real_account import RealAccount
 from services.real_orders import RealOrders
+from services.real_protection import RealProtection
 from services.system import System
 from services.tuning import Tuning
 from services.two_factor import TwoFactor
@@ -48,6 +50,8 @@ class Services:
     system: System
     tuning: Tuning
     real_orders: RealOrders
+    real_account: RealAccount
+    real_protection: RealProtection
     two_factor: TwoFactor
     ai: AiAnalysis
     ai_chat: AiChat
@@ -70,13 +74,16 @@ class Services:
         two_factor = TwoFactor(settings, db, auth, codes)
         master_key = auth.keyring.keys[auth.keyring.current_id]
         tuning = Tuning(settings, temporal, db, master_key, paper, two_factor)
+        real_orders = RealOrders(settings, temporal, db, exchange, two_factor, master_key)
+        real_account = RealAccount(settings, db, auth.keyring, exchange, real_orders)
         return cls(
             settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
             accounts=Accounts(settings, db, auth, limits, codes), paper=paper,
             backtests=Backtests(settings, temporal, db), market=market, exchange=exchange,
             user_settings=UserSettings(settings, db, auth, two_factor), health=Health(settings, temporal, db),
             system=System(settings),
-            tuning=tuning, real_orders=RealOrders(settings, temporal, db, exchange, two_factor, master_key),
+            tuning=tuning, real_orders=real_orders,
+            real_account=real_account, real_protection=RealProtection(db, real_orders, real_account),
             two_factor=two_factor, ai=AiAnalysis(settings, temporal, db),
             ai_chat=AiChat(settings, temporal, db, paper, market), ai_reviews=AiReviews(settings, temporal, db, tuning),
             ai_training=AiTraining(settings, temporal, db),

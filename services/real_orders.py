@@ -97,6 +97,11 @@ def _on_grid(value: float, step: float, decimals: int, *, down: bool) -> str:
     return f"{snapped * step:.{decimals}f}"
 
 
+def manual_order_id(user_id: str, idempotency_key: str) -> str:
+    """The client order ID of a manual request: the same key finds the same order."""
+    return client_order_id("m", f"{user_id}:{idempotency_key}")
+
+
 def liquidation_estimate(side: str, price: float, leverage: int, maintenance_rate: float) -> float:
     """An isolated-margin estimate for a new position of one order (the exchange's own figure
     also counts the wallet and other positions)."""
@@ -140,8 +145,8 @@ class RealOrders:
         principal.require("critical" if needs_confirmation else "sensitive")
         key = checked_key(key, required=True)
         terms, filters = await self._terms(request)
-        key_id = await self._key_id(principal, request.key_id)
-        order_id = order_id or client_order_id("m", f"{principal.user_id}:{key}")
+        key_id = await self.key_id_of(principal, request.key_id)
+        order_id = order_id or manual_order_id(principal.user_id, str(key))
         channel = human_channel(principal)
         summary = await self._summary(terms, filters, request.leverage)
         failed = [v for v in summary.risk_checks if not v.passed]
@@ -233,7 +238,8 @@ class RealOrders:
             raise Rejected(field, f"this order type needs a positive {field}")
         return _on_grid(requested, filters.tick_size, filters.price_decimals, down=False)
 
-    async def _key_id(self, principal: Principal, key_id: str | None) -> str:
+    async def key_id_of(self, principal: Principal, key_id: str | None) -> str:
+        """The caller's API key ``key_id`` (unset: their first one); a 422 naming ``key_id`` when none."""
         query: dict[str, Any] = {"user_id": principal.user_id}
         if key_id is not None:
             query["key_id"] = key_id

@@ -16,12 +16,12 @@ TYPED = [
     "trading/candle.py", "trading/signals.py", "trading/models.py", "trading/engine.py", "trading/ledger.py",
     "trading/entry_planning.py", "trading/order_book.py", "trading/fast_paths.py", "trading/engine_types.py",
     "trading/errors.py", "trading/broker.py", "trading/risk.py", "trading/analysis_settings.py",
-    "trading/ai_analysis.py", "trading/ai_modes.py", "trading/price_model.py",
+    "trading/ai_analysis.py", "trading/ai_modes.py", "trading/price_model.py", "trading/reconciliation.py",
     # The activities behind Grok: what reaches a paid API and a user's budget.
     "activities/grok.py", "activities/ai_breaker.py", "activities/ai_spend.py", "activities/ai_replay.py",
     # The activities that send real orders.
     "activities/real_orders.py", "activities/binance/futures_orders.py", "activities/binance/signed.py",
-    "activities/binance/shared_gate.py",
+    "activities/binance/shared_gate.py", "activities/binance/futures_account.py",
 ]
 
 

@@ -1391,6 +1391,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/real-trading/balance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Balance
+         * @description The futures wallet: balances, unrealized profit, margin in use and available.
+         */
+        get: operations["balance_api_real_trading_balance_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/closed-trades": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Closed Trades
+         * @description The account's fills, newest first: of ``symbol``, or of the symbols of your real orders.
+         */
+        get: operations["closed_trades_api_real_trading_closed_trades_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/flatten": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Flatten
+         * @description Close every open position (one reduce-only MARKET order each, sent at once; Idempotency-Key required).
+         */
+        post: operations["flatten_api_real_trading_flatten_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/open-orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Open Orders
+         * @description Every open order on the exchange, Durabot's or not, and the open conditional (algo) orders.
+         */
+        get: operations["open_orders_api_real_trading_open_orders_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/real-trading/orders": {
         parameters: {
             query?: never;
@@ -1489,6 +1569,90 @@ export interface paths {
          *     agent requested, or a secret that was lost.
          */
         post: operations["issue_confirmation_api_real_trading_orders__order_id__confirmation_token_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/positions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Positions
+         * @description Open positions (non-zero quantities only).
+         */
+        get: operations["positions_api_real_trading_positions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/positions/{symbol}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Close Position
+         * @description Close the whole position with a reduce-only MARKET order, sent at once (no confirmation; an
+         *     Idempotency-Key is required, and a repeat answers the first close).
+         */
+        post: operations["close_position_api_real_trading_positions__symbol__close_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/positions/{symbol}/sltp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set Protection
+         * @description Set or move the position's stop loss and take profit: exchange-side close-position orders. A first or
+         *     tighter stop acts at once; a stop moved away from the price waits for your confirmation (its
+         *     ``confirmation_token``). The old order is cancelled once the new one is on the exchange.
+         */
+        put: operations["set_protection_api_real_trading_positions__symbol__sltp_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/reconciliation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Reconciliation
+         * @description What Durabot expects (your real orders: those open or of unproven fate, and the net of their
+         *     fills as positions) against what the exchange reports. Not ok on any difference, including hedge mode.
+         */
+        get: operations["reconciliation_api_real_trading_reconciliation_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2209,6 +2373,39 @@ export interface components {
             model: string;
             user: components["schemas"]["AiSpendOut"];
         };
+        /** AlgoOrderOut */
+        AlgoOrderOut: {
+            /** Algo Id */
+            algo_id: number;
+            /** Client Algo Id */
+            client_algo_id: string;
+            /** Close Position */
+            close_position: boolean;
+            /** Create Time Ms */
+            create_time_ms: number;
+            /** Order Type */
+            order_type: string;
+            /** Position Side */
+            position_side: string;
+            /** Price */
+            price: number;
+            /** Quantity */
+            quantity: number;
+            /** Reduce Only */
+            reduce_only: boolean;
+            /** Side */
+            side: string;
+            /** Status */
+            status: string;
+            /** Symbol */
+            symbol: string;
+            /** Trigger Price */
+            trigger_price: number;
+            /** Update Time Ms */
+            update_time_ms: number;
+            /** Working Type */
+            working_type: string;
+        };
         /** AnalysisOut */
         AnalysisOut: {
             /** Analysis Key */
@@ -2336,6 +2533,25 @@ export interface components {
         ApproveTokenIn: {
             /** Token */
             token: string;
+        };
+        /** AssetBalanceOut */
+        AssetBalanceOut: {
+            /** Asset */
+            asset: string;
+            /** Available Balance */
+            available_balance: number;
+            /** Initial Margin */
+            initial_margin: number;
+            /** Maint Margin */
+            maint_margin: number;
+            /** Margin Balance */
+            margin_balance: number;
+            /** Max Withdraw Amount */
+            max_withdraw_amount: number;
+            /** Unrealized Profit */
+            unrealized_profit: number;
+            /** Wallet Balance */
+            wallet_balance: number;
         };
         /** AutoApplyIn */
         AutoApplyIn: {
@@ -2535,6 +2751,31 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+        };
+        /** BalanceOut */
+        BalanceOut: {
+            /** Assets */
+            assets: components["schemas"]["AssetBalanceOut"][];
+            /**
+             * Available Balance
+             * @description What new orders may use as margin.
+             */
+            available_balance: number;
+            /** Max Withdraw Amount */
+            max_withdraw_amount: number;
+            /** Total Initial Margin */
+            total_initial_margin: number;
+            /** Total Maint Margin */
+            total_maint_margin: number;
+            /**
+             * Total Margin Balance
+             * @description Wallet balance plus unrealized profit.
+             */
+            total_margin_balance: number;
+            /** Total Unrealized Profit */
+            total_unrealized_profit: number;
+            /** Total Wallet Balance */
+            total_wallet_balance: number;
         };
         /**
          * BasicSettingsIn
@@ -2778,6 +3019,22 @@ export interface components {
              */
             status: "ok" | "error";
         };
+        /** DifferenceOut */
+        DifferenceOut: {
+            /** Actual */
+            actual: number | string | null;
+            /** Detail */
+            detail: string;
+            /** Expected */
+            expected: number | string | null;
+            /**
+             * Kind
+             * @description position_mismatch, unknown_position, missing_position, unknown_order, missing_order, unknown_algo_order, missing_algo_order, hedge_mode, margin_type or leverage.
+             */
+            kind: string;
+            /** Symbol */
+            symbol: string | null;
+        };
         /** EquityPointOut */
         EquityPointOut: {
             /** Cash */
@@ -2796,6 +3053,53 @@ export interface components {
             time: number;
             /** Unrealised */
             unrealised?: number | null;
+        };
+        /** ExchangeOrderOut */
+        ExchangeOrderOut: {
+            /** Avg Price */
+            avg_price: number;
+            /** Client Order Id */
+            client_order_id: string;
+            /** Close Position */
+            close_position: boolean;
+            /** Executed Qty */
+            executed_qty: number;
+            /** Order Id */
+            order_id: number;
+            /** Order Type */
+            order_type: string;
+            /** Orig Qty */
+            orig_qty: number;
+            /** Orig Type */
+            orig_type: string;
+            /** Position Side */
+            position_side: string;
+            /** Price */
+            price: number;
+            /** Reduce Only */
+            reduce_only: boolean;
+            /** Side */
+            side: string;
+            /** Status */
+            status: string;
+            /** Stop Price */
+            stop_price: number;
+            /** Symbol */
+            symbol: string;
+            /** Time In Force */
+            time_in_force: string;
+            /** Time Ms */
+            time_ms: number;
+            /** Update Time Ms */
+            update_time_ms: number;
+        };
+        /** FlattenOut */
+        FlattenOut: {
+            /**
+             * Orders
+             * @description One reduce-only MARKET order per position closed.
+             */
+            orders: components["schemas"]["OrderOut"][];
         };
         /** HealthResponse */
         HealthResponse: {
@@ -3033,6 +3337,16 @@ export interface components {
              */
             events: components["schemas"]["NotificationEvents"];
         };
+        /** OpenOrdersOut */
+        OpenOrdersOut: {
+            /**
+             * Algo Orders
+             * @description Conditional orders (stops, take-profits) not triggered yet.
+             */
+            algo_orders: components["schemas"]["AlgoOrderOut"][];
+            /** Orders */
+            orders: components["schemas"]["ExchangeOrderOut"][];
+        };
         /** OrderIn */
         OrderIn: {
             /**
@@ -3213,6 +3527,40 @@ export interface components {
             /** Status */
             status: string;
         };
+        /** PositionOut */
+        PositionOut: {
+            /** Break Even Price */
+            break_even_price: number;
+            /** Entry Price */
+            entry_price: number;
+            /** Initial Margin */
+            initial_margin: number;
+            /** Isolated Margin */
+            isolated_margin: number;
+            /** Liquidation Price */
+            liquidation_price: number;
+            /** Maint Margin */
+            maint_margin: number;
+            /** Margin Asset */
+            margin_asset: string;
+            /** Mark Price */
+            mark_price: number;
+            /** Notional */
+            notional: number;
+            /**
+             * Position Amt
+             * @description Signed quantity: negative is short.
+             */
+            position_amt: number;
+            /** Position Side */
+            position_side: string;
+            /** Symbol */
+            symbol: string;
+            /** Unrealized Profit */
+            unrealized_profit: number;
+            /** Update Time Ms */
+            update_time_ms: number;
+        };
         /** PredictionOut */
         PredictionOut: {
             /** Candles Since Training */
@@ -3373,6 +3721,24 @@ export interface components {
             /** Name */
             name: string;
         };
+        /** ProtectionIn */
+        ProtectionIn: {
+            /**
+             * Stop Loss
+             * @description Stop trigger price (close-position STOP_MARKET).
+             */
+            stop_loss?: number | null;
+            /**
+             * Take Profit
+             * @description Take-profit trigger price (close-position TAKE_PROFIT_MARKET).
+             */
+            take_profit?: number | null;
+        };
+        /** ProtectionOut */
+        ProtectionOut: {
+            stop_loss: components["schemas"]["OrderRequestedOut"] | null;
+            take_profit: components["schemas"]["OrderRequestedOut"] | null;
+        };
         /** PushKeys */
         PushKeys: {
             /** Auth */
@@ -3402,6 +3768,18 @@ export interface components {
             endpoint: string;
             /** Subscription Id */
             subscription_id: string;
+        };
+        /** ReconciliationOut */
+        ReconciliationOut: {
+            /** Checked At Ms */
+            checked_at_ms: number;
+            /** Differences */
+            differences: components["schemas"]["DifferenceOut"][];
+            /**
+             * Ok
+             * @description True only when nothing differs: reconciliation fails closed.
+             */
+            ok: boolean;
         };
         /** RecoveryCodesOut */
         RecoveryCodesOut: {
@@ -4469,6 +4847,35 @@ export interface components {
              * @description short, permanent ID (used in workflow IDs)
              */
             user_id: string;
+        };
+        /** UserTradeOut */
+        UserTradeOut: {
+            /** Commission */
+            commission: number;
+            /** Commission Asset */
+            commission_asset: string;
+            /** Maker */
+            maker: boolean;
+            /** Order Id */
+            order_id: number;
+            /** Position Side */
+            position_side: string;
+            /** Price */
+            price: number;
+            /** Qty */
+            qty: number;
+            /** Quote Qty */
+            quote_qty: number;
+            /** Realized Pnl */
+            realized_pnl: number;
+            /** Side */
+            side: string;
+            /** Symbol */
+            symbol: string;
+            /** Time Ms */
+            time_ms: number;
+            /** Trade Id */
+            trade_id: number;
         };
         /** VolumeIn */
         VolumeIn: {
@@ -8628,6 +9035,248 @@ export interface operations {
             };
         };
     };
+    balance_api_real_trading_balance_get: {
+        parameters: {
+            query?: {
+                /** @description Which saved API key; unset = your first one. */
+                key_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BalanceOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read or refused the call */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    closed_trades_api_real_trading_closed_trades_get: {
+        parameters: {
+            query?: {
+                symbol?: string | null;
+                limit?: number;
+                /** @description Which saved API key; unset = your first one. */
+                key_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserTradeOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No open position in this symbol, or an unlisted symbol */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read or refused the call */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    flatten_api_real_trading_flatten_post: {
+        parameters: {
+            query?: {
+                /** @description Which saved API key; unset = your first one. */
+                key_id?: string | null;
+            };
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlattenOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read or refused the call */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    open_orders_api_real_trading_open_orders_get: {
+        parameters: {
+            query?: {
+                /** @description Which saved API key; unset = your first one. */
+                key_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenOrdersOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read or refused the call */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
     list_orders_api_real_trading_orders_get: {
         parameters: {
             query?: {
@@ -9037,6 +9686,263 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    positions_api_real_trading_positions_get: {
+        parameters: {
+            query?: {
+                /** @description Which saved API key; unset = your first one. */
+                key_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PositionOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read or refused the call */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    close_position_api_real_trading_positions__symbol__close_post: {
+        parameters: {
+            query?: {
+                /** @description Which saved API key; unset = your first one. */
+                key_id?: string | null;
+            };
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No open position in this symbol, or an unlisted symbol */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read or refused the call */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    set_protection_api_real_trading_positions__symbol__sltp_put: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path: {
+                symbol: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProtectionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProtectionOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No open position in this symbol, or an unlisted symbol */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read or refused the call */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    reconciliation_api_real_trading_reconciliation_get: {
+        parameters: {
+            query?: {
+                /** @description Which saved API key; unset = your first one. */
+                key_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReconciliationOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read or refused the call */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
                 };
             };
         };
