@@ -16,7 +16,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from core.order_contracts import LIVE_STATES, client_order_id
-from services.errors import Rejected
+from services.errors import NotFound, Rejected
 from services.idempotency import checked_key
 from services.principal import Principal
 from services.real_account import RealAccount
@@ -52,7 +52,7 @@ class RealProtection:
         symbol = symbol.upper()
         position = next((p for p in await self.account.positions(principal) if p.symbol == symbol), None)
         if position is None:
-            raise Rejected("symbol", f"there is no open {symbol} position to protect")
+            raise NotFound(f"there is no open {symbol} position to protect")
         long = position.position_amt > 0
         mark = position.mark_price
         closing_side = "SELL" if long else "BUY"

@@ -89,6 +89,7 @@ class OrderOut(BaseModel):
     reason: str
     updated_at_ms: int
     history: list[TransitionOut]
+    replaces: str | None = Field(None, description="The protective order this one replaces (a moved stop).")
 
 
 class OrderRequestedOut(BaseModel):

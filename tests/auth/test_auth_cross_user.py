@@ -50,6 +50,8 @@ def _id_routes(schema: dict[str, Any]) -> list[tuple[str, str]]:
         if path.startswith(("/api/paper-trading", "/api/backtests", "/api/tuning", "/api/ai/training-jobs",
                             "/api/ai/trade-reviews")):
             continue  # covered by tests/paper_api/test_paper_cross_user.py (needs trading and ai workers)
+        if path.startswith("/api/real-trading"):
+            continue  # covered by tests/real/test_real_cross_user.py (needs the real worker and a trading sim)
         params = PATH_PARAM.findall(path)
         if any(p.endswith("_id") for p in params):
             routes.extend((method, path) for method in operations if method in ("get", "post", "put", "patch",

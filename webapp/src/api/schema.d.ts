@@ -3431,6 +3431,11 @@ export interface components {
             origin: string;
             /** Reason */
             reason: string;
+            /**
+             * Replaces
+             * @description The protective order this one replaces (a moved stop).
+             */
+            replaces?: string | null;
             /** Source */
             source: string;
             /** Status */
