@@ -34,7 +34,7 @@ from activities.binance.key_vault import KeyVaultError, MasterKeyring, load_cred
 from activities.binance.shared_gate import SharedRequestGate
 from activities.binance.signed import SignedBinanceClient
 from activities.exchange_errors import ExchangeError
-from core.order_contracts import NOT_PLACED, OPEN, PARTIALLY_FILLED, UNKNOWN, OrderView
+from core.order_contracts import CONDITIONAL_TYPES, NOT_PLACED, OPEN, PARTIALLY_FILLED, UNKNOWN, OrderView
 from core.settings import Settings
 from services.errors import Conflict, NotFound, Rejected, UpstreamFailed
 from services.exchange_symbols import ExchangeSymbols
@@ -124,6 +124,7 @@ class RealAccount:
         Until the real session owns its positions, this is the only record of what Durabot did."""
         positions: dict[str, float] = {}
         open_orders: dict[str, str] = {}
+        open_algo_orders: dict[str, str] = {}
         notes: dict[str, str] = {}
         cursor = self.db.real_orders.find({"user_id": principal.user_id},
                                           {"_id": 0, "order_id": 1, "status": 1, "terms": 1, "executed_qty": 1})
@@ -133,9 +134,12 @@ class RealAccount:
             if executed:
                 positions[symbol] = positions.get(symbol, 0.0) + (executed if side == "BUY" else -executed)
             if doc["status"] in EXPECTED_OPEN:
-                open_orders[doc["order_id"]] = symbol
+                # Protective (conditional) orders live on the Algo Order API, under their clientAlgoId.
+                expected = open_algo_orders if doc["terms"]["order_type"] in CONDITIONAL_TYPES else open_orders
+                expected[doc["order_id"]] = symbol
                 notes[doc["order_id"]] = f"status {doc['status']}"
-        return ExpectedAccount(positions=positions, open_orders=open_orders, order_notes=notes)
+        return ExpectedAccount(positions=positions, open_orders=open_orders, open_algo_orders=open_algo_orders,
+                               order_notes=notes)
 
     async def reconciliation(self, principal: Principal, key_id: str | None = None) -> Reconciliation:
         expected = await self.expected(principal)

@@ -57,6 +57,8 @@ async def test_stops_move_closer_at_once_and_away_only_when_confirmed(gateway, s
     algos = await open_algos(sim)
     assert set(algos) == {looser["order"]["order_id"], take["order_id"]}
     assert float(algos[looser["order"]["order_id"]]["triggerPrice"]) == round(price * 0.8, 1)
+    report = (await gateway.http.get("/api/real-trading/reconciliation", headers=trader.headers)).json()
+    assert report["ok"], report  # the protective orders are Durabot's own
 
 
 async def test_protection_needs_a_position_and_prices_on_the_right_side(gateway, sign_up, sim):
