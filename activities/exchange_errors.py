@@ -57,8 +57,9 @@ class BadExchangeDataError(TemporaryExchangeError):
     """The exchange answered with a body we refuse to use (malformed JSON, wrong shape)."""
 
 
-# Binance's codes for "sent, but no answer came back from the matching engine".
-EXECUTION_UNKNOWN_CODES = frozenset({-1006, -1007})
+# Binance's codes for "sent, but no answer came back from the matching engine", and its generic
+# internal errors (-1000 unknown, -1001 disconnected), which do not prove an order was refused.
+EXECUTION_UNKNOWN_CODES = frozenset({-1000, -1001, -1006, -1007})
 # The 503 text that means the request failed before execution (anything else 5xx may have executed).
 SERVICE_UNAVAILABLE_TEXT = "Service Unavailable"
 
