@@ -180,11 +180,12 @@ class SpotBook:
         if lock:
             self._account_event(wallet, order.time_ms, [order.spends])
 
-    def finish(self, order: SpotOrder, status: str, now_ms: int) -> None:
-        """Close an open order without (more) fills (CANCELED or EXPIRED); its lock is released."""
+    def finish(self, order: SpotOrder, status: str, now_ms: int, cancel_client_id: str = "") -> None:
+        """Close an open order without (more) fills (CANCELED or EXPIRED); its lock is released. A
+        cancel's event carries the cancel request's client ID in ``c`` and the order's in ``C``."""
         order.status, order.update_ms = status, now_ms
         self.live.pop(order.order_id, None)
-        self._order_event(order, status, now_ms)
+        self._order_event(order, status, now_ms, cancel_client_id=cancel_client_id)
         self._release(order, order.locked, now_ms)
 
     def _release(self, order: SpotOrder, amount: Decimal, now_ms: int) -> None:
@@ -241,13 +242,20 @@ class SpotBook:
         order.working_ms = order.update_ms = now_ms
 
     # -- user-data events --------------------------------------------------------------------------
-    def _order_event(self, order: SpotOrder, execution: str, now_ms: int, last: tuple[Any, ...] | None = None) -> None:
+    def _order_event(
+        self,
+        order: SpotOrder,
+        execution: str,
+        now_ms: int,
+        last: tuple[Any, ...] | None = None,
+        cancel_client_id: str = "",
+    ) -> None:
         qty, price, commission, fee_asset, trade_id, maker = last or (D0, D0, D0, None, -1, False)
         event = {
             "e": "executionReport",
             "E": now_ms,
             "s": order.symbol,
-            "c": order.client_order_id,
+            "c": cancel_client_id or order.client_order_id,
             "S": order.side,
             "o": order.type,
             "f": order.time_in_force,
@@ -256,7 +264,7 @@ class SpotBook:
             "P": fixed(order.stop_price),
             "F": fixed(D0),
             "g": -1,
-            "C": order.client_order_id if execution == "CANCELED" else "",
+            "C": order.client_order_id if cancel_client_id else "",
             "x": execution,
             "X": order.status,
             "r": "NONE",

@@ -157,9 +157,10 @@ def spot_trading_routes(
                 raise UNKNOWN_ORDER if error.code == -2013 else error from None
             if not found.is_open:
                 raise UNKNOWN_ORDER
-            book.finish(found, "CANCELED", now)
+            cancel_id = client_id_param(params, "newClientOrderId")
+            book.finish(found, "CANCELED", now, cancel_id)
             await commit()
-            return JSONResponse(found.cancel_view(client_id_param(params, "newClientOrderId"), now))
+            return JSONResponse(found.cancel_view(cancel_id, now))
         new_order, response_type = parse_new_order(params, symbol)
         if any(o.client_order_id == new_order.client_order_id for o in book.open_orders(key.api_key)):
             raise BinanceApiError(-2010, "Duplicate order sent.")
@@ -179,11 +180,13 @@ def spot_trading_routes(
         found = book.open_orders(key.api_key, symbol)
         if request.method == "GET":
             return JSONResponse([o.view() for o in found])
-        now = engine.market.now_ms
+        now, views = engine.market.now_ms, []
         for order in found:
-            book.finish(order, "CANCELED", now)
+            cancel_id = client_id_param(params, "newClientOrderId")
+            book.finish(order, "CANCELED", now, cancel_id)
+            views.append(order.cancel_view(cancel_id, now))
         await commit()
-        return JSONResponse([o.cancel_view(client_id_param(params, "newClientOrderId"), now) for o in found])
+        return JSONResponse(views)
 
     def window(params: QueryParams, rows: list[Any], id_name: str, time_name: str) -> list[Any]:
         start, end = optional_int(params, "startTime"), optional_int(params, "endTime")

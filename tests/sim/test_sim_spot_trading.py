@@ -170,6 +170,20 @@ async def test_resting_orders_and_stops_fill_on_candles_and_events_arrive_over_t
                 newClientOrderId="sl-1",
             )
             assert set(protective) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+            await trader.ok(
+                "POST",
+                "/api/v3/order",
+                symbol="BTCUSDT",
+                side="BUY",
+                type="LIMIT",
+                timeInForce="GTC",
+                quantity="0.01",
+                price=str(limit),
+                newClientOrderId="cx-1",
+            )
+            await trader.ok(
+                "DELETE", "/api/v3/order", symbol="BTCUSDT", origClientOrderId="cx-1", newClientOrderId="cancel-1"
+            )
             waiting = await trader.ok("GET", "/api/v3/order", symbol="BTCUSDT", orderId=protective["orderId"])
             assert waiting["isWorking"] is False and waiting["workingTime"] == -1
             assert (await balances(trader))["BTC"] == (Decimal("0.99"), Decimal("0.01"))
@@ -196,6 +210,8 @@ async def test_resting_orders_and_stops_fill_on_candles_and_events_arrive_over_t
         assert [r["x"] for r in reports].count("TRADE") == 2
         assert all(e["subscriptionId"] == 0 for e in events)
         assert [(r["c"], r["x"]) for r in reports][:2] == [("lim-1", "NEW"), ("sl-1", "NEW")]
+        cancelled = next(r for r in reports if r["x"] == "CANCELED")
+        assert (cancelled["c"], cancelled["C"], cancelled["X"]) == ("cancel-1", "cx-1", "CANCELED")
         fill = next(r for r in reports if r["c"] == "lim-1" and r["x"] == "TRADE")
         assert fill["X"] == "FILLED" and fill["i"] == placed["orderId"] and fill["m"] is True and fill["N"] == "BTC"
         positions = [e["event"] for e in events if e["event"]["e"] == "outboundAccountPosition"]
