@@ -37,6 +37,8 @@ MAX_RECV_WINDOW_MS = 60_000
 MAX_AHEAD_MS = 1000
 _KEY_FORMAT = re.compile(r"^[A-Za-z0-9]{16,128}$")
 _INTEGER = re.compile(r"^[0-9]{1,20}$")
+# The key's spot wallet as (asset, free, locked) texts: the balances trading has moved.
+SpotBalances = Callable[["SimApiKey"], list[tuple[str, str, str]]]
 _FLAGS = (
     "enable_reading",
     "enable_spot_and_margin_trading",
@@ -163,15 +165,20 @@ def authenticate(request: Request, store: SimKeyStore, body: str = "") -> SimApi
     expected = hmac.new(key.api_secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature.lower()):
         raise BinanceApiError(-1022, "Signature for this request is not valid.")
-    timestamp, now = int(params["timestamp"]), wall_ms()
+    check_timestamp(int(params["timestamp"]), recv_window)
+    return key
+
+
+def check_timestamp(timestamp: int, recv_window: int) -> None:
+    """-1021 unless the request's timestamp is inside recvWindow and not ahead of the server's clock."""
+    now = wall_ms()
     if timestamp >= now + MAX_AHEAD_MS:
         raise BinanceApiError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
     if now - timestamp > recv_window:
         raise BinanceApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
-    return key
 
 
-def account_routes(store: SimKeyStore) -> list[Route]:
+def account_routes(store: SimKeyStore, spot_balances: SpotBalances) -> list[Route]:
     @binance_endpoint
     async def account(request: Request) -> Response:
         key = authenticate(request, store)
@@ -179,9 +186,9 @@ def account_routes(store: SimKeyStore) -> list[Route]:
             raise _rejected_key()
         omit_zero = request.query_params.get("omitZeroBalances") == "true"
         balances = [
-            {"asset": asset, "free": free, "locked": "0.00000000"}
-            for asset, free in key.balances.items()
-            if not (omit_zero and float(free) == 0)
+            {"asset": asset, "free": free, "locked": locked}
+            for asset, free, locked in spot_balances(key)
+            if not (omit_zero and float(free) == 0 and float(locked) == 0)
         ]
         permissions = ["SPOT"] + (["MARGIN"] if key.enable_margin else [])
         return json_reply(

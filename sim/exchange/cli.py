@@ -45,6 +45,13 @@ def register(sim_app: typer.Typer) -> None:
         ] = 0.0,
         taker_fee_rate: Annotated[float, typer.Option(help="USDⓈ-M taker fee (0.0005 = 0.05%).")] = 0.0005,
         maker_fee_rate: Annotated[float, typer.Option(help="USDⓈ-M maker fee (0.0002 = 0.02%).")] = 0.0002,
+        spot_fee_rate: Annotated[float, typer.Option(help="Spot fee, maker and taker (0.001 = 0.1%).")] = 0.001,
+        lockstep: Annotated[
+            bool, typer.Option(help="Hold the clock after each candle close until POST /sim/lockstep/ack.")
+        ] = False,
+        lockstep_timeout_s: Annotated[
+            float, typer.Option(help="Lockstep: the clock moves on after this long without an ack.")
+        ] = 30.0,
     ) -> None:
         """Serve a Binance-compatible exchange replaying the real data on a virtual clock."""
         try:
@@ -64,6 +71,9 @@ def register(sim_app: typer.Typer) -> None:
                 slippage_bps=slippage_bps,
                 taker_fee_rate=taker_fee_rate,
                 maker_fee_rate=maker_fee_rate,
+                spot_fee_rate=spot_fee_rate,
+                lockstep=lockstep,
+                lockstep_timeout_s=lockstep_timeout_s,
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None

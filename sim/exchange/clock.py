@@ -3,7 +3,8 @@
 Events (a candle opening, a candle closing, a trade) go out in (time, symbol) order. Virtual now is
 the time of the last event sent. At speed ``max`` the clock moves only while a kline subscriber is
 connected, as fast as the slowest one reads (``publish`` blocks on full send queues); at a
-multiplier it follows wall time. The position is saved in ``state_dir`` so a restart continues.
+multiplier it follows wall time. In lockstep mode it also holds after each close instant until the
+client acknowledges it (``lockstep``). The position is saved in ``state_dir`` so a restart continues.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from enum import IntEnum
 from pathlib import Path
 
 from sim.exchange.catalog import Catalog, SeriesKind
+from sim.exchange.lockstep import Lockstep
 from sim.exchange.series import ReplaySeries
 from sim.exchange.state import ClockState, save_state
 from sim.exchange.trades import TradeRecord
@@ -124,6 +126,7 @@ class MarketClock:
         publish: PublishFn,
         wait_for_subscribers: Callable[[], Awaitable[None]],
         save_interval_s: float = 0.5,
+        lockstep: Lockstep | None = None,
     ) -> None:
         self.catalog = catalog
         self.origin_ms = state.origin_ms
@@ -132,6 +135,7 @@ class MarketClock:
         self._publish = publish
         self._wait_for_subscribers = wait_for_subscribers
         self._save_interval_s = save_interval_s
+        self._lockstep = lockstep
         self._virtual_now = (
             state.virtual_now_ms
             if state.virtual_now_ms is not None
@@ -172,6 +176,9 @@ class MarketClock:
         try:
             while self._heap:
                 event_time = self._heap[0][0]
+                if self._lockstep is not None and await self._lockstep.hold_before(event_time):
+                    # After a hold, wall-paced speeds continue from here rather than catching up.
+                    anchor_virtual, anchor_wall = self._virtual_now, time.monotonic()
                 if self.speed == "max":
                     await self._wait_for_subscribers()
                 else:
@@ -186,6 +193,8 @@ class MarketClock:
                 self._virtual_now = event.time_ms
                 await self._publish(event)
                 self.events_sent += 1
+                if event.kind is EventKind.KLINE_CLOSE and self._lockstep is not None:
+                    self._lockstep.candle_closed(event.time_ms)
                 # Sending rarely blocks at speed max; yield so REST requests are still served.
                 await asyncio.sleep(0)
             log.info("sim exchange: every series has ended (tiling off); the clock stops at %d", self._virtual_now)

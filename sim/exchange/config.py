@@ -37,6 +37,12 @@ class SimExchangeConfig:
     maker_fee_rate: float = 0.0002
     order_limit_per_10s: int = 300
     order_limit_per_minute: int = 1200
+    # Spot trading: one fee rate for maker and taker fills (Binance's standard 0.1%).
+    spot_fee_rate: float = 0.001
+    # Lockstep (README "Lockstep"): after each close instant the clock waits for POST /sim/lockstep/ack
+    # and for order requests in flight, at most lockstep_timeout_s seconds.
+    lockstep: bool = False
+    lockstep_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if isinstance(self.speed, str):
@@ -58,10 +64,11 @@ class SimExchangeConfig:
             "ws_send_queue_size",
             "order_limit_per_10s",
             "order_limit_per_minute",
+            "lockstep_timeout_s",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("slippage_bps", "taker_fee_rate", "maker_fee_rate"):
+        for name in ("slippage_bps", "taker_fee_rate", "maker_fee_rate", "spot_fee_rate"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         object.__setattr__(self, "data_dir", Path(self.data_dir))

@@ -11,11 +11,13 @@ from starlette.routing import Route
 from sim.exchange.catalog import SeriesKind
 from sim.exchange.clock import MarketClock
 from sim.exchange.faults import Faults, RequestLog
+from sim.exchange.lockstep import Lockstep
 from sim.exchange.streams import StreamHub
 
 
-def control_routes(clock: MarketClock, hub: StreamHub, faults: Faults, request_log: RequestLog,
-                   tiling: bool) -> list[Route]:
+def control_routes(
+    clock: MarketClock, hub: StreamHub, faults: Faults, request_log: RequestLog, tiling: bool, lockstep: Lockstep
+) -> list[Route]:
     async def state(request: Request) -> Response:
         now = clock.virtual_now_ms
         series = []
@@ -49,6 +51,8 @@ def control_routes(clock: MarketClock, hub: StreamHub, faults: Faults, request_l
                 "ws_connections_opened": hub.connections_opened,
                 "ws_connections_dropped": hub.connections_dropped,
                 "series": series,
+                "lockstep": lockstep.view(),
+                "lockstep_timeouts": lockstep.timeouts,
             }
         )
 

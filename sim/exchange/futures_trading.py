@@ -15,6 +15,7 @@ from sim.exchange.errors import BinanceApiError
 from sim.exchange.futures_book import D0, AlgoOrder, Order
 from sim.exchange.futures_engine import OrderRequest, check_quantity
 from sim.exchange.futures_venue import FuturesVenue, bool_param, decimal_param, enum_param
+from sim.exchange.order_faults import OrderFault
 from sim.exchange.params import limit_param, optional_int
 from sim.exchange.rest_common import binance_endpoint
 
@@ -84,20 +85,11 @@ def futures_trading_routes(venue: FuturesVenue) -> list[Route]:
     async def submit(
         request: Request, path: str, symbol: str, reduce_only: bool, client_id: str, place, view
     ) -> Response:
-        """Order faults before and after acceptance around ``place`` (which books or raises)."""
-        fault = faults.match(path, symbol, reduce_only)
-        if fault is not None and fault.kind in ("reject_before_accept", "refuse_protective"):
-            faults.consume(fault)
-            raise fault.error()
-        booked = place()
-        await venue.commit()
-        reply = JSONResponse(view(booked))
-        if fault is None:
-            return reply
-        faults.consume(fault)
-        if fault.kind == "lose_protective" and isinstance(booked, AlgoOrder):
-            venue.lose_later(booked, fault.seconds, fault.status)
-        return await faults.reply_after_accept(fault, request, client_id, reply)
+        def lose(booked: object, fault: OrderFault) -> None:
+            if isinstance(booked, AlgoOrder):
+                venue.lose_later(booked, fault.seconds, fault.status)
+
+        return await faults.submit(request, (path, symbol, reduce_only, client_id), place, venue.commit, view, lose)
 
     @binance_endpoint
     async def order(request: Request) -> Response:
@@ -341,11 +333,11 @@ def futures_trading_routes(venue: FuturesVenue) -> list[Route]:
         return JSONResponse({"code": 200, "msg": "The operation of cancel all open order is done."})
 
     return [
-        Route("/fapi/v1/order", order, methods=["GET", "POST", "DELETE"]),
+        Route("/fapi/v1/order", venue.lockstep.tracked(order), methods=["GET", "POST", "DELETE"]),
         Route("/fapi/v1/openOrders", open_orders),
         Route("/fapi/v1/allOrders", all_orders),
         Route("/fapi/v1/allOpenOrders", cancel_all, methods=["DELETE"]),
-        Route("/fapi/v1/algoOrder", algo_order, methods=["GET", "POST", "DELETE"]),
+        Route("/fapi/v1/algoOrder", venue.lockstep.tracked(algo_order), methods=["GET", "POST", "DELETE"]),
         Route("/fapi/v1/openAlgoOrders", open_algos),
         Route("/fapi/v1/allAlgoOrders", all_algos),
         Route("/fapi/v1/algoOpenOrders", cancel_all_algos, methods=["DELETE"]),

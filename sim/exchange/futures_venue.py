@@ -16,6 +16,7 @@ from sim.exchange.account import SimApiKey, SimKeyStore, authenticate
 from sim.exchange.errors import BinanceApiError, illegal_chars, invalid_symbol, mandatory_missing
 from sim.exchange.futures_book import Account, AlgoOrder, FuturesBook
 from sim.exchange.futures_engine import FuturesEngine
+from sim.exchange.lockstep import Lockstep
 from sim.exchange.order_faults import OrderFaults
 from sim.exchange.params import symbol_param
 from sim.exchange.trading_state import TradingStore
@@ -35,6 +36,7 @@ class FuturesVenue:
         faults: OrderFaults,
         store: TradingStore,
         order_limits: tuple[int, int],
+        lockstep: Lockstep,
     ) -> None:
         self.keys = keys
         self.book = book
@@ -43,6 +45,7 @@ class FuturesVenue:
         self.faults = faults
         self.store = store
         self.limit_10s, self.limit_1m = order_limits
+        self.lockstep = lockstep
         self._order_times: dict[str, deque[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 

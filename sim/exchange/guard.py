@@ -19,6 +19,13 @@ _FIXED_WEIGHTS = {
     "/api/v3/exchangeInfo": 20,
     "/api/v3/klines": 2,
     "/api/v3/account": 20,
+    # Spot trading.
+    "POST /api/v3/order": 1,
+    "DELETE /api/v3/order": 1,
+    "/api/v3/order": 4,
+    "DELETE /api/v3/openOrders": 1,
+    "/api/v3/allOrders": 20,
+    "/api/v3/myTrades": 20,
     "/fapi/v1/ping": 1,
     "/fapi/v1/time": 1,
     "/fapi/v1/exchangeInfo": 1,
@@ -51,6 +58,8 @@ def request_weight(path: str, params: QueryParams, method: str = "GET") -> int:
     """Binance's published weights for the served endpoints."""
     if f"{method} {path}" in _FIXED_WEIGHTS:
         return _FIXED_WEIGHTS[f"{method} {path}"]
+    if path == "/api/v3/openOrders":
+        return 6 if params.get("symbol") else 80
     if path in ("/fapi/v1/openOrders", "/fapi/v1/openAlgoOrders"):
         return 1 if params.get("symbol") else 40
     if path in _FIXED_WEIGHTS:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,8 +26,9 @@ AFTER_ACCEPT = (
     "lose_protective",
 )
 KINDS = BEFORE_ACCEPT + AFTER_ACCEPT
-ORDER_PATHS = ("/fapi/v1/order", "/fapi/v1/algoOrder")
+ORDER_PATHS = ("/fapi/v1/order", "/fapi/v1/algoOrder", "/api/v3/order")
 UNKNOWN_MSG = "Unknown error, please check your request or try again later."
+Booked = TypeVar("Booked")
 TIMEOUT_MSG = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
 
 
@@ -182,6 +184,33 @@ class OrderFaults:
             "held": [h.view() for h in self.held.values()],
             "hidden_client_ids": sorted(c for c in self.hidden_until if self.hidden(c)),
         }
+
+    async def submit(
+        self,
+        request: Request,
+        target: tuple[str, str, bool, str],
+        place: Callable[[], Booked],
+        commit: Callable[[], Awaitable[None]],
+        view: Callable[[Booked], dict[str, Any]],
+        lose: Callable[[Booked, OrderFault], None] | None = None,
+    ) -> Response:
+        """An order submission under the faults matching ``target`` (path, symbol, reduce-only, client
+        ID): refused before ``place`` (which books or raises), or booked and then answered as the
+        fault says. ``lose`` takes the ``lose_protective`` fault of an accepted algo order."""
+        path, symbol, reduce_only, client_id = target
+        fault = self.match(path, symbol, reduce_only)
+        if fault is not None and fault.kind in BEFORE_ACCEPT:
+            self.consume(fault)
+            raise fault.error()
+        booked = place()
+        await commit()
+        reply = JSONResponse(view(booked))
+        if fault is None:
+            return reply
+        self.consume(fault)
+        if fault.kind == "lose_protective" and lose is not None:
+            lose(booked, fault)
+        return await self.reply_after_accept(fault, request, client_id, reply)
 
     async def reply_after_accept(
         self, fault: OrderFault, request: Request, client_id: str, reply: Response

@@ -1,5 +1,5 @@
-"""Ground truth and order faults under ``/sim``: ``GET /sim/orders`` (every plain and algo order of
-every key, with duplicate client IDs counted), ``GET /sim/positions``, ``/sim/order_faults``."""
+"""Ground truth and order faults under ``/sim``: ``GET /sim/orders`` (every spot, USDⓈ-M and algo
+order of every key, with duplicate client IDs counted), ``GET /sim/positions``, ``/sim/order_faults``."""
 
 from __future__ import annotations
 
@@ -13,22 +13,28 @@ from starlette.routing import Route
 from sim.exchange.futures_book import text
 from sim.exchange.futures_venue import FuturesVenue
 from sim.exchange.order_faults import parse_fault
+from sim.exchange.spot_book import SpotBook
 
 
 def _masked(api_key: str) -> str:
     return "****" + api_key[-4:]
 
 
-def trading_control_routes(venue: FuturesVenue) -> list[Route]:
+def trading_control_routes(venue: FuturesVenue, spot: SpotBook) -> list[Route]:
     book, engine, faults = venue.book, venue.engine, venue.faults
 
     async def orders(request: Request) -> Response:
-        plain = [{**o.view(), "api_key": _masked(o.api_key), "algoId": o.algo_id} for o in book.orders.values()]
-        algos = [{**a.view(), "api_key": _masked(a.api_key)} for a in book.algos.values()]
+        plain = [
+            {**o.view(), "api_key": _masked(o.api_key), "algoId": o.algo_id, "market": "usdm"}
+            for o in book.orders.values()
+        ]
+        plain += [{**o.view(), "api_key": _masked(o.api_key), "market": "spot"} for o in spot.orders.values()]
+        algos = [{**a.view(), "api_key": _masked(a.api_key), "market": "usdm"} for a in book.algos.values()]
         # Orders an algo order created carry its client ID; count only what clients submitted.
-        submitted = Counter((o.api_key, o.client_order_id) for o in book.orders.values() if o.algo_id is None)
-        submitted.update((a.api_key, a.client_algo_id) for a in book.algos.values())
-        repeated = {client_id: n for (_, client_id), n in submitted.items() if n > 1}
+        submitted = Counter(("usdm", o.api_key, o.client_order_id) for o in book.orders.values() if o.algo_id is None)
+        submitted.update(("usdm", a.api_key, a.client_algo_id) for a in book.algos.values())
+        submitted.update(("spot", o.api_key, o.client_order_id) for o in spot.orders.values())
+        repeated = {client_id: n for (_, _, client_id), n in submitted.items() if n > 1}
         return JSONResponse(
             {"orders": plain, "algo_orders": algos, "duplicates": len(repeated), "duplicate_client_ids": repeated}
         )

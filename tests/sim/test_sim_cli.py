@@ -35,6 +35,9 @@ def test_exchange_command_offers_every_setting() -> None:
         "--ws-max-lifetime-s",
         "--ws-ping-interval-s",
         "--weight-limit-per-minute",
+        "--spot-fee-rate",
+        "--lockstep",
+        "--lockstep-timeout-s",
     ):
         assert option in result.output
 
