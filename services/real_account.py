@@ -34,7 +34,15 @@ from activities.binance.key_vault import KeyVaultError, MasterKeyring, load_cred
 from activities.binance.shared_gate import SharedRequestGate
 from activities.binance.signed import SignedBinanceClient
 from activities.exchange_errors import ExchangeError
-from core.order_contracts import CONDITIONAL_TYPES, NOT_PLACED, OPEN, PARTIALLY_FILLED, UNKNOWN, OrderView
+from core.order_contracts import (
+    CONDITIONAL_TYPES,
+    FILLED,
+    NOT_PLACED,
+    OPEN,
+    PARTIALLY_FILLED,
+    UNKNOWN,
+    OrderView,
+)
 from core.settings import Settings
 from services.errors import Conflict, NotFound, Rejected, UpstreamFailed
 from services.exchange_symbols import ExchangeSymbols
@@ -198,7 +206,22 @@ class RealAccount:
         request = OrderRequest(symbol=position.symbol, side="SELL" if position.position_amt > 0 else "BUY",
                                order_type="MARKET", quantity=abs(position.position_amt), reduce_only=True,
                                key_id=key_id)
-        return (await self.orders.request_order(principal, request, key)).order
+        closed = (await self.orders.request_order(principal, request, key)).order
+        if closed.status == FILLED:
+            await self._cancel_protection(principal, position.symbol)
+        return closed
+
+    async def _cancel_protection(self, principal: Principal, symbol: str) -> None:
+        """A flat position's close-position stop or take profit would close the next position in the
+        symbol: cancel them once the close filled."""
+        cursor = self.db.real_orders.find(
+            {"user_id": principal.user_id, "terms.symbol": symbol, "terms.order_type": {"$in": list(CONDITIONAL_TYPES)},
+             "status": {"$in": [OPEN, PARTIALLY_FILLED, UNKNOWN]}}, {"order_id": 1})
+        for doc in [d async for d in cursor]:
+            try:
+                await self.orders.cancel(principal, doc["order_id"], "the position was closed")
+            except (NotFound, Rejected):
+                pass  # it ended meanwhile (triggered, cancelled elsewhere)
 
     async def _earlier(self, principal: Principal, order_id: str) -> OrderView | None:
         try:
