@@ -95,6 +95,7 @@ def futures_trading_routes(venue: FuturesVenue) -> list[Route]:
         if fault is None:
             return reply
         faults.consume(fault)
+        faults.hide_too(fault, path, symbol, reduce_only, client_id)
         if fault.kind == "lose_protective" and isinstance(booked, AlgoOrder):
             venue.lose_later(booked, fault.seconds, fault.status)
         return await faults.reply_after_accept(fault, request, client_id, reply)
