@@ -156,6 +156,18 @@ class OrderFaults:
         if fault.count <= 0 and fault in self.faults:
             self.faults.remove(fault)
 
+    def hide_too(self, fault: OrderFault, path: str, symbol: str, reduce_only: bool, client_id: str) -> None:
+        """A pending ``false_not_found`` joins the submission another after-accept fault answers (a lost
+        or unknown reply, then lookups that deny the order: the case it exists for) instead of waiting
+        for a submission of its own, which a plain reply would make harmless."""
+        if fault.kind not in AFTER_ACCEPT or fault.kind == "false_not_found":
+            return
+        joined = next((f for f in self.faults if f.kind == "false_not_found" and f.matches(path, symbol, reduce_only)),
+                      None)
+        if joined is not None:
+            self.consume(joined)
+            self.hidden_until[client_id] = time.time() + joined.seconds
+
     def hidden(self, client_id: str) -> bool:
         return self.hidden_until.get(client_id, 0.0) > time.time()
 
@@ -208,6 +220,7 @@ class OrderFaults:
         if fault is None:
             return reply
         self.consume(fault)
+        self.hide_too(fault, path, symbol, reduce_only, client_id)
         if fault.kind == "lose_protective" and lose is not None:
             lose(booked, fault)
         return await self.reply_after_accept(fault, request, client_id, reply)

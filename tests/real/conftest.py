@@ -87,24 +87,29 @@ async def order_requests(sim: SimExchangeServer) -> list[dict[str, Any]]:
 SignUp = Callable[..., Awaitable[Trader]]
 
 
+async def new_trader(gateway: Any, sim: SimExchangeServer, *, two_factor: bool = True,
+                     with_key: bool = True) -> Trader:
+    """A user logged in (a human session); with ``two_factor``, enrolled and stepped up; with
+    ``with_key``, a futures key provisioned on the sim and saved through the API."""
+    body = await registered_and_logged_in(gateway.http, PASSWORD)
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    key = await sim_call(sim, "POST", "/sim/keys", json={
+        "enable_futures": True, "balances": {"USDT": "100000.00000000"}})
+    key_id = None
+    if two_factor:
+        await enrol_two_factor(gateway.http, headers)
+    if with_key:
+        assert two_factor, "saving an exchange key needs a two-factor step-up"
+        saved = await gateway.http.post("/api/settings/api-keys", headers=headers, json={
+            "label": "futures", "api_key": key["api_key"], "api_secret": key["api_secret"]})
+        assert saved.status_code == 201, saved.text
+        key_id = saved.json()["key_id"]
+    return Trader(body["user_id"], body["access_token"], key_id, key["api_key"], key["api_secret"])
+
+
 @pytest.fixture
 def sign_up(gateway, sim) -> SignUp:
     async def sign_up(*, two_factor: bool = True, with_key: bool = True) -> Trader:
-        """A user logged in (a human session); with ``two_factor``, enrolled and stepped up; with
-        ``with_key``, a futures key provisioned on the sim and saved through the API."""
-        body = await registered_and_logged_in(gateway.http, PASSWORD)
-        headers = {"Authorization": f"Bearer {body['access_token']}"}
-        key = await sim_call(sim, "POST", "/sim/keys", json={
-            "enable_futures": True, "balances": {"USDT": "100000.00000000"}})
-        key_id = None
-        if two_factor:
-            await enrol_two_factor(gateway.http, headers)
-        if with_key:
-            assert two_factor, "saving an exchange key needs a two-factor step-up"
-            saved = await gateway.http.post("/api/settings/api-keys", headers=headers, json={
-                "label": "futures", "api_key": key["api_key"], "api_secret": key["api_secret"]})
-            assert saved.status_code == 201, saved.text
-            key_id = saved.json()["key_id"]
-        return Trader(body["user_id"], body["access_token"], key_id, key["api_key"], key["api_secret"])
+        return await new_trader(gateway, sim, two_factor=two_factor, with_key=with_key)
 
     return sign_up

@@ -93,6 +93,15 @@ async def test_false_not_found_and_rejections(start_sim: StartSim) -> None:
         assert (await trader.call("GET", "/fapi/v1/order", **lookup)).json()["code"] == -2013
         await asyncio.sleep(0.35)
         assert (await trader.ok("GET", "/fapi/v1/order", **lookup))["status"] == "FILLED"
+        # Queued behind an unknown reply, it hides that same order: the lookup after the 503 denies it.
+        await add_fault(http, kind="unknown_after_accept")
+        await add_fault(http, kind="false_not_found", seconds=0.3)
+        assert (await trader.call("POST", "/fapi/v1/order", **MARKET, newClientOrderId="f-2")).status_code == 503
+        lookup = {"symbol": "BTCUSDT", "origClientOrderId": "f-2"}
+        assert (await trader.call("GET", "/fapi/v1/order", **lookup)).json()["code"] == -2013
+        assert (await http.get("/sim/order_faults")).json()["pending"] == []
+        await asyncio.sleep(0.35)
+        assert (await trader.ok("GET", "/fapi/v1/order", **lookup))["status"] == "FILLED"
         await add_fault(http, kind="reject_before_accept", code=-2019, msg="Margin is insufficient.")
         refused = await trader.call("POST", "/fapi/v1/order", **MARKET, newClientOrderId="r-1")
         assert refused.json() == {"code": -2019, "msg": "Margin is insufficient."}
