@@ -3,7 +3,10 @@ sim exchange (which plays Binance USDⓈ-M): a user with two-factor and a saved 
 BUY on the page, which is marked REAL everywhere; the confirmation dialog shows the server's summary, each
 risk check's verdict and a live countdown; confirming above the user's notional threshold asks for a code
 (the step-up dialog over it), then the confirmation goes through and the order reaches a final state in the
-orders table. A second order is left to expire (the dialog says so, Confirm stays disabled, the table shows
+orders table. The filled BUY shows as a long position with the wallet and an in-step reconciliation; a stop
+loss set below the mark rests on the exchange as an algo order, a tighter one replaces it (the old order is
+cancelled), one moved away waits for the 2-step confirmation, and Close (one plain confirmation) closes the
+position. A second order is left to expire (the dialog says so, Confirm stays disabled, the table shows
 EXPIRED); a third is cancelled from the dialog and nothing of it is sent.
 
 The only console errors are the 403 the step-up provokes on purpose.
@@ -24,9 +27,9 @@ ORDERS = "/api/real-trading/orders"
 PROVOKED = re.compile(r"Failed to load resource: the server responded with a status of 403")
 
 
-async def with_futures_key(user: User, sim) -> list[str]:
+async def with_futures_key(user: User, sim) -> tuple[list[str], str]:
     """Two-factor on (this session stepped up), a step-up threshold below the test's notional, and a sim
-    futures key saved through the settings API; the recovery codes."""
+    futures key saved through the settings API; the recovery codes and the key as the sim masks it."""
     totp = await enrol_two_factor(user.gateway.http, user.headers)
     threshold = await user.gateway.http.put("/api/auth/2fa/step-up-notional", headers=user.headers,
                                             json={"step_up_notional": 10.0})
@@ -38,7 +41,16 @@ async def with_futures_key(user: User, sim) -> list[str]:
     saved = await user.gateway.http.post("/api/settings/api-keys", headers=user.headers, json={
         "label": "futures", "api_key": key["api_key"], "api_secret": key["api_secret"]})
     assert saved.status_code == 201, saved.text
-    return totp.recovery
+    return totp.recovery, "****" + key["api_key"][-4:]
+
+
+async def resting_algos(sim, masked_key: str) -> dict[str, dict]:
+    """The key's conditional orders resting on the sim exchange (not triggered nor cancelled), by client ID."""
+    async with httpx.AsyncClient(base_url=sim.rest_url, timeout=10) as exchange:
+        reply = await exchange.get("/sim/orders")
+    assert reply.status_code == 200, reply.text
+    return {a["clientAlgoId"]: a for a in reply.json()["algo_orders"]
+            if a["api_key"] == masked_key and a["algoStatus"] == "NEW"}
 
 
 async def new_login_session(user: User) -> None:
@@ -53,7 +65,7 @@ async def new_login_session(user: User) -> None:
 
 async def test_request_confirm_with_a_code_let_one_expire_and_cancel_one(gateway, browser, sim, artifacts):
     user = await signed_in(gateway, browser)
-    recovery = await with_futures_key(user, sim)
+    recovery, masked_key = await with_futures_key(user, sim)
     await new_login_session(user)
     page = user.page
     await user.goto("/real-trading", "Real trading")
@@ -121,6 +133,7 @@ async def test_request_confirm_with_a_code_let_one_expire_and_cancel_one(gateway
     else:
         await expect(row.get_by_test_id("reason")).to_have_text(done["reason"])
     await expect(row.get_by_role("button")).to_have_count(0)  # final: nothing to cancel
+    protective = await sees_the_fill_and_moves_its_stop_loss(user, sim, masked_key, artifacts)
 
     # Left alone, the next one expires: the dialog says so and Confirm stays disabled; the table shows it.
     await review.click()
@@ -145,9 +158,89 @@ async def test_request_confirm_with_a_code_let_one_expire_and_cancel_one(gateway
     await expect(dialog).to_have_count(0)
     await expect(page.get_by_test_id(f"real-order-{third['order_id']}")).to_have_attribute("data-status", "CANCELED")
     statuses = {o["order_id"]: o["status"] for o in await user.get(ORDERS)}
-    assert statuses == {first["order_id"]: done["status"], second["order_id"]: "EXPIRED",
-                        third["order_id"]: "CANCELED"}, statuses
+    expected = {first["order_id"]: done["status"], second["order_id"]: "EXPIRED", third["order_id"]: "CANCELED"}
+    assert {k: statuses[k] for k in expected} == expected, statuses
+    assert set(statuses) == {*expected, *protective}, statuses  # and the stops and the close
     await page.screenshot(path=str(artifacts / "real-trading-page.png"), full_page=True)
 
     await user.context.close()
     assert [e for e in user.console.errors if not (PROVOKED.match(e[0]) and "/confirm" in e[1])] == []
+
+
+async def sees_the_fill_and_moves_its_stop_loss(user: User, sim, masked_key: str, artifacts) -> set[str]:
+    """The filled BUY as a position: a stop loss set, tightened, moved away (confirmed in the 2-step dialog),
+    then the position closed. The IDs of the orders this made."""
+    page = user.page
+    position = page.get_by_test_id("real-position-BTCUSDT")
+    await expect(position).to_have_attribute("data-side", "long")
+    await expect(position).to_have_attribute("data-size", "0.01")
+    [held] = await user.get("/api/real-trading/positions")
+    await expect(position.get_by_test_id("entry")).to_have_text(f"{held['entry_price']:,.1f}")
+    await expect(position.get_by_test_id("stop-loss")).to_have_text("—")
+    await expect(page.get_by_test_id("balance-wallet")).to_have_attribute("data-value", re.compile(r"^9\d{4}"))
+    await expect(page.get_by_test_id("balance-available")).to_have_text(re.compile(r"\d"))
+    # Reconciliation: the fill is Durabot's, so the account is in step (checked again after the fill).
+    verdict = page.get_by_test_id("reconciliation")
+    checked = await verdict.get_attribute("data-checked")
+    await page.get_by_role("button", name="Check again").click()
+    await expect(verdict).not_to_have_attribute("data-checked", checked or "")
+    await expect(verdict).to_have_attribute("data-ok", "true")
+    await expect(verdict).to_contain_text("In step with the exchange")
+
+    editor = page.get_by_role("form", name="Stop loss and take profit of BTCUSDT")
+    stop_field = editor.get_by_label("Stop loss", exact=True)
+    mark = float(await position.get_by_test_id("mark").get_attribute("data-value") or "nan")
+
+    async def save_stop(price: float) -> dict:
+        await stop_field.fill(f"{price:.1f}")
+        await editor.get_by_role("button", name="Save").click()
+        await expect(page.get_by_test_id("real-note")).to_contain_text(f"stop loss of BTCUSDT at {price:.1f}")
+        return next(o for o in await user.get(ORDERS) if o["terms"]["order_type"] == "STOP_MARKET"
+                    and float(o["terms"]["trigger_price"]) == round(price, 1))
+
+    # A stop on the wrong side of the mark is caught on the page.
+    await stop_field.fill(f"{mark * 1.1:.1f}")
+    await editor.get_by_role("button", name="Save").click()
+    await expect(editor.get_by_role("alert")).to_contain_text("the stop loss of a long lies below the mark price")
+
+    # A first stop acts at once: the row shows it and the exchange holds it as an algo order.
+    first_stop = await save_stop(round(mark * 0.9, 1))
+    assert first_stop["status"] == "OPEN" and first_stop["terms"]["close_position"], first_stop
+    await expect(position.get_by_test_id("stop-loss")).to_have_attribute("data-order", first_stop["order_id"])
+    await expect(position.get_by_test_id("stop-loss")).to_have_text(f"{round(mark * 0.9, 1):,.1f}")
+    algos = await resting_algos(sim, masked_key)
+    assert set(algos) == {first_stop["order_id"]}, algos
+    assert algos[first_stop["order_id"]]["orderType"] == "STOP_MARKET", algos
+    assert float(algos[first_stop["order_id"]]["triggerPrice"]) == round(mark * 0.9, 1), algos
+
+    # Tighter acts at once too, and replaces the old stop once it is on the exchange.
+    tighter = await save_stop(round(mark * 0.95, 1))
+    assert tighter["replaces"] == first_stop["order_id"], tighter
+    await expect(position.get_by_test_id("stop-loss")).to_have_attribute("data-order", tighter["order_id"])
+    replaced = page.get_by_test_id(f"real-order-{first_stop['order_id']}")
+    await expect(replaced).to_have_attribute("data-status", "CANCELED")
+    assert set(await resting_algos(sim, masked_key)) == {tighter["order_id"]}
+
+    # Moved away from the price it waits for the 2-step confirmation; confirmed, it replaces the tighter one.
+    await stop_field.fill(f"{mark * 0.85:.1f}")
+    await editor.get_by_role("button", name="Save").click()
+    dialog = page.get_by_role("dialog", name=f"Confirm REAL order: stop loss of BTCUSDT at {mark * 0.85:.1f}")
+    await expect(dialog.get_by_test_id("summary-trigger")).to_have_text(f"Trigger price{mark * 0.85:.1f}")
+    await expect(position.get_by_test_id("stop-loss")).to_have_attribute("data-order", tighter["order_id"])
+    assert set(await resting_algos(sim, masked_key)) == {tighter["order_id"]}  # nothing moved yet
+    await dialog.get_by_role("button", name="Confirm").click()
+    await expect(dialog).to_have_count(0)
+    looser = (await user.get(ORDERS))[0]
+    assert looser["replaces"] == tighter["order_id"] and looser["confirmed_by"] == "dashboard", looser
+    await expect(position.get_by_test_id("stop-loss")).to_have_attribute("data-order", looser["order_id"])
+    await expect(page.get_by_test_id(f"real-order-{tighter['order_id']}")).to_have_attribute("data-status", "CANCELED")
+    await page.screenshot(path=str(artifacts / "real-trading-position.png"), full_page=True)
+
+    # Close: one plain confirmation, then the row goes.
+    await position.get_by_role("button", name="Close BTCUSDT position").click()
+    await page.get_by_role("dialog", name="Close the BTCUSDT long?").get_by_role("button", name="Close BTCUSDT").click()
+    await expect(position).to_have_count(0)
+    await expect(page.get_by_test_id("no-real-positions")).to_be_visible()
+    await expect(page.get_by_test_id("real-note")).to_contain_text("SELL 0.010 BTCUSDT")
+    assert await user.get("/api/real-trading/positions") == []
+    return {o["order_id"] for o in await user.get(ORDERS) if o["terms"]["reduce_only"] or o["terms"]["close_position"]}

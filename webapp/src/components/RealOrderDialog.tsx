@@ -7,7 +7,7 @@ import { useEffect, useId, useRef, useState } from 'react';
 import { call, http } from '../api/client';
 import { useAction, useInterval } from '../lib/hooks';
 import {
-  AWAITING, confirmCountdown, confirmExpired, riskCheckLines, summaryLines, type RealOrder,
+  AWAITING, confirmCountdown, confirmExpired, orderWhat, riskCheckLines, summaryLines, type RealOrder,
 } from '../lib/realOrders';
 import { ErrorNote } from './ui';
 
@@ -54,7 +54,6 @@ export function RealOrderDialog({ order, token, offset, priceDecimals, onClose, 
     ...path, body: { reason: 'cancelled in the confirmation dialog' },
   })));
 
-  const t = order.terms;
   return (
     <dialog ref={dialog} className="confirm real-order" aria-labelledby={`${id}-title`} data-testid="real-order-dialog"
       data-order={order.order_id} data-status={expired && order.status === AWAITING ? 'EXPIRED' : order.status}
@@ -62,7 +61,7 @@ export function RealOrderDialog({ order, token, offset, priceDecimals, onClose, 
         e.preventDefault();
         onClose();
       }}>
-      <h2 id={`${id}-title`}>Confirm REAL order: {t.side} {t.quantity} {t.symbol}</h2>
+      <h2 id={`${id}-title`}>Confirm REAL order: {orderWhat(order.terms)}</h2>
       <RealMoneyBanner>confirming sends this order to the exchange with your API key</RealMoneyBanner>
       <dl className="metrics order-summary" data-testid="order-summary">
         {summaryLines(order, priceDecimals).map((line) => (

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { errorText } from '../api/client';
 
 export interface Loaded<T> {
@@ -75,4 +75,29 @@ export function useAction(describe: (err: unknown) => string = errorText): Actio
     }
   };
   return { busy, error, setError, run };
+}
+
+/** A form's check: the request body, or the wrong field (null: the form as a whole) and why. */
+export type Checked<B, F> = { body: B; field?: undefined; message?: undefined } | { body?: undefined; field: F | null; message: string };
+
+/** A form's submit that sends only what ``check`` passes: otherwise the wrong field is ``invalid`` (for
+ * aria-invalid) and why is the ``error``. */
+export function useCheckedSubmit<B, F>(check: () => Checked<B, F>, send: (body: B) => Promise<void>): Action & {
+  invalid: F | null;
+  submit: (e: FormEvent) => Promise<void>;
+} {
+  const [invalid, setInvalid] = useState<F | null>(null);
+  const action = useAction();
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const checked = check();
+    setInvalid(checked.field ?? null);
+    if (checked.body === undefined) {
+      action.setError(checked.message);
+      return;
+    }
+    const body = checked.body;
+    await action.run(() => send(body));
+  };
+  return { ...action, invalid, submit };
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DEFAULT_FORM, confirmCountdown, confirmExpired, isOpen, orderBody, outcomeText, riskCheckLines, serverOffset, statusTone,
-  summaryLines, withUpdate, type RealOrder,
+  DEFAULT_FORM, confirmCountdown, confirmExpired, isOpen, orderBody, orderWhat, outcomeText, riskCheckLines, serverOffset,
+  statusTone, summaryLines, withUpdate, type RealOrder,
 } from './realOrders';
 
 const NOW = 1_700_000_000_000;
@@ -80,6 +80,16 @@ describe("the confirmation dialog's summary", () => {
     expect(lines.limit).toBe('41000.0');
     expect(lines.liquidation_price).toBe('none');
     expect(summaryLines(order({ summary: null })).map((l) => l.key)).toEqual(['symbol', 'side', 'type', 'quantity']);
+  });
+  it('shows the trigger of a protective order and that it closes the whole position', () => {
+    const stop = order({ terms: { ...order().terms, side: 'SELL', order_type: 'STOP_MARKET', quantity: '0', close_position: true,
+      trigger_price: '19500.0' } });
+    const lines = Object.fromEntries(summaryLines(stop).map((l) => [l.key, l.text]));
+    expect([lines.quantity, lines.trigger]).toEqual(['the whole position', '19500.0']);
+    expect(orderWhat(stop.terms)).toBe('stop loss of BTCUSDT at 19500.0');
+    expect(orderWhat({ ...stop.terms, order_type: 'TAKE_PROFIT_MARKET' })).toBe('take profit of BTCUSDT at 19500.0');
+    expect(outcomeText({ ...stop, status: 'OPEN' })).toBe('stop loss of BTCUSDT at 19500.0 is on the exchange.');
+    expect(outcomeText(stop)).toBe('stop loss of BTCUSDT at 19500.0 awaits your confirmation.');
   });
   it("gives each risk check's verdict with its reason", () => {
     expect(riskCheckLines(order())).toEqual([

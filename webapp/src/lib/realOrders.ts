@@ -102,6 +102,16 @@ export interface SummaryLine {
   text: string;
 }
 
+/** What an order does, in a few words: "BUY 0.010 BTCUSDT", or for a protective order that closes the
+ * whole position when triggered, "stop loss of BTCUSDT at 19500.0". */
+export function orderWhat(terms: RealOrder['terms']): string {
+  if (terms.close_position) {
+    const kind = terms.order_type === 'TAKE_PROFIT_MARKET' ? 'take profit' : 'stop loss';
+    return `${kind} of ${terms.symbol} at ${terms.trigger_price ?? '?'}`;
+  }
+  return `${terms.side} ${terms.quantity} ${terms.symbol}`;
+}
+
 /** The order's terms and summary as the confirmation dialog lists them, in reading order. */
 export function summaryLines(order: RealOrder, priceDecimals?: number | null): SummaryLine[] {
   const t = order.terms;
@@ -112,9 +122,10 @@ export function summaryLines(order: RealOrder, priceDecimals?: number | null): S
     { key: 'symbol', label: 'Symbol', text: t.symbol },
     { key: 'side', label: 'Side', text: t.side },
     { key: 'type', label: 'Type', text: t.order_type + (t.reduce_only ? ' (reduce only)' : '') },
-    { key: 'quantity', label: 'Quantity', text: t.quantity },
+    { key: 'quantity', label: 'Quantity', text: t.close_position ? 'the whole position' : t.quantity },
   ];
   if (t.price != null) lines.push({ key: 'limit', label: 'Limit price', text: t.price });
+  if (t.trigger_price != null) lines.push({ key: 'trigger', label: 'Trigger price', text: t.trigger_price });
   if (s) {
     lines.push(
       { key: 'expected_price', label: 'Expected price', text: price(s.expected_price) },
@@ -168,8 +179,8 @@ export function withUpdate<T extends RealOrder | null>(order: T, data: Partial<O
 
 /** What came of an order, in one sentence, for the page's note. */
 export function outcomeText(order: RealOrder): string {
-  const t = order.terms;
-  const what = `${t.side} ${t.quantity} ${t.symbol}`;
+  const what = orderWhat(order.terms);
+  if (order.terms.close_position && order.status === 'OPEN') return `${what} is on the exchange.`;
   switch (order.status) {
     case AWAITING:
       return `${what} awaits your confirmation.`;

@@ -1,20 +1,23 @@
-// Real trading: manual orders that go to the exchange with the user's saved API key (USDⓈ-M futures), in
-// two steps. Requesting one shows the server's summary in a confirmation dialog with a deadline; only a
+// Real trading: the futures account (wallet, positions with their stop loss and take profit, reconciliation:
+// components/RealAccount.tsx) and manual orders that go to the exchange with the user's saved API key
+// (USDⓈ-M futures), in two steps. Requesting one shows the server's summary in a confirmation dialog with a deadline; only a
 // confirmation sends it. A reduce-only order goes out at once. The orders table follows the OrderUpdate
 // events of the live connection (and polls while that is down). Confirmation secrets stay in memory.
-import { useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useState } from 'react';
 import { call, http, type Schemas } from '../api/client';
 import { useLive, useLiveEvents } from '../components/live';
+import { RealAccount } from '../components/RealAccount';
 import { RealMoneyBanner, RealOrderDialog } from '../components/RealOrderDialog';
 import { Card, ErrorNote } from '../components/ui';
 import { formatPrice, formatTime } from '../lib/format';
-import { useAction, useInterval, useLoad } from '../lib/hooks';
+import { useAction, useCheckedSubmit, useInterval, useLoad } from '../lib/hooks';
 import {
   AWAITING, DEFAULT_FORM, isOpen, orderBody, outcomeText, serverOffset, statusTone, withUpdate, type OrderForm,
   type RealOrder,
 } from '../lib/realOrders';
 
 type Requested = Schemas['OrderRequestedOut'];
+type ProtectionOut = Schemas['ProtectionOut'];
 
 interface Confirming {
   order: RealOrder;
@@ -34,25 +37,12 @@ function OrderFormCard({ symbols, onRequested }: {
   onRequested: (requested: Requested, offset: number) => void;
 }) {
   const [form, setForm] = useState<OrderForm>(DEFAULT_FORM);
-  const [invalid, setInvalid] = useState<keyof OrderForm | null>(null);
-  const { busy, error, setError, run } = useAction();
   const set = <K extends keyof OrderForm>(key: K, value: OrderForm[K]) => setForm((f) => ({ ...f, [key]: value }));
-
-  const submit = async (e: FormEvent) => {
-    e.preventDefault();
-    const checked = orderBody(form);
-    setInvalid(checked.field ?? null);
-    if (!checked.body) {
-      setError(checked.message);
-      return;
-    }
-    const body = checked.body;
-    await run(async () => {
-      // Each click is an order of its own: call() gives every write a fresh Idempotency-Key.
-      const { requested, offset } = await withOffset(() => call(() => http.POST('/api/real-trading/orders', { body })));
-      onRequested(requested, offset);
-    });
-  };
+  const { busy, error, invalid, submit } = useCheckedSubmit(() => orderBody(form), async (body) => {
+    // Each click is an order of its own: call() gives every write a fresh Idempotency-Key.
+    const { requested, offset } = await withOffset(() => call(() => http.POST('/api/real-trading/orders', { body })));
+    onRequested(requested, offset);
+  });
 
   const limit = form.orderType === 'LIMIT';
   return (
@@ -136,8 +126,8 @@ function OrdersTable({ orders, onReview, onCancel, busy }: {
               <td>{o.terms.symbol}</td>
               <td className={o.terms.side === 'BUY' ? 'long' : 'short'}>{o.terms.side}</td>
               <td>{o.terms.order_type}{o.terms.reduce_only ? ' · reduce only' : ''}</td>
-              <td>{o.terms.quantity}</td>
-              <td>{o.terms.price ?? '—'}</td>
+              <td>{o.terms.close_position ? 'whole position' : o.terms.quantity}</td>
+              <td>{o.terms.price ?? (o.terms.trigger_price != null ? `trigger ${o.terms.trigger_price}` : '—')}</td>
               <td data-testid="executed-qty">{o.executed_qty}</td>
               <td data-testid="avg-price">{o.avg_price ? formatPrice(o.avg_price) : '—'}</td>
               <td><span className={`pill status-${statusTone(o.status)}`} data-testid="status">{o.status}</span></td>
@@ -182,7 +172,10 @@ export function RealTrading() {
   const decimals = useMemo(() => Object.fromEntries((listing.data ?? []).map((f) => [f.symbol, f.price_decimals])), [listing.data]);
   const symbols = useMemo(() => (listing.data ?? []).map((f) => f.symbol), [listing.data]);
 
-  const tell = (order: RealOrder) => setNote({ text: outcomeText(order), failed: statusTone(order.status) === 'rejected' });
+  const tellAll = (orders: RealOrder[], none: string) => setNote(orders.length
+    ? { text: orders.map(outcomeText).join(' '), failed: orders.some((o) => statusTone(o.status) === 'rejected') }
+    : { text: none, failed: false });
+  const tell = (order: RealOrder) => tellAll([order], '');
   const requested = (made: Requested, offset: number) => {
     tell(made.order);
     if (made.order.status === AWAITING && made.confirmation_token) {
@@ -193,6 +186,18 @@ export function RealTrading() {
   const finished = (order: RealOrder) => {
     setConfirming(null);
     tell(order);
+    orders.reload();
+  };
+  const closesSent = (sent: RealOrder[]) => {
+    tellAll(sent, 'There was no open position to close.');
+    orders.reload();
+  };
+  // A stop moved away from the price waits for the same 2-step confirmation as an order that opens risk.
+  const protectionSet = (answer: ProtectionOut, offset: number) => {
+    const parts = [answer.stop_loss, answer.take_profit].filter((p): p is Requested => p != null);
+    tellAll(parts.map((p) => p.order), 'Nothing was changed.');
+    const awaiting = parts.find((p) => p.order.status === AWAITING && p.confirmation_token);
+    if (awaiting?.confirmation_token) setConfirming({ order: awaiting.order, token: awaiting.confirmation_token, offset });
     orders.reload();
   };
   // A fresh secret for this channel: the one shown when it was requested is gone with a reload.
@@ -212,6 +217,7 @@ export function RealTrading() {
         <RealMoneyBanner>orders go to the exchange with your saved API key, unlike paper trading</RealMoneyBanner>
         {note ? <p className={note.failed ? 'error' : 'ok'} role="status" data-testid="real-note">{note.text}</p> : null}
       </div>
+      <RealAccount decimals={decimals} onCloses={closesSent} onProtection={protectionSet} />
       <OrderFormCard symbols={symbols} onRequested={requested} />
       <Card title="Real orders" wide>
         <p className="muted">Open and recent orders, newest first, updated live. An order that opens risk is sent only once
