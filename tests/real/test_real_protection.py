@@ -74,3 +74,16 @@ async def test_protection_needs_a_position_and_prices_on_the_right_side(gateway,
     closed = await settled(gateway, trader, (await place(gateway, trader, {**buy(), "side": "SELL",
                                                                            "reduce_only": True}))["order_id"])
     assert closed["status"] == "FILLED"
+
+
+async def test_closing_a_position_cancels_its_protective_orders(gateway, sign_up, sim):
+    trader = await sign_up()
+    price = (await place(gateway, trader, buy()))["avg_price"]
+    set_ = (await gateway.http.put(SLTP, headers=with_key(trader.headers), json={
+        "stop_loss": round(price * 0.9, 1), "take_profit": round(price * 1.2, 1)})).json()
+    assert len(await open_algos(sim)) == 2
+    closed = await gateway.http.post(f"/api/real-trading/positions/{SYMBOL}/close", headers=with_key(trader.headers))
+    assert closed.status_code == 200 and closed.json()["status"] == "FILLED", closed.text
+    for kind in ("stop_loss", "take_profit"):
+        await until_cancelled(gateway, trader, set_[kind]["order"]["order_id"])
+    assert await open_algos(sim) == {}  # nothing left to close the next position in the symbol
