@@ -92,16 +92,20 @@ async def test_an_order_waits_for_its_owner_and_refuses_every_wrong_confirmation
 
 
 async def test_an_unconfirmed_order_expires_and_a_cancelled_one_stays_cancelled(gateway, sign_up, sim):
-    gateway.settings.order_confirm_expiry_s = 1.5
+    gateway.settings.order_confirm_expiry_s = 4.0
     trader = await sign_up()
     first = (await request(gateway, trader, market_buy())).json()
     second = (await request(gateway, trader, market_buy())).json()
     cancelled = await gateway.http.post(f"{ORDERS}/{second['order']['order_id']}/cancel", headers=trader.headers,
                                         json={"reason": "changed my mind"})
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELED", cancelled.text
-    await asyncio.sleep(2.5)
-    expired = await status_of(gateway, trader, first["order"]["order_id"])
+    for _ in range(100):
+        expired = await status_of(gateway, trader, first["order"]["order_id"])
+        if expired["status"] != "AWAITING_CONFIRMATION":
+            break
+        await asyncio.sleep(0.1)
     assert expired["status"] == "EXPIRED" and "not confirmed in time" in expired["reason"]
+    assert expired["history"][-1]["at_ms"] >= first["order"]["confirm_by_ms"]
     for asked in (first, second):
         late = await confirm(gateway, trader, asked["order"]["order_id"], asked["confirmation_token"],
                              asked["order"]["terms_digest"])
