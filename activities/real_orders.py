@@ -9,6 +9,7 @@ because a second attempt of a send whose fate is unknown is exactly the duplicat
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -26,6 +27,7 @@ from core.order_contracts import (
     CancelOnExchangeResult,
     LookupOrderInput,
     LookupOrderResult,
+    OrderView,
     RecordOrderInput,
     SubmitOrderInput,
     SubmitOrderResult,
@@ -78,10 +80,14 @@ class OrderActivities:
                 doc, upsert=True)
         except DuplicateKeyError:
             pass  # a newer revision is stored already: this write came late
-        data = {"order_id": view.order_id, "status": view.status, "event": request.event,
-                "symbol": view.terms.symbol, "side": view.terms.side, "quantity": view.terms.quantity,
-                "executed_qty": view.executed_qty, "avg_price": view.avg_price, "reason": view.reason,
-                "confirm_by_ms": view.confirm_by_ms, "origin": view.origin}
-        await events.publish(self.db, [events.event_doc(
-            ORDER_UPDATE, f"{view.user_id}:{view.order_id}:{view.revision}", data,
-            symbol=view.terms.symbol, user_id=view.user_id)])
+        await events.publish(self.db, [order_event(view, request.event)])
+
+
+def order_event(view: OrderView, event: str) -> dict[str, Any]:
+    """The ``OrderUpdate`` an order's status write publishes (one per revision)."""
+    data = {"order_id": view.order_id, "status": view.status, "event": event, "symbol": view.terms.symbol,
+            "side": view.terms.side, "quantity": view.terms.quantity, "executed_qty": view.executed_qty,
+            "avg_price": view.avg_price, "reason": view.reason, "confirm_by_ms": view.confirm_by_ms,
+            "origin": view.origin}
+    return events.event_doc(ORDER_UPDATE, f"{view.user_id}:{view.order_id}:{view.revision}", data,
+                            symbol=view.terms.symbol, user_id=view.user_id)

@@ -172,9 +172,11 @@ async def test_protective_orders_go_through_the_algo_api_at_once_and_fill_when_t
     assert moved.status_code == 200 and moved.json()["status"] == "CANCELED", moved.text
     for _ in range(30):  # the take profit sits just above the fill: a few candles reach it
         await advance(sim, 10)
-        taken = (await gateway.http.get(f"{ORDERS}/{take['order_id']}", headers=trader.headers)).json()
-        if taken["status"] == "FILLED":
+        algos = {a["clientAlgoId"]: a for a in (await sim_call(sim, "GET", "/sim/orders"))["algo_orders"]}
+        if algos[take["order_id"]]["algoStatus"] != "NEW":
             break
+    assert algos[take["order_id"]]["algoStatus"] in ("TRIGGERED", "FINISHED"), algos[take["order_id"]]
+    taken = await settled(gateway, trader, take["order_id"])  # the order workflow reads it at its next poll
     assert taken["status"] == "FILLED" and taken["executed_qty"] == pytest.approx(0.01), taken
     assert await sim_call(sim, "GET", "/sim/positions") == []
 

@@ -13,8 +13,10 @@ import time
 from typing import Any
 
 from activities import events
+from activities.real_orders import order_event
 from activities.session_store import SessionStoreActivities, trade_events
 from core.contracts import SessionCommit, SessionSettingsRecord
+from core.order_contracts import OrderTerms, OrderView
 from services.event_hub import EventHub, Subscriber, ws_message
 
 ACCOUNT = sorted(events.ACCOUNT_TYPES)
@@ -41,6 +43,13 @@ def step(user_id: str, session: str, seq: int, *, symbol: str = "BTCUSDT", opene
 def market(symbol: str, key: str) -> dict[str, Any]:
     return events.event_doc(events.MARKET_DATA, f"{symbol}:{key}", {"symbol": symbol, "price": 1.0, "time": T0},
                             symbol=symbol)
+
+
+def order(user_id: str, revision: int) -> dict[str, Any]:
+    """What a real order's status write publishes."""
+    terms = OrderTerms("futures", "BTCUSDT", "BUY", "MARKET", "0.010")
+    return order_event(OrderView(f"m-{revision}", user_id, "FILLED", terms, "digest", "manual", "rest", 0,
+                                 revision=revision), "filled")
 
 
 def tuning(user_id: str, number: int) -> dict[str, Any]:
@@ -77,7 +86,7 @@ async def test_each_user_receives_only_their_own_account_events(gateway, sign_up
         assert refused["type"] == "Error" and refused["data"]["code"] == "auth_required"
 
         alice_docs = (step(alice.user_id, "sa", 1, opened=True, signal=True)
-                      + step(alice.user_id, "sa", 2, closed=True) + [tuning(alice.user_id, 1)])
+                      + step(alice.user_id, "sa", 2, closed=True) + [tuning(alice.user_id, 1), order(alice.user_id, 1)])
         bob_docs = step(bob.user_id, "sb", 1, symbol="ETHUSDT", opened=True, signal=True) + [tuning(bob.user_id, 1)]
         await events.publish(db, alice_docs[:2] + bob_docs[:1] + alice_docs[2:] + bob_docs[1:])
         await bot_status(db, bob.user_id, "sb", 1)
