@@ -48,10 +48,18 @@ async def sim_faults(xai: Any, **changes: Any) -> None:
         assert reply.status_code == 200, reply.text
 
 
-async def decisions(gateway: Any, session_id: str, first: int, last: int) -> list[dict[str, Any]]:
-    cursor = gateway.db.ai_decisions.find({"session_id": session_id, "open_time": {"$gte": first, "$lte": last}},
-                                          {"_id": 0}).sort("open_time", 1)
-    return await cursor.to_list()
+async def decisions(gateway: Any, session_id: str, first: int, last: int, count: int | None = None,
+                    within_s: float = 30) -> list[dict[str, Any]]:
+    """The session's decision records of these candles; with ``count``, waited for (the session writes its
+    records through an outbox, so they may land a moment after it has processed the candle)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        cursor = gateway.db.ai_decisions.find({"session_id": session_id, "open_time": {"$gte": first, "$lte": last}},
+                                              {"_id": 0}).sort("open_time", 1)
+        found = await cursor.to_list()
+        if count is None or len(found) >= count or asyncio.get_running_loop().time() > deadline:
+            return found
+        await asyncio.sleep(0.2)
 
 
 async def test_gate_mode_trades_the_consensus_through_an_outage_and_returns_to_grok(
@@ -69,7 +77,7 @@ async def test_gate_mode_trades_the_consensus_through_an_outage_and_returns_to_g
     await store(gateway, stored[:WARM])
     series = stored[WARM:]
     await feed(gateway, temporal_client, account, series[:80])
-    before = await decisions(gateway, account.session_id, series[0].open_time, series[79].open_time)
+    before = await decisions(gateway, account.session_id, series[0].open_time, series[79].open_time, 80)
     assert len(before) == 80
     assert all(d["grok"]["outcome"] == "answered" for d in before), before[-1]
     # Grok's answers close the gate on some consensus signals: those candles decide neutral.
@@ -80,7 +88,7 @@ async def test_gate_mode_trades_the_consensus_through_an_outage_and_returns_to_g
     # An outage of 20 candles: every one is decided, on the consensus alone, saying why.
     await sim_faults(xai, down=True)
     await feed(gateway, temporal_client, account, series[80:100], within_s=180)
-    outage = await decisions(gateway, account.session_id, series[80].open_time, series[99].open_time)
+    outage = await decisions(gateway, account.session_id, series[80].open_time, series[99].open_time, 20)
     assert len(outage) == 20
     assert {d["grok"]["reason"] for d in outage} <= {"unavailable", "breaker_open"}
     assert "breaker_open" in {d["grok"]["reason"] for d in outage}
@@ -94,7 +102,7 @@ async def test_gate_mode_trades_the_consensus_through_an_outage_and_returns_to_g
     await sim_faults(xai, down=False)
     await asyncio.sleep(2.2)
     await feed(gateway, temporal_client, account, series[100:130])
-    after = await decisions(gateway, account.session_id, series[100].open_time, series[129].open_time)
+    after = await decisions(gateway, account.session_id, series[100].open_time, series[129].open_time, 30)
     assert len(after) == 30 and all(d["grok"]["outcome"] == "answered" for d in after[1:]), after[:2]
     status = (await gateway.http.get("/api/paper-trading/status", headers=account.headers)).json()
     assert "grok" not in (status["degraded"] or {}), status
