@@ -13,6 +13,7 @@ a ``Forbidden``, anything else a ``Rejected`` naming the field. A session that c
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -52,6 +53,23 @@ UPDATE_WAIT = timedelta(seconds=20)
 
 def unavailable(reason: object) -> Unavailable:
     return Unavailable(f"{UNAVAILABLE_PREFIX}: {reason}")
+
+
+async def execute_entity_update(handle: WorkflowHandle, update: Any, arg: Any,
+                                on_closed: Callable[[], Awaitable[NoReturn]]) -> Any:
+    """An update of one entity workflow (an approval, an order) as a domain result: a refusal is its
+    domain error, a closed or unknown workflow is whatever ``on_closed`` raises, Temporal out of reach
+    is ``Unavailable``."""
+    try:
+        return await handle.execute_update(update, arg, rpc_timeout=UPDATE_WAIT)
+    except WorkflowUpdateFailedError as exc:
+        raise_update_failure(exc)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            await on_closed()
+        raise unavailable(exc) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        raise unavailable(exc) from None
 
 
 def raise_update_failure(exc: WorkflowUpdateFailedError) -> NoReturn:

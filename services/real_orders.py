@@ -15,14 +15,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from pymongo.asynchronous.database import AsyncDatabase
 from temporalio.client import (
     Client,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -57,7 +55,7 @@ from services.errors import Forbidden, NotFound, Rejected, UpstreamFailed
 from services.exchange_symbols import ExchangeSymbols, SymbolFilters
 from services.idempotency import checked_key
 from services.one_time_tokens import OneTimeTokens, human_channel
-from services.paper_session import UPDATE_WAIT, raise_update_failure, unavailable
+from services.paper_session import execute_entity_update, unavailable
 from services.principal import Principal
 from services.two_factor import TwoFactor
 from workflows.order import OrderWorkflow
@@ -307,21 +305,14 @@ class RealOrders:
         return view
 
     async def _update(self, principal: Principal, order_id: str, update: Any, arg: Any) -> Any:
-        try:
-            return await self._handle(principal.user_id, order_id).execute_update(update, arg,
-                                                                                   rpc_timeout=UPDATE_WAIT)
-        except WorkflowUpdateFailedError as exc:
-            raise_update_failure(exc)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                stored = await self.db.real_orders.find_one({"user_id": principal.user_id, "order_id": order_id},
-                                                            {"status": 1})
-                if stored is not None:
-                    raise Rejected(None, f"order {order_id} is {stored['status'].lower()} already") from None
-                raise NotFound(f"no order {order_id}") from None
-            raise unavailable(exc) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-            raise unavailable(exc) from None
+        async def closed() -> NoReturn:
+            stored = await self.db.real_orders.find_one({"user_id": principal.user_id, "order_id": order_id},
+                                                        {"status": 1})
+            if stored is not None:
+                raise Rejected(None, f"order {order_id} is {stored['status'].lower()} already")
+            raise NotFound(f"no order {order_id}")
+
+        return await execute_entity_update(self._handle(principal.user_id, order_id), update, arg, closed)
 
     # -- reads --------------------------------------------------------------------------------------
     async def order(self, principal: Principal, order_id: str) -> OrderView:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from pymongo.asynchronous.database import AsyncDatabase
 from temporalio.client import (
@@ -49,7 +49,7 @@ from services.errors import Forbidden, NotFound, Rejected
 from services.idempotency import checked_key, update_id
 from services.one_time_tokens import TOKEN_CHANNEL, OneTimeTokens, human_channel
 from services.paper import PaperTrading
-from services.paper_session import UPDATE_WAIT, raise_update_failure, unavailable
+from services.paper_session import UPDATE_WAIT, execute_entity_update, raise_update_failure, unavailable
 from services.principal import Principal
 from services.two_factor import TwoFactor
 from trading.errors import InvalidInput
@@ -135,18 +135,11 @@ class Tuning:
         return found
 
     async def _update_approval(self, principal: Principal, number: int, update: Any, arg: Any) -> Any:
-        try:
-            return await self._approval(principal.user_id, number).execute_update(update, arg,
-                                                                                 rpc_timeout=UPDATE_WAIT)
-        except WorkflowUpdateFailedError as exc:
-            raise_update_failure(exc)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                await self._raise_final(principal, number)
-                raise NotFound(f"no proposal {number}") from None
-            raise unavailable(exc) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-            raise unavailable(exc) from None
+        async def closed() -> NoReturn:
+            await self._raise_final(principal, number)
+            raise NotFound(f"no proposal {number}")
+
+        return await execute_entity_update(self._approval(principal.user_id, number), update, arg, closed)
 
     async def _raise_final(self, principal: Principal, number: int) -> None:
         """A closed approval: say how it ended (a repeat approval, a token after the end)."""
