@@ -99,6 +99,12 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     # Binance rate-limit gates shared by every worker: one per exchange IP (weight), one per API key (orders).
     CollectionSpec("exchange_gates", ((("gate_id", A),),)),
     # Real orders, written through by each OrderWorkflow (the workflow's state is the truth).
+    # Real sessions' status (written through by the workflow) and their ledger of the exchange's
+    # records: fills by trade ID, income (fees, funding, realized profit) by transaction ID.
+    CollectionSpec("real_sessions", ((("session_id", A),),), ((("user_id", A),),)),
+    CollectionSpec("real_ledger", ((("user_id", A), ("entry_id", A)),),
+                   ((("user_id", A), ("kind", A), ("symbol", A), ("trade_id", D)),
+                    (("user_id", A), ("kind", A), ("time_ms", D)))),
     CollectionSpec("real_orders", ((("user_id", A), ("order_id", A)),), ((("user_id", A), ("created_at_ms", D)),)),
     # The event bus: workers write, the gateway follows a change stream and fans out on /ws.
     CollectionSpec("events", ((("event_key", A),),), ((("user_id", A), ("created_at", D)),),

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities import events
 from activities.binance.futures_orders import FuturesOrderClient
 from activities.binance.key_vault import ApiKeyNotFoundError, KeyVaultError, MasterKeyring, load_credentials
-from activities.binance.shared_gate import SharedRequestGate
+from activities.binance.shared_gate import GateLimits, SharedRequestGate
 from activities.binance.signed import SignedBinanceClient
 from core.event_types import ORDER_UPDATE
 from core.order_contracts import (
@@ -49,7 +49,9 @@ class OrderActivities:
             raise ApplicationError(f"API key {key_id}: {exc}", type=NO_API_KEY, non_retryable=True) from None
         url = self.settings.exchange_futures_url
         return SignedBinanceClient(url, credentials, timeout_s=self.settings.order_request_timeout_s,
-                                   gate=SharedRequestGate(self.db, url, credentials.api_key))
+                                   gate=SharedRequestGate(
+                                           self.db, url, credentials.api_key,
+                                           GateLimits(self.settings.exchange_weight_per_minute)))
 
     @activity.defn
     async def submit_order(self, request: SubmitOrderInput) -> SubmitOrderResult:

@@ -165,6 +165,16 @@ class Settings(BaseSettings):
     real_max_order_notional: float = Field(
         10_000.0, gt=0, description="Largest notional (quote currency) of one manual real order; above it the risk "
                                     "check refuses the order.")
+    exchange_weight_per_minute: int = Field(
+        2400, gt=0, le=1_000_000, description="The exchange's request weight per minute and IP that every worker and "
+                                              "gateway share (Binance USDⓈ-M: 2400); raise it only for an exchange "
+                                              "that grants more (the sim's weight_limit_per_minute).")
+    real_protection_confirm_s: float = Field(
+        5.0, gt=0, le=120, description="How long a real session's fresh position waits for the exchange to show its "
+                                       "stop and take profit before it is closed and entries halt (seconds).")
+    real_reconcile_every_s: float = Field(
+        60.0, gt=0, le=86_400, description="How often a running real session compares its view with the "
+                                           "exchange's, besides after every candle (seconds).")
 
     # AI market analysis (docs/ai.md): xAI Grok through its OpenAI-compatible API; offline, sim/xai.
     xai_base_url: str = Field(

@@ -33,6 +33,7 @@ from gateway.routers import (
     market,
     paper_trading,
     real_account,
+    real_session,
     real_trading,
     settings_export,
     system,
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tuning.router)
     app.include_router(real_trading.router)
     app.include_router(real_account.router)
+    app.include_router(real_session.router)
     app.include_router(ai.router)
     app.include_router(ai_training.router)
     mount_dashboard(app)

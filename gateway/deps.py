@@ -23,6 +23,7 @@ from services.paper import PaperTrading
 from services.real_account import RealAccount
 from services.real_orders import RealOrders
 from services.real_protection import RealProtection
+from services.real_session import RealSessions
 from services.system import System
 from services.tuning import Tuning
 from services.two_factor import TwoFactor
@@ -76,6 +77,10 @@ def _real_protection(services: ServicesDep) -> RealProtection:
     return services.real_protection
 
 
+def _real_sessions(services: ServicesDep) -> RealSessions:
+    return services.real_sessions
+
+
 def _tuning(services: ServicesDep) -> Tuning:
     return services.tuning
 
@@ -124,6 +129,7 @@ TuningDep = Annotated[Tuning, Depends(_tuning)]
 RealOrdersDep = Annotated[RealOrders, Depends(_real_orders)]
 RealAccountDep = Annotated[RealAccount, Depends(_real_account)]
 RealProtectionDep = Annotated[RealProtection, Depends(_real_protection)]
+RealSessionsDep = Annotated[RealSessions, Depends(_real_sessions)]
 TwoFactorDep = Annotated[TwoFactor, Depends(_two_factor)]
 SystemDep = Annotated[System, Depends(_system)]
 HubDep = Annotated[EventHub, Depends(_hub)]

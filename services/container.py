@@ -27,6 +27,7 @@ from services.paper import PaperTrading
 from services.real_account import RealAccount
 from services.real_orders import RealOrders
 from services.real_protection import RealProtection
+from services.real_session import RealSessions
 from services.system import System
 from services.tuning import Tuning
 from services.two_factor import TwoFactor
@@ -52,6 +53,7 @@ class Services:
     real_orders: RealOrders
     real_account: RealAccount
     real_protection: RealProtection
+    real_sessions: RealSessions
     two_factor: TwoFactor
     ai: AiAnalysis
     ai_chat: AiChat
@@ -84,6 +86,7 @@ class Services:
             system=System(settings),
             tuning=tuning, real_orders=real_orders,
             real_account=real_account, real_protection=RealProtection(db, real_orders, real_account),
+            real_sessions=RealSessions(settings, temporal, db, exchange, paper, tuning, real_orders, two_factor),
             two_factor=two_factor, ai=AiAnalysis(settings, temporal, db),
             ai_chat=AiChat(settings, temporal, db, paper, market), ai_reviews=AiReviews(settings, temporal, db, tuning),
             ai_training=AiTraining(settings, temporal, db),

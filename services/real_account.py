@@ -31,7 +31,7 @@ from activities.binance.futures_account import (
     UserTrade,
 )
 from activities.binance.key_vault import KeyVaultError, MasterKeyring, load_credentials
-from activities.binance.shared_gate import SharedRequestGate
+from activities.binance.shared_gate import GateLimits, SharedRequestGate
 from activities.binance.signed import SignedBinanceClient
 from activities.exchange_errors import ExchangeError
 from core.order_contracts import (
@@ -92,7 +92,9 @@ class RealAccount:
             raise Conflict("key_id", "the stored key cannot be decrypted; save it again") from None
         url = self.settings.exchange_futures_url
         async with SignedBinanceClient(url, credentials, timeout_s=self.settings.order_request_timeout_s,
-                                       gate=SharedRequestGate(self.db, url, credentials.api_key)) as signed:
+                                       gate=SharedRequestGate(
+                                           self.db, url, credentials.api_key,
+                                           GateLimits(self.settings.exchange_weight_per_minute))) as signed:
             try:
                 yield FuturesAccountClient(signed)
             except ExchangeError as exc:

@@ -233,6 +233,26 @@ class Tuning:
         view = await self._update_tuning(principal.user_id, TuningWorkflow.propose, proposal, write_id)
         return self._created(principal, view, write_id)
 
+    async def propose_real_start(self, principal: Principal, session_id: str, reason: str,
+                                 key: str | None) -> ProposalCreated:
+        """The RED proposal that starts ``session_id`` (a real session): approved by a person typing its
+        text with a fresh step-up, it tells the session to start (``workflows.tuning_apply``)."""
+        changes = [Change(REAL_TRADING.path, 0, 1)]
+        request = {"changes": [[REAL_TRADING.path, 1]], "reason": reason, "session": session_id}
+        write_id = update_id(principal.user_id, "tuning.propose", checked_key(key, required=False), request)
+        if key is not None and (repeated := await self._repeated(principal.user_id, write_id)) is not None:
+            return self._created(principal, repeated, write_id)
+        try:
+            proposal = replace(propose_input(
+                user_id=principal.user_id, session_id=session_id, changes=changes, reason=reason,
+                proposer=Proposer("user", principal.user_id, principal.channel), version=None,
+                cooldown_overrides=self.cooldown_overrides(), expiry_s=self.settings.tuning_approval_expiry_s),
+                mode="real")
+        except InvalidInput as exc:
+            raise Rejected(exc.field, exc.reason) from None
+        view = await self._update_tuning(principal.user_id, TuningWorkflow.propose, proposal, write_id)
+        return self._created(principal, view, write_id)
+
     def _created(self, principal: Principal, view: ProposalView, write_id: str) -> ProposalCreated:
         """The answer to a proposal: the token of the caller's channel only to a human session, only
         while it awaits approval."""

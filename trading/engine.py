@@ -148,6 +148,20 @@ class Engine(OrderBook, FastPaths):
             return verdicts, rejection
         return self._on_signal(side, confidence, symbol, close, close_time, fills, trades)
 
+    def act_at_open(self, symbol: str, price: float, time: int) -> StepResult:
+        """The waiting decision of ``symbol`` acted on at an open at ``price`` and market time ``time``
+        (what the next step would do first), booked on this Engine. A real session calls it on a copy
+        the moment a candle closes: the exchange's book then offers the next open, so the fills it
+        returns are the orders to send, sized as paper and backtest size them."""
+        waiting = self.pending_signals.pop(symbol, None) if self.pending_signals else None
+        if waiting is None:
+            return EMPTY_STEP
+        fills: list[Fill] = []
+        trades: list[Trade] = []
+        self.now = max(self.now, time)
+        verdicts, rejection = self._on_signal(waiting[0], waiting[1], symbol, price, time, fills, trades)
+        return StepResult(tuple(fills), tuple(trades), verdicts, rejection)
+
     def _could_act(self, symbol: str, side: Side, confidence: float) -> bool:
         """Whether a signal can change anything at the next open (nothing happens to the symbol's
         position before then): close an opposite position, or open one. Others are not kept, so an

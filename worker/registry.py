@@ -15,6 +15,7 @@ from activities.grok import GrokActivities
 from activities.market_feed import FeedConfig, MarketFeedActivities
 from activities.market_reads import MarketReadActivities
 from activities.real_orders import OrderActivities
+from activities.real_session import RealSessionActivities
 from activities.session_analysis import SessionAnalysisActivities
 from activities.session_store import PriceSource, SessionStoreActivities
 from activities.training import TrainingActivities
@@ -27,6 +28,7 @@ from workflows.backtest import BacktestWorkflow
 from workflows.feed_recorder import FeedRecorderWorkflow
 from workflows.market_feed import MarketFeedWorkflow
 from workflows.order import OrderWorkflow
+from workflows.real_session import RealSessionWorkflow
 from workflows.system_probe import SystemProbeWorkflow
 from workflows.trading_session import TradingSessionWorkflow
 from workflows.training import TrainingWorkflow
@@ -48,7 +50,7 @@ _WORKFLOWS: dict[str, list[type]] = {
                          TuningWorkflow, TuningApprovalWorkflow],
     TASK_QUEUE_MARKET: [MarketFeedWorkflow],
     TASK_QUEUE_AI: [AiAnalysisWorkflow, AiChatWorkflow, AiReviewWorkflow, TrainingWorkflow],
-    TASK_QUEUE_REAL: [OrderWorkflow],
+    TASK_QUEUE_REAL: [OrderWorkflow, RealSessionWorkflow],
 }
 
 
@@ -85,6 +87,13 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
                 training.open_training, training.plan_training, training.run_training_fold,
                 training.record_training_step, training.finish_training, training.mark_training]
     if role == TASK_QUEUE_REAL:
-        orders = OrderActivities(ctx.db, ctx.settings, MasterKeyring.from_settings(ctx.settings))
-        return [orders.submit_order, orders.lookup_order, orders.cancel_exchange_order, orders.record_order]
+        keyring = MasterKeyring.from_settings(ctx.settings)
+        orders = OrderActivities(ctx.db, ctx.settings, keyring)
+        session = RealSessionActivities(ctx.db, ctx.settings, keyring)
+        # A real session analyses candles and follows the feed as a paper session does (the same
+        # activities, served here too, since a workflow's activities run on its own task queue).
+        reads, analysis = MarketReadActivities(ctx.db), SessionAnalysisActivities(ctx.db)
+        return [orders.submit_order, orders.lookup_order, orders.cancel_exchange_order, orders.record_order,
+                session.read_exchange, session.sync_ledger, session.record_real_session, session.check_approval,
+                reads.subscribe_feed, reads.unsubscribe_feed, analysis.analyze_candle]
     return []

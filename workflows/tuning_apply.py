@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.tuning_store import TuningActivities
+    from core.real_session_contracts import StartRealSessionInput
     from core.tuning_contracts import (
         APPLIED,
         FAILED,
@@ -24,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         TakeSnapshotInput,
     )
     from trading.tuning_table import Change, patch_of
+    from workflows.real_session import RealSessionWorkflow
 
 STEP_TIMEOUT = timedelta(seconds=30)
 # A few attempts over about a minute: a session or MongoDB away longer fails the proposal, which
@@ -58,6 +60,8 @@ async def record(view: ProposalView, event: str, engine: dict | None = None, ana
 
 async def apply_proposal(view: ProposalView, proposal: ProposeInput) -> ProposalView:
     """Snapshot, apply, record; the view as it ended (APPLIED or FAILED)."""
+    if proposal.mode == "real":
+        return await start_real_session(view, proposal)
     changes = as_changes(proposal.changes)
     try:
         snapshot = await workflow.execute_activity_method(
@@ -82,4 +86,21 @@ async def apply_proposal(view: ProposalView, proposal: ProposeInput) -> Proposal
         return failed
     applied = replace(view, status=APPLIED, applied_version=done.version)
     await record(applied, "applied", done.engine_settings, done.analysis_settings)
+    return applied
+
+
+async def start_real_session(view: ProposalView, proposal: ProposeInput) -> ProposalView:
+    """An approved start of real trading: recorded as approved (the session checks that record), then
+    the real session is told. APPLIED says the session has its approval; whether it trades is the
+    session's status (it reconciles first)."""
+    await record(view, "approved")
+    try:
+        await workflow.get_external_workflow_handle_for(RealSessionWorkflow.run, proposal.session_id).signal(
+            RealSessionWorkflow.approved_start, StartRealSessionInput(proposal.user_id, view.proposal_id))
+    except Exception as exc:  # noqa: BLE001 - the session is gone: the approval fails visibly
+        failed = replace(view, status=FAILED, failure=f"the real session could not be told: {exc}")
+        await record(failed, "failed")
+        return failed
+    applied = replace(view, status=APPLIED)
+    await record(applied, "applied")
     return applied

@@ -1,0 +1,188 @@
+"""The caller's real session ``session:{user}:real``: start it through a RED approval, stop it, stop or
+resume its entries, adopt the exchange's positions, reconcile, read its status and ledger.
+
+Starting is a person's decision twice over: the request needs a fresh two-factor step-up and creates
+a RED proposal (``Tuning.propose_real_start``), and approving that proposal needs its exact text and
+another step-up. The session trades the paper session's settings and analysis (the same decisions),
+on USDⓈ-M futures, with the caller's saved API key. Stopping, stopping entries and flattening are
+never blocked and need no step-up; adopting the exchange's positions is a person's decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, NoReturn
+
+from pymongo.asynchronous.database import AsyncDatabase
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.contracts import TASK_QUEUE_REAL, task_queue_name
+from core.order_contracts import OrderTiming
+from core.real_session_contracts import (
+    REAL_NEW,
+    AdoptInput,
+    ConfigureRealSessionInput,
+    RealEntriesInput,
+    RealSessionConfig,
+    RealSessionState,
+    RealSessionStatus,
+    StopRealSessionInput,
+    real_session_workflow_id,
+)
+from core.settings import Settings
+from services.errors import Forbidden, NotFound, Rejected
+from services.exchange_symbols import ExchangeSymbols
+from services.idempotency import checked_key, update_id
+from services.paper import PaperTrading
+from services.paper_session import UPDATE_WAIT, execute_entity_update, raise_update_failure, unavailable
+from services.principal import Principal
+from services.real_orders import RealOrders
+from services.tuning import ProposalCreated, Tuning
+from services.two_factor import TwoFactor
+from trading.settings import EngineSettings, MarketType
+from workflows.real_session import RealSessionWorkflow
+from workflows.trading_session import TradingSessionWorkflow
+
+LEDGER_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class RealStartRequest:
+    symbols: tuple[str, ...] = ()
+    interval: str | None = None
+    key_id: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RealStartRequested:
+    """The session as configured, and the RED proposal whose approval starts it."""
+
+    session: RealSessionStatus
+    proposal: ProposalCreated
+
+
+class RealSessions:
+    def __init__(self, settings: Settings, temporal: Client, db: AsyncDatabase, exchange: ExchangeSymbols,
+                 paper: PaperTrading, tuning: Tuning, orders: RealOrders, two_factor: TwoFactor) -> None:
+        self.settings = settings
+        self.temporal = temporal
+        self.db = db
+        self.exchange = exchange
+        self.paper = paper
+        self.tuning = tuning
+        self.orders = orders
+        self.two_factor = two_factor
+
+    def _handle(self, user_id: str) -> WorkflowHandle[RealSessionWorkflow, None]:
+        return self.temporal.get_workflow_handle_for(RealSessionWorkflow.run, real_session_workflow_id(user_id))
+
+    def _timing(self) -> OrderTiming:
+        s = self.settings
+        return OrderTiming(confirm_expiry_s=s.order_confirm_expiry_s, submit_timeout_s=s.order_submit_timeout_s,
+                           lookup_timeout_s=s.order_request_timeout_s + 5,
+                           protection_window_s=s.order_protection_window_s, poll_interval_s=s.order_poll_interval_s)
+
+    # -- reads -------------------------------------------------------------------------------------
+    async def status(self, principal: Principal) -> RealSessionStatus:
+        try:
+            found: RealSessionStatus = await self._handle(principal.user_id).query(RealSessionWorkflow.status)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise unavailable(exc) from None
+            return _never_started(principal.user_id)
+        return found
+
+    async def ledger(self, principal: Principal, limit: int = 100) -> list[dict[str, Any]]:
+        """The exchange's records booked for the caller (fills and income), newest first."""
+        cursor = self.db.real_ledger.find({"user_id": principal.user_id}, {"_id": 0, "booked_at": 0}) \
+            .sort("time_ms", -1).limit(min(limit, LEDGER_LIMIT))
+        return await cursor.to_list()
+
+    # -- starting ----------------------------------------------------------------------------------
+    async def request_start(self, principal: Principal, request: RealStartRequest,
+                            key: str | None) -> RealStartRequested:
+        """Configure the session with the paper session's settings and propose its start (RED)."""
+        if not principal.human:
+            raise Forbidden("only a person starts real trading; an agent may not")
+        self.two_factor.require_step_up(principal, "starting a real session")
+        checked_key(key, required=True)
+        key_id = await self.orders.key_id_of(principal, request.key_id)
+        record = await self.paper.session(principal).query(TradingSessionWorkflow.settings)
+        symbols = tuple(request.symbols or (record.symbols if record else ()))
+        interval = request.interval or (record.interval if record else "")
+        if not symbols or not interval:
+            raise Rejected("symbols", "name the symbols and interval (or start a paper session to trade its own)")
+        engine = dict(record.engine_settings) if record else EngineSettings().to_dict()
+        engine["market"] = MarketType.FUTURES.value
+        specs = await self.exchange.specs_for(symbols, MarketType.FUTURES, engine.get("account_currency", "USDT"))
+        engine["symbols"] = [asdict(spec) for spec in specs]
+        config = RealSessionConfig(
+            key_id=key_id, source=self.settings.market_source, symbols=symbols, interval=interval,
+            engine_settings=engine, analysis_settings=dict(record.analysis_settings) if record else {},
+            timing=self._timing(), protection_confirm_s=self.settings.real_protection_confirm_s,
+            reconcile_every_s=self.settings.real_reconcile_every_s)
+        write_id = update_id(principal.user_id, "real.configure", key, asdict(config))
+        session: RealSessionStatus = await self._configure(principal.user_id, config, write_id)
+        reason = request.reason or f"start real trading of {', '.join(symbols)} {interval}"
+        proposal = await self.tuning.propose_real_start(principal, session.workflow_id, reason, key)
+        return RealStartRequested(session, proposal)
+
+    async def _configure(self, user_id: str, config: RealSessionConfig, write_id: str) -> RealSessionStatus:
+        start = WithStartWorkflowOperation(
+            RealSessionWorkflow.run, RealSessionState(user_id=user_id), id=real_session_workflow_id(user_id),
+            task_queue=task_queue_name(TASK_QUEUE_REAL, self.settings.task_queue_prefix),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+        try:
+            done: RealSessionStatus = await self.temporal.execute_update_with_start_workflow(
+                RealSessionWorkflow.configure, ConfigureRealSessionInput(user_id, config),
+                start_workflow_operation=start, id=write_id, rpc_timeout=UPDATE_WAIT)
+        except WorkflowUpdateFailedError as exc:
+            raise_update_failure(exc)
+        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+            raise unavailable(exc) from None
+        return done
+
+    # -- steering ----------------------------------------------------------------------------------
+    async def _update(self, principal: Principal, update: Any, arg: Any) -> RealSessionStatus:
+        async def closed() -> NoReturn:
+            raise NotFound("no real session: request a start first")
+
+        done: RealSessionStatus = await execute_entity_update(self._handle(principal.user_id), update, arg, closed)
+        return done
+
+    async def stop(self, principal: Principal, flatten: bool, reason: str = "") -> RealSessionStatus:
+        """Stop (never blocked): entries end at once; with ``flatten`` every position is closed."""
+        return await self._update(principal, RealSessionWorkflow.stop,
+                                  StopRealSessionInput(principal.user_id, flatten, reason))
+
+    async def set_entries(self, principal: Principal, enabled: bool) -> RealSessionStatus:
+        """Stopping entries is never blocked; resuming them is a person's decision, once nothing differs."""
+        return await self._update(principal, RealSessionWorkflow.set_entries,
+                                  RealEntriesInput(principal.user_id, enabled, principal.human))
+
+    async def adopt(self, principal: Principal) -> RealSessionStatus:
+        """Take the exchange's positions as the session's (a person, with a fresh step-up)."""
+        if not principal.human:
+            raise Forbidden("only a person adopts positions into a real session")
+        self.two_factor.require_step_up(principal, "adopting the exchange's positions")
+        return await self._update(principal, RealSessionWorkflow.adopt, AdoptInput(principal.user_id, True))
+
+    async def reconcile(self, principal: Principal) -> RealSessionStatus:
+        return await self._update(principal, RealSessionWorkflow.reconcile_now, principal.user_id)
+
+
+def _never_started(user_id: str) -> RealSessionStatus:
+    return RealSessionStatus(
+        workflow_id=real_session_workflow_id(user_id), user_id=user_id, status=REAL_NEW, entries_enabled=False,
+        halted_reason="", symbols=(), interval="", key_id=None, approval_id=None, positions=(), pending_orders={},
+        alerts=(), report=None, market_time=0, last_open_time={}, candles_processed=0, orders_sent=0, queued=0,
+        model_equity=0.0, revision=0)
