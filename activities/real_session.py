@@ -116,12 +116,12 @@ class RealSessionActivities:
                 {"user_id": request.user_id, "kind": "income"}, {"time_ms": 1}, sort=[("time_ms", -1)])
             start = int(newest_income["time_ms"]) if newest_income else 0
             while True:
-                page = await account.income(start_time_ms=start, limit=INCOME_PAGE)
+                entries = await account.income(start_time_ms=start, limit=INCOME_PAGE)
                 income += await self._book(request, [{"kind": "income", "entry_id": f"income:{e.tran_id}",
-                                                      **asdict(e)} for e in page])
-                if len(page) < INCOME_PAGE:
+                                                      **asdict(e)} for e in entries])
+                if len(entries) < INCOME_PAGE:
                     break
-                start = page[-1].time_ms  # entries of that millisecond again: their keys book them once
+                start = entries[-1].time_ms  # entries of that millisecond again: their keys book them once
         return SyncLedgerResult(fills, income)
 
     async def _book(self, request: SyncLedgerInput, entries: list[dict[str, Any]]) -> int:
