@@ -31,6 +31,8 @@ from core.real_session_contracts import (
     NOT_APPROVED,
     ExchangePosition,
     ExchangeView,
+    PrepareAccountInput,
+    PrepareAccountResult,
     ReadExchangeInput,
     RecordRealSessionInput,
     StartRealSessionInput,
@@ -89,6 +91,19 @@ class RealSessionActivities:
             prices=prices, read_at_ms=int(time.time() * 1000), hedge_mode=hedge,
             wallet_balance=wallet.total_wallet_balance if wallet else None,
             equity=wallet.total_margin_balance if wallet else None)
+
+    @activity.defn
+    async def prepare_account(self, request: PrepareAccountInput) -> PrepareAccountResult:
+        """Leverage and isolated margin per symbol (the model's; a margin type cannot change while a
+        position or order is open: the exchange's refusal fails the start, with its reason)."""
+        leverage: dict[str, int] = {}
+        margin: dict[str, str] = {}
+        async with await self._signed(request.user_id, request.key_id) as signed:
+            account = FuturesAccountClient(signed)
+            for symbol in request.symbols:
+                margin[symbol] = await account.set_margin_type(symbol, "ISOLATED")
+                leverage[symbol] = await account.set_leverage(symbol, request.leverage)
+        return PrepareAccountResult(leverage, margin)
 
     @activity.defn
     async def sync_ledger(self, request: SyncLedgerInput) -> SyncLedgerResult:

@@ -132,6 +132,9 @@ class RealSessionState:
     candles_processed: int = 0
     orders_sent: int = 0
     revision: int = 0
+    # What the exchange confirmed at the start: symbol -> leverage, symbol -> margin type.
+    leverage: dict = field(default_factory=dict)
+    margin_types: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ class RealSessionStatus:
     queued: int
     model_equity: float
     revision: int
+    leverage: dict = field(default_factory=dict)
+    margin_types: dict = field(default_factory=dict)
 
 
 # -- activities ---------------------------------------------------------------------------------------
@@ -190,6 +195,22 @@ class ExchangeView:
     hedge_mode: bool | None = None
     wallet_balance: float | None = None
     equity: float | None = None  # wallet balance plus unrealized profit
+
+
+@dataclass(frozen=True)
+class PrepareAccountInput:
+    """Set each symbol's leverage and isolated margin, as the session's model trades them."""
+
+    user_id: str
+    key_id: str
+    symbols: tuple[str, ...]
+    leverage: int
+
+
+@dataclass(frozen=True)
+class PrepareAccountResult:
+    leverage: dict  # symbol -> the leverage the exchange confirmed
+    margin_types: dict  # symbol -> ISOLATED
 
 
 @dataclass(frozen=True)

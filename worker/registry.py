@@ -94,6 +94,7 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
         # activities, served here too, since a workflow's activities run on its own task queue).
         reads, analysis = MarketReadActivities(ctx.db), SessionAnalysisActivities(ctx.db)
         return [orders.submit_order, orders.lookup_order, orders.cancel_exchange_order, orders.record_order,
-                session.read_exchange, session.sync_ledger, session.record_real_session, session.check_approval,
+                session.read_exchange, session.prepare_account, session.sync_ledger, session.record_real_session,
+                session.check_approval,
                 reads.subscribe_feed, reads.unsubscribe_feed, analysis.analyze_candle]
     return []

@@ -50,6 +50,8 @@ with workflow.unsafe.imports_passed_through():
         ConfigureRealSessionInput,
         ExchangeView,
         ManagedPosition,
+        PrepareAccountInput,
+        PrepareAccountResult,
         RealAlert,
         RealEntriesInput,
         RealSessionConfig,
@@ -102,6 +104,8 @@ class RealSessionWorkflow:
         self._last_alert: RealAlert | None = None
         self._start_request: StartRealSessionInput | None = None
         self._hedge_mode = False  # as the last full read found it
+        # The leverage and margin types the exchange confirmed at the start (expected from then on).
+        self._prepared = PrepareAccountResult(dict(state.leverage), dict(state.margin_types))
         # Symbols acted on at the coming open: the model books that open at its next step, so until
         # then the position to compare with the exchange is the one the acting copy holds.
         self._acted: dict[str, Position | None] = {}
@@ -438,7 +442,19 @@ class RealSessionWorkflow:
             self._alert(ALERT_HEDGE_MODE, f"not started: {HEDGE_MODE_REASON}", halt=False)
             await self._record("start_refused")
             return
-        assert self._engine is not None
+        config = self._state.config
+        assert config is not None and self._engine is not None
+        try:
+            prepared = await workflow.execute_activity_method(
+                RealSessionActivities.prepare_account,
+                PrepareAccountInput(self._state.user_id, config.key_id, config.symbols, self._engine.settings.leverage),
+                start_to_close_timeout=SHORT_TIMEOUT, retry_policy=BOUNDED)
+        except ActivityError as exc:
+            self._alert(ALERT_ORDER_FAILED, f"not started: leverage and margin could not be set: {exc.cause or exc}",
+                        halt=False)
+            await self._record("start_refused")
+            return
+        self._prepared = prepared
         # The model starts from the account as it is: sizing follows the real balance.
         self._engine = Engine(replace(self._engine.settings, starting_balance=view.wallet_balance))
         self._positions.clear()
@@ -585,12 +601,14 @@ class RealSessionWorkflow:
             report=self._state.report, market_time=self._engine.now if self._engine else 0,
             last_open_time=dict(self._state.last_open_time), candles_processed=self._state.candles_processed,
             orders_sent=self._state.orders_sent, queued=len(self._arrivals),
-            model_equity=self._engine.equity() if self._engine else 0.0, revision=self._state.revision)
+            model_equity=self._engine.equity() if self._engine else 0.0, revision=self._state.revision,
+            leverage=dict(self._prepared.leverage), margin_types=dict(self._prepared.margin_types))
 
     def _snapshot(self) -> RealSessionState:
         return replace(self._state, engine=self._engine.to_state() if self._engine else None,
                        positions=tuple(self._positions.values()), pending_orders=dict(self._pending),
-                       queue=tuple(self._arrivals))
+                       queue=tuple(self._arrivals), leverage=dict(self._prepared.leverage),
+                       margin_types=dict(self._prepared.margin_types))
 
 
 def adopt_into(engine: Engine, held: dict[str, tuple[float, float]]) -> None:

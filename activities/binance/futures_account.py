@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from activities.binance.signed import SignedBinanceClient
-from activities.exchange_errors import BadExchangeDataError
+from activities.exchange_errors import BadExchangeDataError, ExchangeError
 
 POSITION_RISK_PATH = "/fapi/v3/positionRisk"
 ACCOUNT_PATH = "/fapi/v3/account"
@@ -26,6 +26,9 @@ INCOME_PATH = "/fapi/v1/income"
 
 # Binance's request weights (USDⓈ-M): open orders weigh 1 for one symbol and 40 for all of them.
 WEIGHTS = {POSITION_RISK_PATH: 5, ACCOUNT_PATH: 5, POSITION_MODE_PATH: 30, USER_TRADES_PATH: 5, INCOME_PATH: 30}
+LEVERAGE_PATH = "/fapi/v1/leverage"
+MARGIN_TYPE_PATH = "/fapi/v1/marginType"
+NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
 OPEN_ORDERS_WEIGHT_ONE_SYMBOL = 1
 OPEN_ORDERS_WEIGHT_ALL = 40
 
@@ -299,6 +302,23 @@ class FuturesAccountClient:
             if value is not None:
                 params[name] = str(value)
         return parse_list(INCOME_PATH, await self._get(INCOME_PATH, params, WEIGHTS[INCOME_PATH]), parse_income)
+
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        """Set the symbol's leverage; the leverage the exchange confirms."""
+        reply = await self._signed.signed_request("POST", LEVERAGE_PATH, {"symbol": symbol, "leverage": str(leverage)},
+                                                  weight=1)
+        return parse_reply(LEVERAGE_PATH, reply, lambda r: _int(r, "leverage"))
+
+    async def set_margin_type(self, symbol: str, margin_type: str) -> str:
+        """Set ISOLATED or CROSSED margin; "No need to change" (-4046) confirms it too."""
+        try:
+            await self._signed.signed_request("POST", MARGIN_TYPE_PATH, {"symbol": symbol, "marginType": margin_type},
+                                              weight=1)
+        except ExchangeError as exc:
+            if exc.code != NO_NEED_TO_CHANGE_MARGIN_TYPE:
+                raise
+        return margin_type
 
 
 def _by_symbol(symbol: str | None) -> tuple[dict[str, str], int]:

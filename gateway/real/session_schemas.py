@@ -70,6 +70,8 @@ class RealSessionOut(BaseModel):
     candles_processed: int
     orders_sent: int
     queued: int
+    leverage: dict[str, int] = Field(description="Per symbol, the leverage the exchange confirmed at the start.")
+    margin_types: dict[str, str] = Field(description="Per symbol, the margin type set at the start (ISOLATED).")
     model_equity: float = Field(description="The equity of the session's model of the account (decisions are "
                                             "sized on it); the exchange's balance is the truth.")
 

@@ -102,6 +102,8 @@ async def test_starting_needs_a_red_approval_a_step_up_and_a_person(gateway, sig
     await request_and_approve(gateway, trader)
     status = await wait_until(lambda: real_status(gateway, trader), lambda s: s["status"] == "RUNNING", 30)
     assert status["approval_id"] and status["report"]["ok"], status
+    # The exchange trades the symbol as the model does: isolated margin at the settings' leverage.
+    assert status["leverage"] == {SYMBOL: 10} and status["margin_types"] == {SYMBOL: "ISOLATED"}, status
     # A second start while it trades is refused, and stopping is always possible.
     again = await gateway.http.post("/api/real-trading/start", headers={**trader.headers, "Idempotency-Key": "again-1"},
                                     json={"symbols": [SYMBOL], "interval": INTERVAL})
