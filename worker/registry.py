@@ -93,8 +93,10 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
         # A real session analyses candles and follows the feed as a paper session does (the same
         # activities, served here too, since a workflow's activities run on its own task queue).
         reads, analysis = MarketReadActivities(ctx.db), SessionAnalysisActivities(ctx.db)
+        store = SessionStoreActivities(ctx.db, PriceSource(ctx.settings.market_source, ctx.settings.exchange_rest_url,
+                                                           ctx.settings.exchange_futures_url))
         return [orders.submit_order, orders.lookup_order, orders.cancel_exchange_order, orders.record_order,
                 session.read_exchange, session.prepare_account, session.sync_ledger, session.record_real_session,
                 session.check_approval,
-                reads.subscribe_feed, reads.unsubscribe_feed, analysis.analyze_candle]
+                reads.subscribe_feed, reads.unsubscribe_feed, analysis.analyze_candle, store.funding_rate]
     return []

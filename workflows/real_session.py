@@ -71,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
     from trading.settings import EngineSettings
     from trading.signals import Direction, Signal
     from workflows.real_session_orders import ExchangeActions, filled
+    from workflows.session_funding import learn_funding_rates
     from workflows.session_rules import FORBIDDEN, NOT_FOUND, rejected
 
 SHORT_TIMEOUT = timedelta(seconds=20)
@@ -82,6 +83,8 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
                            maximum_interval=timedelta(seconds=20), maximum_attempts=6)
 MAX_ALERTS = 20
 MAX_RUN_EVENTS = 2_000
+# A quiet candle's status is written through every this many candles.
+RECORD_EVERY = 12
 
 
 def _now_ms() -> int:
@@ -104,6 +107,7 @@ class RealSessionWorkflow:
         self._last_alert: RealAlert | None = None
         self._start_request: StartRealSessionInput | None = None
         self._hedge_mode = False  # as the last full read found it
+        self._degraded: dict[str, str] = {}  # what the model runs without (a funding rate)
         # The leverage and margin types the exchange confirmed at the start (expected from then on).
         self._prepared = PrepareAccountResult(dict(state.leverage), dict(state.margin_types))
         # Symbols acted on at the coming open: the model books that open at its next step, so until
@@ -161,6 +165,7 @@ class RealSessionWorkflow:
         if candle_problem(candle) or closed.open_time <= engine.last_open_time.get(closed.symbol, -1):
             return
         signal = await self._signal(closed, config)
+        await learn_funding_rates(engine, candle, lambda: True, self._degraded)
         engine.entries_enabled = self._entries_open()
         try:
             engine.step(candle, signal)
@@ -169,11 +174,13 @@ class RealSessionWorkflow:
             return
         self._acted.pop(closed.symbol, None)
         view = await self._read_or_none()
-        sent, held = self._state.orders_sent, set(self._positions)
+        sent, held, changed = self._state.orders_sent, set(self._positions), False
         if view is not None:
-            await self._follow_exits(view)
+            changed = await self._follow_exits(view)
             if closed.symbol in engine.pending_signals:
                 await self._act(closed.symbol, view, closed.close_time)
+                changed = True
+            if changed:  # compared below with the exchange as it is now, not as it was before acting
                 view = await self._read_or_none()
         if self._state.orders_sent != sent or set(self._positions) != held:
             await self._sync_ledger(income=False)  # fills to book; income waits for the periodic pass
@@ -182,7 +189,9 @@ class RealSessionWorkflow:
         self._state = replace(self._state, last_open_time={**self._state.last_open_time,
                                                            closed.symbol: closed.open_time},
                               candles_processed=self._state.candles_processed + 1)
-        await self._record("candle")
+        # Written through when something moved, else now and then (the status query is always current).
+        if changed or self._last_alert is not None or self._state.candles_processed % RECORD_EVERY == 0:
+            await self._record("candle")
 
     async def _signal(self, closed: CandleClosed, config: RealSessionConfig) -> Signal | None:
         key = stream_key(closed.symbol, closed.interval)
@@ -272,13 +281,14 @@ class RealSessionWorkflow:
                     await actions.cancel(order_id, symbol, conditional=True)
             self._positions.pop(symbol, None)
 
-    async def _follow_exits(self, view: ExchangeView) -> None:
+    async def _follow_exits(self, view: ExchangeView) -> bool:
         """Positions the exchange closed by themselves (a stop or take profit fired, a liquidation):
-        the sibling protective order is cancelled, so it cannot close a later position."""
+        the sibling protective order is cancelled, so it cannot close a later position. True when
+        one was."""
         held = {p.symbol for p in view.positions}
         gone = [s for s in self._positions if s not in held]
         if not gone:
-            return
+            return False
         actions = self._actions()
         try:
             for symbol in gone:
@@ -288,6 +298,7 @@ class RealSessionWorkflow:
                         await actions.cancel(order_id, symbol, conditional=True)
         finally:
             self._done(actions)
+        return True
 
     async def _read_or_none(self, full: bool = False) -> ExchangeView | None:
         if self._state.config is None:

@@ -46,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
         AnalyzeCandleResult,
         CandleClosed,
         CompactSignal,
-        FundingRateInput,
         ReadCandlesInput,
         SessionState,
         SessionWritesInput,
@@ -56,8 +55,6 @@ with workflow.unsafe.imports_passed_through():
     from trading.analysis_settings import AnalysisSettings
     from trading.candle import INTERVAL_MS, Candle, candle_problem
     from trading.engine import CandleRejected, StepResult
-    from trading.funding import boundaries_in
-    from trading.settings import FundingMode
     from trading.signals import Direction, Signal
     from workflows import session_legacy as legacy
     from workflows.ai_ask import ask_grok
@@ -79,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
         READ_TIMEOUT,
     )
     from workflows.session_control import SessionControl
+    from workflows.session_funding import learn_funding_rates
     from workflows.session_orders import ManualOrders
 
 __all__ = ["PATCH_CANDLE_BARRIER", "PATCH_LOCAL_ANALYSIS", "PATCH_LONGER_BURSTS", "PATCH_STOPPED_BLOCKS_ENTRIES",
@@ -318,24 +316,7 @@ class TradingSessionWorkflow(SessionControl, ManualOrders):
         return AnalyzeCandleResult(anchor, expected, signal)
 
     async def _learn_funding_rates(self, candle: Candle) -> None:
-        """With funding from the exchange's series: its rate at each 8-hour instant the candle crosses,
-        asked once per instant (a failure falls back to the constant rate, and says so)."""
-        s = self._engine.settings
-        if not (s.funding_on and s.funding_mode is FundingMode.SERIES):
-            return
-        for instant in boundaries_in(candle.open_time, candle.close_time):
-            if self._engine.knows_funding_rate(candle.symbol, instant) or not workflow.patched(PATCH_FUNDING_RATES):
-                continue
-            try:
-                found = await workflow.execute_activity_method(
-                    SessionStoreActivities.funding_rate, FundingRateInput(candle.symbol, instant),
-                    start_to_close_timeout=READ_TIMEOUT, retry_policy=BOUNDED)
-            except ActivityError as exc:
-                self._degraded["funding"] = f"{candle.symbol}@{instant}: {exc.cause}; the constant rate applied"
-                continue
-            self._degraded.pop("funding", None)
-            if found.rate is not None:
-                self._engine.learn_funding_rate(candle.symbol, instant, found.rate)
+        await learn_funding_rates(self._engine, candle, lambda: workflow.patched(PATCH_FUNDING_RATES), self._degraded)
 
     async def _step(self, closed: CandleClosed, candle: Candle, analysis: AnalyzeCandleResult,
                     grok: AskGrokResult | None = None) -> None:

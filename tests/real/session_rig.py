@@ -19,6 +19,23 @@ from tests.sim.conftest import sim_state
 INTERVAL = "5m"
 FIVE_MINUTES = 300_000
 SessionDone = Callable[[int], Awaitable[bool]]
+# With DURABOT_RECORD_SESSION_HISTORIES=<dir>, every real session's history of a test is written there.
+RECORD_ENV = "DURABOT_RECORD_SESSION_HISTORIES"
+
+
+@contextlib.asynccontextmanager
+async def every_worker(client: Any, settings: Any, db: Any, identity: str) -> AsyncIterator[None]:
+    """Every worker role (the feed, tuning approvals, the real queue), recording the real sessions'
+    histories at the end when ``RECORD_ENV`` names a folder."""
+    from core.contracts import TASK_QUEUE_REAL, task_queue_name
+    from tests.conftest import record_histories, running_all
+    from worker.main import build_workers
+
+    async with running_all(build_workers(client, settings, db, identity=identity)):
+        yield
+        queue = task_queue_name(TASK_QUEUE_REAL, settings.task_queue_prefix)
+        ids = {w.id async for w in client.list_workflows(f"TaskQueue = '{queue}'") if w.id.startswith("session:")}
+        await record_histories(client, sorted(ids), RECORD_ENV)
 
 
 def feed_overrides(sim: SimExchangeServer, symbol: str, backfill: int) -> dict[str, Any]:

@@ -12,11 +12,10 @@ import pytest
 from services.errors import Forbidden
 from services.principal import Principal
 from services.real_session import RealStartRequest
-from tests.conftest import running_all
-from worker.main import build_workers, start_market_feed
+from worker.main import start_market_feed
 
 from .conftest import SYMBOL, Trader, sim_call
-from .session_rig import INTERVAL, Pacer, feed_overrides, place_foreign_order, wait_until
+from .session_rig import INTERVAL, Pacer, every_worker, feed_overrides, place_foreign_order, wait_until
 
 BACKFILL = 300
 ENGINE = {"taker_fee": 0.0005, "slippage_bps": 0.0, "stop_loss_pct": 1.0, "take_profit_pct": 1.5,
@@ -41,8 +40,8 @@ def real_settings(real_settings, sim):
 @pytest.fixture
 async def real_worker(real_settings, temporal_client, mongo_client):
     db = mongo_client[real_settings.mongo_database]
-    async with running_all(build_workers(temporal_client, real_settings, db, identity="real-session-test")) as w:
-        yield w
+    async with every_worker(temporal_client, real_settings, db, "real-session-test"):
+        yield
 
 
 async def real_status(gateway: Any, trader: Trader) -> dict[str, Any]:
@@ -51,9 +50,10 @@ async def real_status(gateway: Any, trader: Trader) -> dict[str, Any]:
     return reply.json()
 
 
-async def paper_start(gateway: Any, trader: Trader) -> None:
+async def paper_start(gateway: Any, trader: Trader, engine: dict[str, Any] = ENGINE,
+                      strategy: dict[str, Any] | None = None) -> None:
     reply = await gateway.http.post("/api/paper-trading/start", headers=trader.headers, json={
-        "symbols": [SYMBOL], "interval": INTERVAL, "basic": ENGINE, "strategy": {"min_agree": 2}})
+        "symbols": [SYMBOL], "interval": INTERVAL, "basic": engine, "strategy": strategy or {"min_agree": 2}})
     assert reply.status_code == 200, reply.text
 
 
@@ -161,3 +161,27 @@ async def test_trades_protects_halts_on_a_foreign_order_and_flattens(gateway, si
     ledger = await gateway.http.get("/api/real-trading/ledger", headers=trader.headers)
     fills = [e for e in ledger.json() if e["kind"] == "fill"]
     assert len(fills) >= 2 and len({e["entry_id"] for e in fills}) == len(fills), ledger.json()
+
+
+async def test_a_position_left_without_its_stop_is_closed_and_entries_halt(gateway, sign_up, real_settings, sim,
+                                                                           temporal_client):
+    trader = await sign_up()
+    await paper_start(gateway, trader)
+    await request_and_approve(gateway, trader)
+    await wait_until(lambda: real_status(gateway, trader), lambda s: s["status"] == "RUNNING", 30)
+    # The exchange refuses the first protective order (a stop that "would immediately trigger").
+    await sim_call(sim, "POST", "/sim/order_faults", json={"kind": "refuse_protective", "count": 1, "symbol": SYMBOL})
+    async with Pacer(sim, [done_with(gateway, trader)]).running():
+        await start_market_feed(temporal_client, real_settings)
+        status = await wait_until(lambda: real_status(gateway, trader), lambda s: s["status"] == "HALTED", 240)
+    alert = status["alerts"][-1]
+    assert alert["kind"] == "unprotected_position" and "closed" in alert["message"], status["alerts"]
+    assert not status["positions"] and not status["entries_enabled"], status
+    # On the exchange: flat again, and the take profit that was placed is cancelled.
+    held = {p["symbol"]: float(p["positionAmt"]) for p in await sim_call(sim, "GET", "/sim/positions")}
+    assert not held.get(SYMBOL), held
+    log = await sim_call(sim, "GET", "/sim/orders")
+    assert [a["algoStatus"] for a in log["algo_orders"]] == ["CANCELED"], log["algo_orders"]
+    fills = [o for o in log["orders"] if o["status"] == "FILLED"]
+    assert [(o["side"] == "SELL") == (fills[0]["side"] == "SELL") for o in fills] == [True, False], fills
+    assert fills[1]["reduceOnly"] and fills[1]["executedQty"] == fills[0]["executedQty"], fills

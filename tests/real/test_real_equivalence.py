@@ -1,0 +1,132 @@
+"""Equivalence under the one fill rule: on a real data slice replayed by the sim at speed `max` in
+lockstep, a backtest, a paper session and a real session on the sim make the same trades (side,
+entry and exit candle, quantity, prices) and end with the same equity within fee rounding. The real
+session's trades are read from the sim's own order log, the ground truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from core.contracts import session_workflow_id, stream_key
+from core.datafiles import load_candles
+from sim.exchange.series import replay_series
+from tests.session.conftest import CANDLES
+from tests.session.feedrig import backtest_for, session_outcome, wait_drained
+from tests.sim.conftest import sim_state
+from worker.main import start_market_feed
+from workflows.trading_session import TradingSessionWorkflow
+
+from .conftest import SYMBOL, Trader, sim_call
+from .session_rig import INTERVAL, Pacer, every_worker, feed_overrides, wait_until
+from .test_real_session import paper_start, real_status, request_and_approve
+
+BACKFILL = 300
+SERVED = 480
+ENGINE = {"taker_fee": 0.0005, "maker_fee": 0.0002, "slippage_bps": 0.0, "stop_loss_pct": 1.0,
+          "take_profit_pct": 1.5, "fill_price": "next_open", "starting_balance": 100_000.0, "funding_rate": 0.0,
+          "leverage": 10}
+ANALYSIS = {"min_agree": 2}
+
+
+@pytest.fixture
+async def sim(start_sim):
+    return await start_sim(symbols=(SYMBOL,), speed="max", lockstep=True, lockstep_timeout_s=30, tiling=False,
+                           max_candles_per_series=SERVED, start_offset_candles=BACKFILL,
+                           weight_limit_per_minute=100_000, order_limit_per_10s=10_000)
+
+
+@pytest.fixture
+def real_settings(real_settings, sim):
+    return real_settings.model_copy(update={**feed_overrides(sim, SYMBOL, BACKFILL), "real_reconcile_every_s": 30.0,
+                                            "exchange_weight_per_minute": 100_000})
+
+
+@pytest.fixture
+async def real_worker(real_settings, temporal_client, mongo_client):
+    db = mongo_client[real_settings.mongo_database]
+    async with every_worker(temporal_client, real_settings, db, "real-equivalence"):
+        yield
+
+
+def real_trades(log: dict[str, Any]) -> list[dict[str, Any]]:
+    """Round trips from the sim's filled orders, in order: an opening fill, then the fill that closed it.
+    The times are the exchange's fill instants: a MARKET order fills at an open, a stop or take profit
+    when its candle closes; the Engine stamps its fills with the same instants."""
+    fills = sorted((o for o in log["orders"] if o["status"] == "FILLED"), key=lambda o: (o["updateTime"], o["orderId"]))
+    trades, entry = [], None
+    for fill in fills:
+        closing = fill["reduceOnly"] or fill["closePosition"]
+        if not closing:
+            assert entry is None, f"a second entry while open: {fill}"
+            entry = fill
+            continue
+        assert entry is not None, f"a close without a position: {fill}"
+        trades.append({"side": "long" if entry["side"] == "BUY" else "short", "quantity": float(entry["executedQty"]),
+                       "entry_time": entry["updateTime"], "entry_price": float(entry["avgPrice"]),
+                       "exit_time": fill["updateTime"], "exit_price": float(fill["avgPrice"]),
+                       "exit_quantity": float(fill["executedQty"])})
+        entry = None
+    return trades
+
+
+def rounded(trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: round(v, 8) if isinstance(v, float) else v for k, v in t.items()} for t in trades]
+
+
+def engine_trades(trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"side": getattr(t["side"], "value", t["side"]), "quantity": t["quantity"],
+             "entry_time": t["entry_time"], "entry_price": t["entry_price"], "exit_time": t["exit_time"],
+             "exit_price": t["exit_price"], "exit_quantity": t["quantity"]} for t in trades]
+
+
+async def test_backtest_paper_and_real_make_the_same_trades(gateway, sign_up, real_settings, sim, temporal_client):
+    trader: Trader = await sign_up()
+    await paper_start(gateway, trader, ENGINE, ANALYSIS)
+    await request_and_approve(gateway, trader)
+    await wait_until(lambda: real_status(gateway, trader), lambda s: s["status"] == "RUNNING", 30)
+    paper = temporal_client.get_workflow_handle_for(TradingSessionWorkflow.run, session_workflow_id(trader.user_id))
+    key = stream_key(SYMBOL, INTERVAL)
+
+    async def paper_done(open_time: int) -> bool:
+        status = await paper.query(TradingSessionWorkflow.status)
+        return status.last_open_time.get(key, -1) >= open_time and status.queued == 0
+
+    async def real_done(open_time: int) -> bool:
+        status = await real_status(gateway, trader)
+        return status["last_open_time"].get(SYMBOL, -1) >= open_time and status["queued"] == 0
+
+    origin = (await sim_state(sim))["origin_ms"]
+    series = replay_series(load_candles(CANDLES / "BTCUSDT-5m-2023-01.csv.gz"), origin, tiling=False,
+                           cap=SERVED).candles(0, SERVED)
+    last = series[-2].open_time
+    async with Pacer(sim, [paper_done, real_done]).running():
+        await start_market_feed(temporal_client, real_settings)
+        await wait_until(lambda: real_done(last), bool, 600)
+        paper_status = await wait_drained(paper, SYMBOL, last, 60)
+    real = await real_status(gateway, trader)
+    assert real["status"] == "RUNNING" and real["report"]["ok"], real
+    assert (await sim_state(sim))["lockstep_timeouts"] == 0
+
+    outcome = await session_outcome(gateway.db, session_workflow_id(trader.user_id))
+    # The backtest runs on the paper session's settings as started: the exchange's filters included.
+    paper_settings = await paper.query(TradingSessionWorkflow.settings)
+    backtest, _ = backtest_for(series, paper_status, outcome, paper_settings.engine_settings,
+                               paper_settings.analysis_settings)
+    paper_trades = engine_trades(outcome.closed_trades)
+    assert paper_trades == engine_trades([t.to_dict() for t in backtest.trades])
+    log = await sim_call(sim, "GET", "/sim/orders")
+    assert log["duplicates"] == 0
+    from_exchange = real_trades(log)
+    print(f"{len(paper_trades)} trades closed; paper equity {paper_status.equity}")
+    assert len(paper_trades) >= 3, "the slice must trade to prove anything"
+    assert rounded(from_exchange[:len(paper_trades)]) == rounded(paper_trades), (from_exchange, paper_trades)
+    # Final equity within fee rounding: the exchange's wallet is the start plus every closed trade's net
+    # profit, less the fee of a position still open.
+    balance = await gateway.http.get("/api/real-trading/balance", headers=trader.headers)
+    assert balance.status_code == 200, balance.text
+    still_open = await paper.query(TradingSessionWorkflow.open_trades)
+    modelled = ENGINE["starting_balance"] + sum(t["net_pnl"] for t in outcome.closed_trades) \
+        - sum(p["entry_fee"] for p in still_open)
+    assert balance.json()["total_wallet_balance"] == pytest.approx(modelled, abs=0.01), (balance.json(), modelled)

@@ -1,0 +1,48 @@
+"""Recorded real-session histories replay against today's RealSessionWorkflow with no
+non-determinism error.
+
+They were recorded by running test_real_session.py with
+``DURABOT_RECORD_SESSION_HISTORIES=tests/real/session_histories``: a configured session started by its
+RED approval, candles traded into positions with their protective orders, a foreign order that halted
+entries, a refused stop that closed the position, refusals, stops with a flatten. A change to the
+workflow's commands needs ``workflow.patched`` and new recordings next to these."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from workflows.real_session import RealSessionWorkflow
+
+HISTORIES = sorted((Path(__file__).resolve().parent / "session_histories").glob("*.json.gz"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    # session-{user}-real-{run_id}.json.gz; the run ID is a UUID (five groups).
+    parts = path.name.removesuffix(".json.gz").split("-")
+    return WorkflowHistory.from_json(f"session:{parts[1]}:real", gzip.decompress(path.read_bytes()).decode())
+
+
+def test_recorded_histories_cover_the_lifecycle():
+    histories = [load(p) for p in HISTORIES]
+    assert len(histories) >= 3
+    events = [e for h in histories for e in h.events]
+    updates = {e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+               for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED}
+    assert updates >= {"configure", "stop"}, updates
+    signals = {e.workflow_execution_signaled_event_attributes.signal_name
+               for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED}
+    assert signals >= {"approved_start", "candle_closed"}, signals
+    children = sum(e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED for e in events)
+    assert children >= 6, children  # entries, stops and take profits, closes
+
+
+async def test_recorded_histories_replay():
+    replayer = Replayer(workflows=[RealSessionWorkflow])
+    for path in HISTORIES:
+        result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+        assert result.replay_failure is None, (path.name, result.replay_failure)
