@@ -1391,6 +1391,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/real-trading/adopt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adopt
+         * @description Take the exchange's positions in the session's symbols as the session's (a person, with a step-up).
+         */
+        post: operations["adopt_api_real_trading_adopt_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/real-trading/balance": {
         parameters: {
             query?: never;
@@ -1431,6 +1451,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/real-trading/entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set Entries
+         * @description Stop entries (always) or resume them (a person, once nothing differs from the exchange).
+         */
+        post: operations["set_entries_api_real_trading_entries_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/real-trading/flatten": {
         parameters: {
             query?: never;
@@ -1445,6 +1485,27 @@ export interface paths {
          * @description Close every open position (one reduce-only MARKET order each, sent at once; Idempotency-Key required).
          */
         post: operations["flatten_api_real_trading_flatten_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/ledger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ledger
+         * @description The exchange's records booked for you, newest first: fills (by trade ID) and income (fees, funding,
+         *     realized profit, by transaction ID).
+         */
+        get: operations["ledger_api_real_trading_ledger_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1638,6 +1699,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/real-trading/reconcile": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reconcile
+         * @description Compare the session with the exchange now (a difference halts entries).
+         */
+        post: operations["reconcile_api_real_trading_reconcile_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/real-trading/reconciliation": {
         parameters: {
             query?: never;
@@ -1653,6 +1734,66 @@ export interface paths {
         get: operations["reconciliation_api_real_trading_reconciliation_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Request Start
+         * @description Configure the real session and propose its start (RED; an Idempotency-Key is required).
+         */
+        post: operations["request_start_api_real_trading_start_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Real Status
+         * @description The real session: status, positions with their protective orders, alerts, the last reconciliation.
+         */
+        get: operations["real_status_api_real_trading_status_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/real-trading/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop
+         * @description Stop at once (never blocked); with ``flatten``, close every position of the session too.
+         */
+        post: operations["stop_api_real_trading_stop_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3179,6 +3320,22 @@ export interface components {
              */
             warnings: string[];
         };
+        /** LedgerEntryOut */
+        LedgerEntryOut: {
+            /** Entry Id */
+            entry_id: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "fill" | "income";
+            /** Symbol */
+            symbol: string;
+            /** Time Ms */
+            time_ms: number;
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * LoginChallengeOut
          * @description The password was right; the account has two-factor on: send a code with this challenge.
@@ -3224,6 +3381,35 @@ export interface components {
             signal?: number | null;
             /** Slow */
             slow?: number | null;
+        };
+        /** ManagedPositionOut */
+        ManagedPositionOut: {
+            /** Adopted */
+            adopted: boolean;
+            /** Entry Price */
+            entry_price: number;
+            /** Opened At Ms */
+            opened_at_ms: number;
+            /** Quantity */
+            quantity: number;
+            /**
+             * Side
+             * @enum {string}
+             */
+            side: "LONG" | "SHORT";
+            /** Stop Loss */
+            stop_loss: number | null;
+            /**
+             * Stop Order
+             * @description Client algo ID of the exchange-side stop.
+             */
+            stop_order: string | null;
+            /** Symbol */
+            symbol: string;
+            /** Take Order */
+            take_order: string | null;
+            /** Take Profit */
+            take_profit: number | null;
         };
         /** ManualOrderIn */
         ManualOrderIn: {
@@ -3773,6 +3959,144 @@ export interface components {
             endpoint: string;
             /** Subscription Id */
             subscription_id: string;
+        };
+        /** RealAlertOut */
+        RealAlertOut: {
+            /** At Ms */
+            at_ms: number;
+            /** Kind */
+            kind: string;
+            /** Message */
+            message: string;
+        };
+        /** RealEntriesIn */
+        RealEntriesIn: {
+            /**
+             * Enabled
+             * @description false: stop entries (always allowed); true: resume them (a person, once the last reconciliation found nothing).
+             */
+            enabled: boolean;
+        };
+        /** RealSessionOut */
+        RealSessionOut: {
+            /** Alerts */
+            alerts: components["schemas"]["RealAlertOut"][];
+            /**
+             * Approval Id
+             * @description The RED proposal whose approval started the session.
+             */
+            approval_id: string | null;
+            /** Candles Processed */
+            candles_processed: number;
+            /** Entries Enabled */
+            entries_enabled: boolean;
+            /** Halted Reason */
+            halted_reason: string;
+            /** Interval */
+            interval: string;
+            /** Key Id */
+            key_id: string | null;
+            /**
+             * Last Open Time
+             * @description Per symbol, the open time of the last candle the session finished with (its orders answered).
+             */
+            last_open_time: {
+                [key: string]: number;
+            };
+            /**
+             * Leverage
+             * @description Per symbol, the leverage the exchange confirmed at the start.
+             */
+            leverage: {
+                [key: string]: number;
+            };
+            /**
+             * Margin Types
+             * @description Per symbol, the margin type set at the start (ISOLATED).
+             */
+            margin_types: {
+                [key: string]: string;
+            };
+            /** Market Time */
+            market_time: number;
+            /**
+             * Model Equity
+             * @description The equity of the session's model of the account (decisions are sized on it); the exchange's balance is the truth.
+             */
+            model_equity: number;
+            /** Orders Sent */
+            orders_sent: number;
+            /**
+             * Pending Orders
+             * @description Orders sent and not final: client order ID -> symbol.
+             */
+            pending_orders: {
+                [key: string]: string;
+            };
+            /** Positions */
+            positions: components["schemas"]["ManagedPositionOut"][];
+            /** Queued */
+            queued: number;
+            /**
+             * Report
+             * @description The last reconciliation: {ok, differences, checked_at_ms}.
+             */
+            report: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Status
+             * @description HALTED: running with entries stopped by the session (see halted_reason).
+             * @enum {string}
+             */
+            status: "NEW" | "RUNNING" | "HALTED" | "STOPPED";
+            /** Symbols */
+            symbols: string[];
+            /** Workflow Id */
+            workflow_id: string;
+        };
+        /** RealStartIn */
+        RealStartIn: {
+            /**
+             * Interval
+             * @description Empty: the paper session's.
+             */
+            interval?: string | null;
+            /**
+             * Key Id
+             * @description The saved API key to trade with; empty: your first.
+             */
+            key_id?: string | null;
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
+            /**
+             * Symbols
+             * @description Futures symbols to trade; empty: the paper session's.
+             */
+            symbols?: string[];
+        };
+        /** RealStartOut */
+        RealStartOut: {
+            /** @description The RED proposal: approve it with its exact text and a fresh two-factor step-up (POST /api/tuning/proposals/{n}/approve-text). */
+            proposal: components["schemas"]["ProposalCreatedOut"];
+            session: components["schemas"]["RealSessionOut"];
+        };
+        /** RealStopIn */
+        RealStopIn: {
+            /**
+             * Flatten
+             * @description Also close every position of the session (reduce-only, at once).
+             * @default false
+             */
+            flatten: boolean;
+            /**
+             * Reason
+             * @default
+             */
+            reason: string;
         };
         /** ReconciliationOut */
         ReconciliationOut: {
@@ -9040,6 +9364,78 @@ export interface operations {
             };
         };
     };
+    adopt_api_real_trading_adopt_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealSessionOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
+            /** @description No real session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Not possible now (field, reason): no key, no symbols, trading already, differences unresolved */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
     balance_api_real_trading_balance_get: {
         parameters: {
             query?: {
@@ -9165,6 +9561,82 @@ export interface operations {
             };
         };
     };
+    set_entries_api_real_trading_entries_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RealEntriesIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealSessionOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Only a person starts, resumes or adopts */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description No real session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Not possible now (field, reason): no key, no symbols, trading already, differences unresolved */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
     flatten_api_real_trading_flatten_post: {
         parameters: {
             query?: {
@@ -9212,6 +9684,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    ledger_api_real_trading_ledger_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerEntryOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
                 };
             };
             /** @description A dependency (Temporal or MongoDB) is unreachable */
@@ -9895,6 +10414,69 @@ export interface operations {
             };
         };
     };
+    reconcile_api_real_trading_reconcile_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealSessionOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No real session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Not possible now (field, reason): no key, no symbols, trading already, differences unresolved */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
     reconciliation_api_real_trading_reconciliation_get: {
         parameters: {
             query?: {
@@ -9948,6 +10530,206 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    request_start_api_real_trading_start_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RealStartIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealStartOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
+            /** @description No real session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A start awaits approval or cools down */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Not possible now (field, reason): no key, no symbols, trading already, differences unresolved */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    real_status_api_real_trading_status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealSessionOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    stop_api_real_trading_stop_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RealStopIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealSessionOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No real session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Not possible now (field, reason): no key, no symbols, trading already, differences unresolved */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
                 };
             };
         };

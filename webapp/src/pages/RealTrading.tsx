@@ -8,6 +8,7 @@ import { call, http, type Schemas } from '../api/client';
 import { useLive, useLiveEvents } from '../components/live';
 import { RealAccount } from '../components/RealAccount';
 import { RealMoneyBanner, RealOrderDialog } from '../components/RealOrderDialog';
+import { RealSession } from '../components/RealSession';
 import { Card, ErrorNote } from '../components/ui';
 import { formatPrice, formatTime } from '../lib/format';
 import { useAction, useCheckedSubmit, useInterval, useLoad } from '../lib/hooks';
@@ -217,6 +218,7 @@ export function RealTrading() {
         <RealMoneyBanner>orders go to the exchange with your saved API key, unlike paper trading</RealMoneyBanner>
         {note ? <p className={note.failed ? 'error' : 'ok'} role="status" data-testid="real-note">{note.text}</p> : null}
       </div>
+      <RealSession />
       <RealAccount decimals={decimals} onCloses={closesSent} onProtection={protectionSet} />
       <OrderFormCard symbols={symbols} onRequested={requested} />
       <Card title="Real orders" wide>
