@@ -101,7 +101,9 @@ class RealSessionActivities:
         async with await self._signed(request.user_id, request.key_id) as signed:
             account = FuturesAccountClient(signed)
             for symbol in request.symbols:
-                margin[symbol] = await account.set_margin_type(symbol, "ISOLATED")
+                confirmed = await account.set_margin_type(symbol, "ISOLATED")
+                if confirmed is not None:  # else a position or order holds it: reconciliation shows that
+                    margin[symbol] = confirmed
                 leverage[symbol] = await account.set_leverage(symbol, request.leverage)
         return PrepareAccountResult(leverage, margin)
 

@@ -22,10 +22,13 @@ exchange's REST records (``RealSessionActivities.sync_ledger``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -83,12 +86,29 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
                            maximum_interval=timedelta(seconds=20), maximum_attempts=6)
 MAX_ALERTS = 20
 MAX_RUN_EVENTS = 2_000
+HANDLER_FAILED = "HandlerFailed"
 # A quiet candle's status is written through every this many candles.
 RECORD_EVERY = 12
 
 
 def _now_ms() -> int:
     return int(workflow.now().timestamp() * 1000)
+
+
+def never_wedges[Result](handler: Callable[..., Awaitable[Result]]) -> Callable[..., Awaitable[Result]]:
+    """An update handler that fails only its update: a plain exception (a bug, a state the validator
+    did not foresee) would fail the workflow task again and again and wedge the session."""
+    @functools.wraps(handler)
+    async def guarded(self: Any, *args: Any) -> Result:
+        try:
+            return await handler(self, *args)
+        except (FailureError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - turned into this update's failure, logged
+            workflow.logger.exception("update %s failed", handler.__name__)
+            raise ApplicationError(f"{handler.__name__} failed: {exc}", type=HANDLER_FAILED,
+                                   non_retryable=True) from None
+    return guarded
 
 
 @workflow.defn
@@ -393,6 +413,7 @@ class RealSessionWorkflow:
             raise rejected("no real session", kind=NOT_FOUND)
 
     @workflow.update
+    @never_wedges
     async def configure(self, request: ConfigureRealSessionInput) -> RealSessionStatus:
         async with self._lock:
             self._check_configurable()
@@ -484,6 +505,7 @@ class RealSessionWorkflow:
             raise rejected(f"the session still holds {', '.join(self._positions)}: flatten first", "status")
 
     @workflow.update
+    @never_wedges
     async def stop(self, request: StopRealSessionInput) -> RealSessionStatus:
         """Always allowed (reducing risk is never blocked): entries end at once; with ``flatten``, every
         position of the session's symbols is closed and its protective orders cancelled."""
@@ -520,6 +542,7 @@ class RealSessionWorkflow:
         await self._sync_ledger(income=True)
 
     @workflow.update
+    @never_wedges
     async def set_entries(self, request: RealEntriesInput) -> RealSessionStatus:
         if not request.enabled:
             self._state = replace(self._state, entries_enabled=False)
@@ -544,6 +567,7 @@ class RealSessionWorkflow:
                            "flatten first", "status")
 
     @workflow.update
+    @never_wedges
     async def adopt(self, request: AdoptInput) -> RealSessionStatus:
         """Take the exchange's positions in the session's symbols as the session's (the model too, at
         their entry prices); orders Durabot did not place stay the owner's to cancel."""
@@ -566,9 +590,32 @@ class RealSessionWorkflow:
                 self._positions.pop(symbol)
             adopt_into(self._engine, {p.symbol: (p.quantity, p.entry_price) for p in view.positions
                                       if p.symbol in self._symbols()})
+            await self._protect_adopted()
+            view = await self._read_or_none() or view
             await self._reconcile(view, "adopt")
             await self._record("adopted")
             return self.status()
+
+    async def _protect_adopted(self) -> None:
+        """An adopted position without protective orders gets the model's stop and take profit (from its
+        entry price); one the exchange refuses (the price is past it) is an alert, and entries stay off."""
+        assert self._engine is not None
+        actions = self._actions()
+        try:
+            for symbol, managed in list(self._positions.items()):
+                model = self._engine.positions.get(symbol)
+                if managed.stop_order or managed.take_order or model is None:
+                    continue
+                stop_id, take_id = await actions.protect(symbol, managed.side, model.stop_loss, model.take_profit,
+                                                         self._engine.spec(symbol))
+                self._positions[symbol] = replace(managed, stop_loss=model.stop_loss, take_profit=model.take_profit,
+                                                  stop_order=stop_id, take_order=take_id)
+                wanted = tuple(i for i in (stop_id, take_id) if i)
+                if wanted and not await actions.protected(symbol, wanted):
+                    self._alert(ALERT_UNPROTECTED, f"{symbol}: adopted, but its stop or take profit is not on the "
+                                                   "exchange: close it or set them by hand")
+        finally:
+            self._done(actions)
 
     @adopt.validator
     def _validate_adopt(self, request: AdoptInput) -> None:
@@ -579,11 +626,13 @@ class RealSessionWorkflow:
             raise rejected("configure the real session first", "status")
 
     @workflow.update
+    @never_wedges
     async def reconcile_now(self, user_id: str) -> RealSessionStatus:
         if user_id != self._state.user_id:
             raise ApplicationError("no real session", type=NOT_FOUND, non_retryable=True)
         async with self._lock:
             await self._reconcile(await self._read_or_none(full=True), "on request")
+            await self._sync_ledger(income=True)
             await self._record("reconciled")
         return self.status()
 
@@ -640,3 +689,5 @@ def adopt_into(engine: Engine, held: dict[str, tuple[float, float]]) -> None:
             workflow.logger.warning("%s not adopted into the model: %s", symbol, why)
             continue
         engine.book_entry(plan, None, Liquidity.TAKER, [])
+        # Marked at its entry until the next candle (equity needs a price for every open position).
+        engine.last_close.setdefault(symbol, entry)

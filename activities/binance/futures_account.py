@@ -29,6 +29,7 @@ WEIGHTS = {POSITION_RISK_PATH: 5, ACCOUNT_PATH: 5, POSITION_MODE_PATH: 30, USER_
 LEVERAGE_PATH = "/fapi/v1/leverage"
 MARGIN_TYPE_PATH = "/fapi/v1/marginType"
 NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
+MARGIN_TYPE_LOCKED = (-4047, -4048)
 OPEN_ORDERS_WEIGHT_ONE_SYMBOL = 1
 OPEN_ORDERS_WEIGHT_ALL = 40
 
@@ -310,12 +311,15 @@ class FuturesAccountClient:
                                                   weight=1)
         return parse_reply(LEVERAGE_PATH, reply, lambda r: _int(r, "leverage"))
 
-    async def set_margin_type(self, symbol: str, margin_type: str) -> str:
-        """Set ISOLATED or CROSSED margin; "No need to change" (-4046) confirms it too."""
+    async def set_margin_type(self, symbol: str, margin_type: str) -> str | None:
+        """Set ISOLATED or CROSSED margin; "No need to change" (-4046) confirms it too. None: it cannot
+        change while the symbol has a position or open orders (-4048, -4047); the margin stays unconfirmed."""
         try:
             await self._signed.signed_request("POST", MARGIN_TYPE_PATH, {"symbol": symbol, "marginType": margin_type},
                                               weight=1)
         except ExchangeError as exc:
+            if exc.code in MARGIN_TYPE_LOCKED:
+                return None
             if exc.code != NO_NEED_TO_CHANGE_MARGIN_TYPE:
                 raise
         return margin_type

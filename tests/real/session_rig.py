@@ -96,6 +96,15 @@ async def wait_until(read: Callable[[], Awaitable[Any]], predicate: Callable[[An
         await asyncio.sleep(0.2)
 
 
+async def sim_signed(sim: SimExchangeServer, api_key: str, api_secret: str, method: str, path: str,
+                     **params: Any) -> Any:
+    """A signed call with the user's key straight to the sim, behind Durabot's back."""
+    from tests.sim.test_sim_futures_trading import Trader
+
+    async with httpx.AsyncClient(base_url=sim.rest_url, timeout=10) as http:
+        return await Trader(http, api_key, api_secret).ok(method, path, **params)
+
+
 async def place_foreign_order(sim: SimExchangeServer, api_key: str, api_secret: str, symbol: str) -> dict[str, Any]:
     """A resting LIMIT buy far below the market, placed with the user's key directly on the sim."""
     from decimal import Decimal

@@ -5,6 +5,7 @@ session's trades are read from the sim's own order log, the ground truth."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from tests.sim.conftest import sim_state
 from worker.main import start_market_feed
 from workflows.trading_session import TradingSessionWorkflow
 
-from .conftest import SYMBOL, Trader, sim_call
+from .conftest import Trader, sim_call
 from .session_rig import INTERVAL, Pacer, every_worker, feed_overrides, wait_until
 from .test_real_session import paper_start, real_status, request_and_approve
 
@@ -30,17 +31,37 @@ ENGINE = {"taker_fee": 0.0005, "maker_fee": 0.0002, "slippage_bps": 0.0, "stop_l
 ANALYSIS = {"min_agree": 2}
 
 
+@dataclass(frozen=True)
+class Slice:
+    symbol: str
+    path: str  # under data/
+    engine: dict[str, Any]
+
+
+SLICES = [
+    Slice("BTCUSDT", "candles/BTCUSDT-5m-2023-01.csv.gz", ENGINE),
+    # USDⓈ-M futures with their real funding: paper and the real model learn each rate from the exchange.
+    Slice("XRPUSDT", "futures/XRPUSDT-5m-futures.csv.gz", {**ENGINE, "funding_mode": "series",
+                                                          "funding_rate": 0.0001}),
+]
+
+
+@pytest.fixture(params=SLICES, ids=lambda s: s.symbol)
+def data_slice(request) -> Slice:
+    return request.param
+
+
 @pytest.fixture
-async def sim(start_sim):
-    return await start_sim(symbols=(SYMBOL,), speed="max", lockstep=True, lockstep_timeout_s=30, tiling=False,
-                           max_candles_per_series=SERVED, start_offset_candles=BACKFILL,
+async def sim(start_sim, data_slice):
+    return await start_sim(symbols=(data_slice.symbol,), speed="max", lockstep=True, lockstep_timeout_s=30,
+                           tiling=False, max_candles_per_series=SERVED, start_offset_candles=BACKFILL,
                            weight_limit_per_minute=100_000, order_limit_per_10s=10_000)
 
 
 @pytest.fixture
-def real_settings(real_settings, sim):
-    return real_settings.model_copy(update={**feed_overrides(sim, SYMBOL, BACKFILL), "real_reconcile_every_s": 30.0,
-                                            "exchange_weight_per_minute": 100_000})
+def real_settings(real_settings, sim, data_slice):
+    return real_settings.model_copy(update={**feed_overrides(sim, data_slice.symbol, BACKFILL),
+                                            "real_reconcile_every_s": 30.0, "exchange_weight_per_minute": 100_000})
 
 
 @pytest.fixture
@@ -81,13 +102,15 @@ def engine_trades(trades: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "exit_price": t["exit_price"], "exit_quantity": t["quantity"]} for t in trades]
 
 
-async def test_backtest_paper_and_real_make_the_same_trades(gateway, sign_up, real_settings, sim, temporal_client):
+async def test_backtest_paper_and_real_make_the_same_trades(gateway, sign_up, real_settings, sim, temporal_client,
+                                                           data_slice):
+    symbol, engine = data_slice.symbol, data_slice.engine
     trader: Trader = await sign_up()
-    await paper_start(gateway, trader, ENGINE, ANALYSIS)
-    await request_and_approve(gateway, trader)
+    await paper_start(gateway, trader, engine, ANALYSIS, symbol)
+    await request_and_approve(gateway, trader, symbol=symbol)
     await wait_until(lambda: real_status(gateway, trader), lambda s: s["status"] == "RUNNING", 30)
     paper = temporal_client.get_workflow_handle_for(TradingSessionWorkflow.run, session_workflow_id(trader.user_id))
-    key = stream_key(SYMBOL, INTERVAL)
+    key = stream_key(symbol, INTERVAL)
 
     async def paper_done(open_time: int) -> bool:
         status = await paper.query(TradingSessionWorkflow.status)
@@ -95,16 +118,16 @@ async def test_backtest_paper_and_real_make_the_same_trades(gateway, sign_up, re
 
     async def real_done(open_time: int) -> bool:
         status = await real_status(gateway, trader)
-        return status["last_open_time"].get(SYMBOL, -1) >= open_time and status["queued"] == 0
+        return status["last_open_time"].get(symbol, -1) >= open_time and status["queued"] == 0
 
     origin = (await sim_state(sim))["origin_ms"]
-    series = replay_series(load_candles(CANDLES / "BTCUSDT-5m-2023-01.csv.gz"), origin, tiling=False,
+    series = replay_series(load_candles(CANDLES.parent / data_slice.path), origin, tiling=False,
                            cap=SERVED).candles(0, SERVED)
     last = series[-2].open_time
     async with Pacer(sim, [paper_done, real_done]).running():
         await start_market_feed(temporal_client, real_settings)
         await wait_until(lambda: real_done(last), bool, 600)
-        paper_status = await wait_drained(paper, SYMBOL, last, 60)
+        paper_status = await wait_drained(paper, symbol, last, 60)
     real = await real_status(gateway, trader)
     assert real["status"] == "RUNNING" and real["report"]["ok"], real
     assert (await sim_state(sim))["lockstep_timeouts"] == 0
@@ -127,6 +150,6 @@ async def test_backtest_paper_and_real_make_the_same_trades(gateway, sign_up, re
     balance = await gateway.http.get("/api/real-trading/balance", headers=trader.headers)
     assert balance.status_code == 200, balance.text
     still_open = await paper.query(TradingSessionWorkflow.open_trades)
-    modelled = ENGINE["starting_balance"] + sum(t["net_pnl"] for t in outcome.closed_trades) \
+    modelled = engine["starting_balance"] + sum(t["net_pnl"] for t in outcome.closed_trades) \
         - sum(p["entry_fee"] for p in still_open)
     assert balance.json()["total_wallet_balance"] == pytest.approx(modelled, abs=0.01), (balance.json(), modelled)

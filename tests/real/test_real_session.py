@@ -15,7 +15,7 @@ from services.real_session import RealStartRequest
 from worker.main import start_market_feed
 
 from .conftest import SYMBOL, Trader, sim_call
-from .session_rig import INTERVAL, Pacer, every_worker, feed_overrides, place_foreign_order, wait_until
+from .session_rig import INTERVAL, Pacer, every_worker, feed_overrides, place_foreign_order, sim_signed, wait_until
 
 BACKFILL = 300
 ENGINE = {"taker_fee": 0.0005, "slippage_bps": 0.0, "stop_loss_pct": 1.0, "take_profit_pct": 1.5,
@@ -51,15 +51,16 @@ async def real_status(gateway: Any, trader: Trader) -> dict[str, Any]:
 
 
 async def paper_start(gateway: Any, trader: Trader, engine: dict[str, Any] = ENGINE,
-                      strategy: dict[str, Any] | None = None) -> None:
+                      strategy: dict[str, Any] | None = None, symbol: str = SYMBOL) -> None:
     reply = await gateway.http.post("/api/paper-trading/start", headers=trader.headers, json={
-        "symbols": [SYMBOL], "interval": INTERVAL, "basic": engine, "strategy": strategy or {"min_agree": 2}})
+        "symbols": [symbol], "interval": INTERVAL, "basic": engine, "strategy": strategy or {"min_agree": 2}})
     assert reply.status_code == 200, reply.text
 
 
-async def request_and_approve(gateway: Any, trader: Trader, key: str = "real-start-1") -> dict[str, Any]:
+async def request_and_approve(gateway: Any, trader: Trader, key: str = "real-start-1",
+                              symbol: str = SYMBOL) -> dict[str, Any]:
     started = await gateway.http.post("/api/real-trading/start", headers={**trader.headers, "Idempotency-Key": key},
-                                      json={"symbols": [SYMBOL], "interval": INTERVAL})
+                                      json={"symbols": [symbol], "interval": INTERVAL})
     assert started.status_code == 201, started.text
     proposal = started.json()["proposal"]["proposal"]
     assert proposal["tier"] == "RED" and proposal["status"] == "AWAITING"
@@ -185,3 +186,49 @@ async def test_a_position_left_without_its_stop_is_closed_and_entries_halt(gatew
     fills = [o for o in log["orders"] if o["status"] == "FILLED"]
     assert [(o["side"] == "SELL") == (fills[0]["side"] == "SELL") for o in fills] == [True, False], fills
     assert fills[1]["reduceOnly"] and fills[1]["executedQty"] == fills[0]["executedQty"], fills
+
+
+async def test_a_position_made_behind_its_back_halts_it_at_start_until_adopted_then_an_order_within_a_period(
+        gateway, sign_up, real_settings, sim):
+    trader = await sign_up()
+    await paper_start(gateway, trader)
+    await sim_signed(sim, trader.api_key, trader.api_secret, "POST", "/fapi/v1/order", symbol=SYMBOL, side="BUY",
+                     type="MARKET", quantity="0.010", newClientOrderId="by-hand-1")
+    await request_and_approve(gateway, trader)
+    status = await wait_until(lambda: real_status(gateway, trader), lambda s: s["status"] == "HALTED", 30)
+    # The account holds what neither the session nor its model did.
+    assert {(d["kind"], d["symbol"]) for d in status["report"]["differences"]} == {
+        ("unknown_position", SYMBOL), ("model_mismatch", SYMBOL)}, status["report"]
+    refused = await gateway.http.post("/api/real-trading/entries", headers=trader.headers, json={"enabled": True})
+    assert refused.status_code == 422 and "adopt" in refused.text, refused.text
+    # An agent may not adopt; the owner does, and the position gets the model's stop and take profit.
+    agent = Principal(trader.user_id, "mcp", human=False, tier="critical")
+    with pytest.raises(Forbidden):
+        await gateway.app.state.services.real_sessions.adopt(agent)
+    adopted = await gateway.http.post("/api/real-trading/adopt", headers=trader.headers)
+    assert adopted.status_code == 200, adopted.text
+    [position] = adopted.json()["positions"]
+    assert position["adopted"] and position["quantity"] == 0.01 and position["stop_order"] and position["take_order"]
+    assert adopted.json()["report"]["ok"], adopted.json()["report"]
+    resumed = await gateway.http.post("/api/real-trading/entries", headers=trader.headers, json={"enabled": True})
+    assert resumed.status_code == 200 and resumed.json()["status"] == "RUNNING", resumed.text
+    # No candle comes (no feed): the periodic reconciliation alone finds a foreign order within its period.
+    await place_foreign_order(sim, trader.api_key, trader.api_secret, SYMBOL)
+    status = await wait_until(lambda: real_status(gateway, trader), lambda s: s["status"] == "HALTED", 15)
+    assert {d["kind"] for d in status["report"]["differences"]} == {"unknown_order"}, status["report"]
+    flattened = await gateway.http.post("/api/real-trading/stop", headers=trader.headers, json={"flatten": True})
+    assert flattened.status_code == 200 and not flattened.json()["positions"], flattened.text
+    held = {p["symbol"]: float(p["positionAmt"]) for p in await sim_call(sim, "GET", "/sim/positions")}
+    assert not held.get(SYMBOL), held
+    assert all(a["algoStatus"] != "NEW" for a in (await sim_call(sim, "GET", "/sim/orders"))["algo_orders"])
+
+
+async def test_hedge_mode_is_refused_with_its_reason(gateway, sign_up, real_settings, sim):
+    trader = await sign_up()
+    await sim_signed(sim, trader.api_key, trader.api_secret, "POST", "/fapi/v1/positionSide/dual",
+                     dualSidePosition="true")
+    await request_and_approve(gateway, trader)
+    status = await wait_until(lambda: real_status(gateway, trader), lambda s: bool(s["alerts"]), 30)
+    assert status["status"] == "NEW" and status["alerts"][-1]["kind"] == "hedge_mode", status
+    assert "switch the account to one-way mode" in status["alerts"][-1]["message"]
+    assert (await sim_call(sim, "GET", "/sim/orders"))["orders"] == []
