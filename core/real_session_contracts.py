@@ -27,6 +27,8 @@ ALERT_UNPROTECTED = "unprotected_position"
 ALERT_ORDER_FAILED = "order_failed"
 ALERT_HEDGE_MODE = "hedge_mode"
 
+DEFAULT_RUN_EVENTS = 2_000
+
 # ApplicationError type: the approval named to start a session is not an approved RED one.
 NOT_APPROVED = "NotApproved"
 
@@ -53,6 +55,8 @@ class RealSessionConfig:
     protection_confirm_s: float = 5.0
     # How often the session compares its view with the exchange's while running.
     reconcile_every_s: float = 60.0
+    # A run continues as new once its history holds this many events.
+    run_events: int = DEFAULT_RUN_EVENTS
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,10 @@ class RealSessionState:
     # What the exchange confirmed at the start: symbol -> leverage, symbol -> margin type.
     leverage: dict = field(default_factory=dict)
     margin_types: dict = field(default_factory=dict)
+    # The analysis anchor of each stream (stream key -> open time), as paper carries it.
+    analysis_anchor: dict = field(default_factory=dict)
+    # Symbols acted on at the coming open -> the signed quantity the exchange should then hold.
+    acted: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

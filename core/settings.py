@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     real_protection_confirm_s: float = Field(
         5.0, gt=0, le=120, description="How long a real session's fresh position waits for the exchange to show its "
                                        "stop and take profit before it is closed and entries halt (seconds).")
+    real_session_run_events: int = Field(
+        2_000, ge=100, le=50_000, description="A real session continues as new once a run's history holds this many "
+                                              "events (a cold worker replays one run).")
     real_reconcile_every_s: float = Field(
         60.0, gt=0, le=86_400, description="How often a running real session compares its view with the "
                                            "exchange's, besides after every candle (seconds).")

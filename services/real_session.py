@@ -129,7 +129,7 @@ class RealSessions:
             key_id=key_id, source=self.settings.market_source, symbols=symbols, interval=interval,
             engine_settings=engine, analysis_settings=dict(record.analysis_settings) if record else {},
             timing=self._timing(), protection_confirm_s=self.settings.real_protection_confirm_s,
-            reconcile_every_s=self.settings.real_reconcile_every_s)
+            reconcile_every_s=self.settings.real_reconcile_every_s, run_events=self.settings.real_session_run_events)
         write_id = update_id(principal.user_id, "real.configure", key, asdict(config))
         session: RealSessionStatus = await self._configure(principal.user_id, config, write_id)
         reason = request.reason or f"start real trading of {', '.join(symbols)} {interval}"

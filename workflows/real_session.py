@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from core.real_session_contracts import (
         ALERT_ORDER_FAILED,
         ALERT_UNPROTECTED,
+        DEFAULT_RUN_EVENTS,
         TRADING_STATES,
         ExchangeView,
         ManagedPosition,
@@ -45,16 +46,12 @@ with workflow.unsafe.imports_passed_through():
     from trading.engine import CandleRejected, Engine
     from trading.models import Side
     from trading.signals import Direction, Signal
-    from workflows.real_session_base import (
-        BOUNDED,
-        now_ms,
-    )
+    from workflows.real_session_base import BOUNDED, now_ms, signed_quantity
     from workflows.real_session_control import RealSessionControl
     from workflows.real_session_orders import filled
     from workflows.session_funding import learn_funding_rates
 
 ANALYSIS_TIMEOUT = timedelta(minutes=1)
-MAX_RUN_EVENTS = 2_000
 # A quiet candle's status is written through every this many candles.
 RECORD_EVERY = 12
 
@@ -94,10 +91,12 @@ class RealSessionWorkflow(RealSessionControl):
                 await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._lock.locked())
                 workflow.continue_as_new(self._snapshot())
 
-    @staticmethod
-    def _continue_as_new() -> bool:
+    def _continue_as_new(self) -> bool:
+        """When Temporal suggests it, or once a run holds ``run_events`` events: a worker that starts
+        cold replays a whole run, so runs stay short."""
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= MAX_RUN_EVENTS
+        limit = self._state.config.run_events if self._state.config else DEFAULT_RUN_EVENTS
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= limit
 
     async def _take(self, closed: CandleClosed) -> None:
         config, engine = self._state.config, self._engine
@@ -197,8 +196,9 @@ class RealSessionWorkflow(RealSessionControl):
                                                    "position was closed")
         finally:
             self._done(actions)
-            acted_on = symbol in planned_engine.positions if symbol in self._engine.pending_signals else None
-            self._acted[symbol] = (planned_engine if acted_on is not None else self._engine).positions.get(symbol)
+            # Still waiting in the model: it was sent, and the model books it at its next step.
+            sent = symbol in self._engine.pending_signals
+            self._acted[symbol] = signed_quantity((planned_engine if sent else self._engine).positions.get(symbol))
 
     async def _follow_exits(self, view: ExchangeView) -> bool:
         """Positions the exchange closed by themselves (a stop or take profit fired, a liquidation):

@@ -76,6 +76,13 @@ def never_wedges[Result](handler: Callable[..., Awaitable[Result]]) -> Callable[
 
 
 
+def signed_quantity(position: Position | None) -> float:
+    """A position's quantity, negative when short (0 without one), as the exchange reports it."""
+    if position is None:
+        return 0.0
+    return position.quantity if position.side is Side.LONG else -position.quantity
+
+
 class RealSessionBase:
     def __init__(self, state: RealSessionState | None) -> None:
         state = state or RealSessionState(user_id=workflow.info().workflow_id.split(":")[1])
@@ -84,7 +91,7 @@ class RealSessionBase:
         self._arrivals: deque[CandleClosed] = deque(state.queue)
         self._positions = {p.symbol: p for p in state.positions}
         self._pending = dict(state.pending_orders)
-        self._anchor: dict[str, int] = {}
+        self._anchor: dict[str, int] = dict(state.analysis_anchor)
         self._lock = asyncio.Lock()
         self._reconcile_now = False
         self._last_alert: RealAlert | None = None
@@ -95,7 +102,7 @@ class RealSessionBase:
         self._prepared = PrepareAccountResult(dict(state.leverage), dict(state.margin_types))
         # Symbols acted on at the coming open: the model books that open at its next step, so until
         # then the position to compare with the exchange is the one the acting copy holds.
-        self._acted: dict[str, Position | None] = {}
+        self._acted: dict[str, float] = dict(state.acted)  # symbol -> signed quantity
 
     def _actions(self) -> ExchangeActions:
         assert self._state.config is not None
@@ -180,8 +187,7 @@ class RealSessionBase:
         differences = [asdict(d) for d in report.differences]
         # The model must hold what the exchange holds, or the next decisions are made on a wrong account.
         for symbol in self._symbols():
-            model = self._acted[symbol] if symbol in self._acted else self._engine.positions.get(symbol)
-            modelled = (model.quantity if model.side is Side.LONG else -model.quantity) if model else 0.0
+            modelled = self._acted.get(symbol, signed_quantity(self._engine.positions.get(symbol)))
             actual = reported.positions.get(symbol, 0.0)
             if abs(modelled - actual) > max(steps.get(symbol, 0.0) / 2, 1e-12):
                 differences.append({"kind": "model_mismatch", "symbol": symbol, "expected": modelled,
@@ -239,5 +245,6 @@ class RealSessionBase:
         return replace(self._state, engine=self._engine.to_state() if self._engine else None,
                        positions=tuple(self._positions.values()), pending_orders=dict(self._pending),
                        queue=tuple(self._arrivals), leverage=dict(self._prepared.leverage),
-                       margin_types=dict(self._prepared.margin_types))
+                       margin_types=dict(self._prepared.margin_types), analysis_anchor=dict(self._anchor),
+                       acted=dict(self._acted))
 

@@ -58,7 +58,9 @@ async def sim(start_sim, data_slice):
 @pytest.fixture
 def real_settings(real_settings, sim, data_slice):
     return real_settings.model_copy(update={**feed_overrides(sim, data_slice.symbol, BACKFILL),
-                                            "real_reconcile_every_s": 30.0, "exchange_weight_per_minute": 100_000})
+                                            "real_reconcile_every_s": 30.0, "exchange_weight_per_minute": 100_000,
+                                            # Several runs: the model, positions and cursors cross continue-as-new.
+                                            "real_session_run_events": 300})
 
 
 @pytest.fixture
@@ -127,6 +129,8 @@ async def test_backtest_paper_and_real_make_the_same_trades(gateway, sign_up, re
         paper_status = await wait_drained(paper, symbol, last, 60)
     real = await real_status(gateway, trader)
     assert real["status"] == "RUNNING" and real["report"]["ok"], real
+    runs = [r async for r in temporal_client.list_workflows(f"WorkflowId = '{real['workflow_id']}'")]
+    assert len(runs) >= 3, f"the real session continued as new {len(runs) - 1} times"
     assert (await sim_state(sim))["lockstep_timeouts"] == 0
 
     outcome = await session_outcome(gateway.db, session_workflow_id(trader.user_id))
