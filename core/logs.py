@@ -87,3 +87,6 @@ def configure_logging(process_name: str, level: str = "INFO") -> None:
         lg.handlers[:] = []
         lg.propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO: a signed exchange request's query and signature have no
+    # place in the logs (its failures are logged by the callers, without them).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
