@@ -35,6 +35,22 @@ from core.order_contracts import (
 from core.settings import Settings
 
 
+async def signed_client(db: AsyncDatabase, settings: Settings, keyring: MasterKeyring, user_id: str,
+                        key_id: str) -> SignedBinanceClient:
+    """A signed USDⓈ-M client with the user's key ``key_id``, decrypted here, through the shared gate;
+    a key that is missing or cannot be decrypted is a non-retryable ``NO_API_KEY``."""
+    try:
+        credentials = await load_credentials(db, keyring, user_id, key_id)
+    except (ApiKeyNotFoundError, KeyVaultError) as exc:
+        # Nothing was sent: the order cannot go out with this key, now or on a retry.
+        raise ApplicationError(f"API key {key_id}: {exc}", type=NO_API_KEY, non_retryable=True) from None
+    url = settings.exchange_futures_url
+    return SignedBinanceClient(url, credentials, timeout_s=settings.order_request_timeout_s,
+                               gate=SharedRequestGate(
+                                       db, url, credentials.api_key,
+                                       GateLimits(settings.exchange_weight_per_minute)))
+
+
 class OrderActivities:
     def __init__(self, db: AsyncDatabase, settings: Settings, keyring: MasterKeyring) -> None:
         self.db = db
@@ -42,16 +58,7 @@ class OrderActivities:
         self.keyring = keyring
 
     async def _client(self, user_id: str, key_id: str) -> SignedBinanceClient:
-        try:
-            credentials = await load_credentials(self.db, self.keyring, user_id, key_id)
-        except (ApiKeyNotFoundError, KeyVaultError) as exc:
-            # Nothing was sent: the order cannot go out with this key, now or on a retry.
-            raise ApplicationError(f"API key {key_id}: {exc}", type=NO_API_KEY, non_retryable=True) from None
-        url = self.settings.exchange_futures_url
-        return SignedBinanceClient(url, credentials, timeout_s=self.settings.order_request_timeout_s,
-                                   gate=SharedRequestGate(
-                                           self.db, url, credentials.api_key,
-                                           GateLimits(self.settings.exchange_weight_per_minute)))
+        return await signed_client(self.db, self.settings, self.keyring, user_id, key_id)
 
     @activity.defn
     async def submit_order(self, request: SubmitOrderInput) -> SubmitOrderResult:

@@ -21,12 +21,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities import events
 from activities.binance.futures_account import FuturesAccountClient
-from activities.binance.key_vault import ApiKeyNotFoundError, KeyVaultError, MasterKeyring, load_credentials
+from activities.binance.key_vault import MasterKeyring
 from activities.binance.rest import BinanceRestClient
-from activities.binance.shared_gate import GateLimits, SharedRequestGate
 from activities.binance.signed import SignedBinanceClient
+from activities.real_orders import signed_client
 from core.event_types import BOT_STATUS_UPDATE
-from core.order_contracts import NO_API_KEY
 from core.real_session_contracts import (
     NOT_APPROVED,
     ExchangePosition,
@@ -40,7 +39,7 @@ from core.real_session_contracts import (
     SyncLedgerResult,
 )
 from core.settings import Settings
-from core.tuning_contracts import APPROVED
+from core.tuning_contracts import APPLIED, APPROVED
 
 # Income entries one sync reads per call (Binance's maximum is 1000).
 INCOME_PAGE = 1000
@@ -54,15 +53,7 @@ class RealSessionActivities:
         self.keyring = keyring
 
     async def _signed(self, user_id: str, key_id: str) -> SignedBinanceClient:
-        try:
-            credentials = await load_credentials(self.db, self.keyring, user_id, key_id)
-        except (ApiKeyNotFoundError, KeyVaultError) as exc:
-            raise ApplicationError(f"API key {key_id}: {exc}", type=NO_API_KEY, non_retryable=True) from None
-        url = self.settings.exchange_futures_url
-        return SignedBinanceClient(url, credentials, timeout_s=self.settings.order_request_timeout_s,
-                                   gate=SharedRequestGate(
-                                           self.db, url, credentials.api_key,
-                                           GateLimits(self.settings.exchange_weight_per_minute)))
+        return await signed_client(self.db, self.settings, self.keyring, user_id, key_id)
 
     @activity.defn
     async def read_exchange(self, request: ReadExchangeInput) -> ExchangeView:
@@ -181,6 +172,6 @@ class RealSessionActivities:
         found = await self.db.tuning_proposals.find_one(
             {"proposal_id": request.approval_id, "user_id": request.user_id}, {"status": 1, "mode": 1, "tier": 1})
         if found is None or found.get("mode") != "real" or found.get("tier") != "RED" or found["status"] not in (
-                APPROVED, "APPLIED"):
+                APPROVED, APPLIED):
             raise ApplicationError(f"proposal {request.approval_id} is no approved start of real trading",
                                    type=NOT_APPROVED, non_retryable=True)

@@ -125,7 +125,8 @@ class RealOrders:
             raise NotFound(f"no order {order_id}") from None
         return self.temporal.get_workflow_handle_for(OrderWorkflow.run, workflow_id)
 
-    def _timing(self) -> OrderTiming:
+    def timing(self) -> OrderTiming:
+        """Every wait of a real order, from the settings (a real session's orders too)."""
         s = self.settings
         return OrderTiming(confirm_expiry_s=s.order_confirm_expiry_s, submit_timeout_s=s.order_submit_timeout_s,
                            lookup_timeout_s=s.order_request_timeout_s + 5,
@@ -154,7 +155,7 @@ class RealOrders:
         order_input = OrderInput(
             user_id=principal.user_id, order_id=order_id, key_id=key_id, terms=terms, origin="manual",
             source=principal.channel, created_at_ms=int(time.time() * 1000), needs_confirmation=needs_confirmation,
-            timing=self._timing(), summary=summary,
+            timing=self.timing(), summary=summary,
             confirm_token_hmacs={channel: self._tokens.digest(token)} if token and channel else {},
             replaces=replaces)
         try:

@@ -25,7 +25,6 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.contracts import TASK_QUEUE_REAL, task_queue_name
-from core.order_contracts import OrderTiming
 from core.real_session_contracts import (
     REAL_NEW,
     AdoptInput,
@@ -85,12 +84,6 @@ class RealSessions:
     def _handle(self, user_id: str) -> WorkflowHandle[RealSessionWorkflow, None]:
         return self.temporal.get_workflow_handle_for(RealSessionWorkflow.run, real_session_workflow_id(user_id))
 
-    def _timing(self) -> OrderTiming:
-        s = self.settings
-        return OrderTiming(confirm_expiry_s=s.order_confirm_expiry_s, submit_timeout_s=s.order_submit_timeout_s,
-                           lookup_timeout_s=s.order_request_timeout_s + 5,
-                           protection_window_s=s.order_protection_window_s, poll_interval_s=s.order_poll_interval_s)
-
     # -- reads -------------------------------------------------------------------------------------
     async def status(self, principal: Principal) -> RealSessionStatus:
         try:
@@ -128,7 +121,7 @@ class RealSessions:
         config = RealSessionConfig(
             key_id=key_id, source=self.settings.market_source, symbols=symbols, interval=interval,
             engine_settings=engine, analysis_settings=dict(record.analysis_settings) if record else {},
-            timing=self._timing(), protection_confirm_s=self.settings.real_protection_confirm_s,
+            timing=self.orders.timing(), protection_confirm_s=self.settings.real_protection_confirm_s,
             reconcile_every_s=self.settings.real_reconcile_every_s, run_events=self.settings.real_session_run_events)
         write_id = update_id(principal.user_id, "real.configure", key, asdict(config))
         session: RealSessionStatus = await self._configure(principal.user_id, config, write_id)
