@@ -166,7 +166,8 @@ class FeedRun:
         inbox: asyncio.Queue[StreamEvent] = asyncio.Queue(maxsize=16)
         reader = asyncio.create_task(self._read_stream(inbox))
         try:
-            while loop.time() < deadline:
+            # A worker shutting down (a deploy) hands the feed on at once, as at the run's deadline.
+            while loop.time() < deadline and not activity.is_worker_shutdown():
                 # Shown as the pending activity's heartbeat details in the Temporal UI.
                 activity.heartbeat({"cursors": {key: st.cursor for key, st in self._cursor_view().items()},
                                     "bad_exchange_data": dict(self.bad_data.by_category)})

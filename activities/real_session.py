@@ -9,6 +9,9 @@ sync after a gap (a dropped user-data stream, a worker down) fills it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -17,19 +20,26 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities import events
 from activities.binance.futures_account import FuturesAccountClient
 from activities.binance.key_vault import MasterKeyring
 from activities.binance.rest import BinanceRestClient
 from activities.binance.signed import SignedBinanceClient
+from activities.binance.user_stream import UserDataStream, UserStreamConnected
 from activities.real_orders import signed_client
 from core.event_types import BOT_STATUS_UPDATE
 from core.real_session_contracts import (
+    HINT_CONNECTED,
     NOT_APPROVED,
+    SIGNAL_LEDGER_HINT,
     ExchangePosition,
     ExchangeView,
+    FollowUserStreamInput,
+    LedgerHint,
     PrepareAccountInput,
     PrepareAccountResult,
     ReadExchangeInput,
@@ -41,16 +51,26 @@ from core.real_session_contracts import (
 from core.settings import Settings
 from core.tuning_contracts import APPLIED, APPROVED
 
+log = logging.getLogger(__name__)
+
 # Income entries one sync reads per call (Binance's maximum is 1000).
 INCOME_PAGE = 1000
 TRADES_PAGE = 1000
+# Stream events this close together become one hint (a fill brings an order, a trade and a balance event).
+HINT_COALESCE_S = 0.25
+STREAM_HEARTBEAT_S = 5.0
+SIGNAL_RETRY_S = 1.0
+# Reconnects are cheap (Binance allows 300 connections per 5 minutes per IP); a short gap is worth it.
+STREAM_BACKOFF_MAX_S = 5.0
 
 
 class RealSessionActivities:
-    def __init__(self, db: AsyncDatabase, settings: Settings, keyring: MasterKeyring) -> None:
+    def __init__(self, db: AsyncDatabase, settings: Settings, keyring: MasterKeyring,
+                 temporal: Client | None = None) -> None:
         self.db = db
         self.settings = settings
         self.keyring = keyring
+        self.temporal = temporal  # to hint the session (follow_user_stream)
 
     async def _signed(self, user_id: str, key_id: str) -> SignedBinanceClient:
         return await signed_client(self.db, self.settings, self.keyring, user_id, key_id)
@@ -142,6 +162,69 @@ class RealSessionActivities:
                                         "booked_at": now}}, upsert=True)
             for e in entries], ordered=False)
         return result.upserted_count
+
+    @activity.defn
+    async def follow_user_stream(self, request: FollowUserStreamInput) -> None:
+        """Until cancelled or the session is gone: follow the key's user-data stream and hint the session
+        (``SIGNAL_LEDGER_HINT``) after every (re)connection and every fill or balance change, so it
+        fetches the REST records. Nothing is booked from the stream itself."""
+        if self.temporal is None:
+            raise ApplicationError("no Temporal client to hint the session with", non_retryable=True)
+        session = self.temporal.get_workflow_handle(request.session_id)
+        due: list[LedgerHint] = []
+        wake = asyncio.Event()
+
+        async def hint_session() -> None:
+            while True:
+                await wake.wait()
+                await asyncio.sleep(HINT_COALESCE_S)
+                batch, due[:] = list(due), []
+                wake.clear()
+                connected = [h for h in batch if h.reason == HINT_CONNECTED]
+                try:
+                    for hint in connected or batch[-1:]:
+                        await session.signal(SIGNAL_LEDGER_HINT, hint)
+                except RPCError as exc:
+                    if exc.status == RPCStatusCode.NOT_FOUND:
+                        return  # the session is over: so is its stream
+                    log.warning("could not hint the real session", extra={"fields": {
+                        "session_id": request.session_id, "error": exc.message}})
+                    due[:0] = batch  # sent again with whatever comes next
+                    await asyncio.sleep(SIGNAL_RETRY_S)
+                    wake.set()
+
+        async def follow() -> None:
+            async with await self._signed(request.user_id, request.key_id) as signed:
+                stream = UserDataStream(signed, self.settings.exchange_futures_ws_url,
+                                        backoff_max_s=STREAM_BACKOFF_MAX_S)
+                async for event in stream.events():
+                    if isinstance(event, UserStreamConnected):
+                        due.append(LedgerHint(HINT_CONNECTED))
+                    else:
+                        due.append(LedgerHint(event.kind, event.event_time_ms))
+                    wake.set()
+
+        async def heartbeat() -> None:
+            while True:
+                activity.heartbeat()
+                await asyncio.sleep(STREAM_HEARTBEAT_S)
+
+        async def worker_stops() -> None:
+            await activity.wait_for_worker_shutdown()
+            # Failed, not finished: the retry follows the stream on another worker (a gap-fill).
+            raise ApplicationError("the worker is shutting down")
+
+        tasks = [asyncio.create_task(t()) for t in (hint_session, follow, heartbeat, worker_stops)]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a failure of the stream (a key without the right) fails the activity
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     @activity.defn
     async def record_real_session(self, request: RecordRealSessionInput) -> None:

@@ -26,11 +26,16 @@ ALERT_RECONCILIATION = "reconciliation"
 ALERT_UNPROTECTED = "unprotected_position"
 ALERT_ORDER_FAILED = "order_failed"
 ALERT_HEDGE_MODE = "hedge_mode"
+ALERT_USER_STREAM = "user_stream"
 
 DEFAULT_RUN_EVENTS = 2_000
 
 # ApplicationError type: the approval named to start a session is not an approved RED one.
 NOT_APPROVED = "NotApproved"
+
+# Sent by the user-data stream activity: the ledger is behind the exchange (``LedgerHint``).
+SIGNAL_LEDGER_HINT = "ledger_hint"
+HINT_CONNECTED = "connected"
 
 
 def real_session_workflow_id(user_id: str) -> str:
@@ -143,6 +148,8 @@ class RealSessionState:
     analysis_anchor: dict = field(default_factory=dict)
     # Symbols acted on at the coming open -> the signed quantity the exchange should then hold.
     acted: dict = field(default_factory=dict)
+    # User-data stream connections the session was told of (each one is followed by a gap-fill).
+    stream_connections: int = 0
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,8 @@ class RealSessionStatus:
     revision: int
     leverage: dict = field(default_factory=dict)
     margin_types: dict = field(default_factory=dict)
+    stream_connections: int = 0
+    last_hint_ms: int = 0
 
 
 # -- activities ---------------------------------------------------------------------------------------
@@ -243,3 +252,19 @@ class SyncLedgerInput:
 class SyncLedgerResult:
     fills_added: int
     income_added: int
+
+
+@dataclass(frozen=True)
+class FollowUserStreamInput:
+    user_id: str
+    key_id: str
+    session_id: str
+
+
+@dataclass(frozen=True)
+class LedgerHint:
+    """``reason``: ``connected`` (a gap-fill is due), ``fill`` or ``balance``; ``event_time_ms`` the
+    exchange's event time (0 for a connection)."""
+
+    reason: str
+    event_time_ms: int = 0

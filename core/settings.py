@@ -59,6 +59,8 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8900", description="Binance USDⓈ-M futures REST base URL (fapi)."
     )
     exchange_ws_url: str = Field("ws://127.0.0.1:8900", description="Binance market-stream WebSocket base URL.")
+    exchange_futures_ws_url: str = Field(
+        "ws://127.0.0.1:8900", description="Binance USDⓈ-M WebSocket base URL (user-data streams: /ws/<listenKey>).")
     sim_exchange_port: int = Field(8900, ge=1, le=65535, description="Port of the embedded sim exchange.")
     sim_speed: str = Field("60", description="Sim replay speed: a multiplier of real time, or `max`.")
     sim_start_offset: int = Field(500, ge=0, description="Candles into each series the sim's replay starts.")

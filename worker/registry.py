@@ -89,7 +89,7 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
     if role == TASK_QUEUE_REAL:
         keyring = MasterKeyring.from_settings(ctx.settings)
         orders = OrderActivities(ctx.db, ctx.settings, keyring)
-        session = RealSessionActivities(ctx.db, ctx.settings, keyring)
+        session = RealSessionActivities(ctx.db, ctx.settings, keyring, ctx.temporal)
         # A real session analyses candles and follows the feed as a paper session does (the same
         # activities, served here too, since a workflow's activities run on its own task queue).
         reads, analysis = MarketReadActivities(ctx.db), SessionAnalysisActivities(ctx.db)
@@ -97,6 +97,7 @@ def activities_for(role: str, ctx: WorkerContext) -> Sequence[Callable[..., Any]
                                                            ctx.settings.exchange_futures_url))
         return [orders.submit_order, orders.lookup_order, orders.cancel_exchange_order, orders.record_order,
                 session.read_exchange, session.prepare_account, session.sync_ledger, session.record_real_session,
+                session.follow_user_stream,
                 session.check_approval,
                 reads.subscribe_feed, reads.unsubscribe_feed, analysis.analyze_candle, store.funding_rate]
     return []

@@ -16,7 +16,8 @@ gets its stop and take profit; if the exchange does not show them open within
 every ``reconcile_every_s`` the session's view (its positions, its protective orders, the model's
 positions) is compared with the exchange's (``trading.reconciliation``): any difference halts entries
 and raises an alert; the owner adopts or flattens. Fills, fees and funding are booked from the
-exchange's REST records (``RealSessionActivities.sync_ledger``).
+exchange's REST records (``RealSessionActivities.sync_ledger``): after orders, on every periodic pass,
+and whenever the user-data stream hints (a fill, a balance change, a reconnect: the gap-fill).
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class RealSessionWorkflow(RealSessionControl):
             try:
                 await workflow.wait_condition(
                     lambda: self._continue_as_new() or self._start_request is not None
-                    or (self._state.status in TRADING_STATES and (bool(self._arrivals) or self._reconcile_now)),
+                    or (self._stream is not None and self._stream.done())
+                    or (self._state.status in TRADING_STATES
+                        and (bool(self._arrivals) or self._reconcile_now or self._ledger_behind)),
                     timeout=timedelta(seconds=every) if trading and every else None)
             except TimeoutError:
                 self._reconcile_now = True
@@ -79,16 +82,23 @@ class RealSessionWorkflow(RealSessionControl):
                 request, self._start_request = self._start_request, None
                 async with self._lock:
                     await self._start(request)
+            self._follow_user_stream()
             if self._state.status in TRADING_STATES:
                 async with self._lock:
                     if self._reconcile_now:
                         self._reconcile_now = False
                         await self._reconcile(await self._read_or_none(full=True), "periodic")
+                        self._ledger_behind = True
+                    if self._ledger_behind:  # hinted by the user-data stream, or the periodic pass
+                        self._ledger_behind = False
                         await self._sync_ledger(income=True)
                     while self._arrivals and self._state.status in TRADING_STATES and not self._continue_as_new():
                         await self._take(self._arrivals.popleft())
+            else:
+                self._stop_user_stream()
             if self._continue_as_new():
                 await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._lock.locked())
+                self._stop_user_stream()  # the next run follows it again, with a gap-fill
                 workflow.continue_as_new(self._snapshot())
 
     def _continue_as_new(self) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.real_session import RealSessionActivities
@@ -25,9 +26,15 @@ with workflow.unsafe.imports_passed_through():
         ALERT_HEDGE_MODE,
         ALERT_ORDER_FAILED,
         ALERT_RECONCILIATION,
+        ALERT_USER_STREAM,
+        HINT_CONNECTED,
         REAL_HALTED,
         REAL_RUNNING,
+        SIGNAL_LEDGER_HINT,
+        TRADING_STATES,
         ExchangeView,
+        FollowUserStreamInput,
+        LedgerHint,
         PrepareAccountResult,
         RealAlert,
         RealSessionState,
@@ -52,6 +59,12 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
                            maximum_interval=timedelta(seconds=20), maximum_attempts=6)
 MAX_ALERTS = 20
 HANDLER_FAILED = "HandlerFailed"
+# The user-data stream activity runs until cancelled; its heartbeats tell a dead worker apart.
+USER_STREAM_PATCH = "user-data-stream-hints"
+USER_STREAM_HEARTBEAT = timedelta(seconds=30)
+USER_STREAM_RUN = timedelta(days=1)
+USER_STREAM_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                maximum_interval=timedelta(seconds=30), non_retryable_error_types=["NoApiKey"])
 
 
 def now_ms() -> int:
@@ -103,6 +116,12 @@ class RealSessionBase:
         # Symbols acted on at the coming open: the model books that open at its next step, so until
         # then the position to compare with the exchange is the one the acting copy holds.
         self._acted: dict[str, float] = dict(state.acted)  # symbol -> signed quantity
+        # The user-data stream (an activity that hints; see follow_user_stream) and what it hinted.
+        self._stream: workflow.ActivityHandle[None] | None = None
+        self._stream_failed = False
+        self._stream_cancelled = False
+        self._ledger_behind = False
+        self._last_hint_ms = 0
 
     def _actions(self) -> ExchangeActions:
         assert self._state.config is not None
@@ -158,6 +177,42 @@ class RealSessionBase:
                 start_to_close_timeout=SHORT_TIMEOUT, retry_policy=BOUNDED)
         except ActivityError as exc:
             workflow.logger.warning("ledger not synced (the next candle fills the gap): %s", exc.cause or exc)
+
+    # ------------------------------------------------------------------ the user-data stream
+    def _follow_user_stream(self) -> None:
+        """While trading, the key's user-data stream runs beside the session as one long activity that
+        hints (``ledger_hint``); a stream ended by a failure is not restarted by the session (its
+        activity already retried what can be retried): the periodic pass still books everything."""
+        config = self._state.config
+        if self._stream is not None and self._stream.done():
+            failure = None if self._stream.cancelled() else self._stream.exception()
+            if failure is not None and not self._stream_cancelled:
+                self._stream_failed = True
+                reason = getattr(failure, "cause", None) or failure
+                self._alert(ALERT_USER_STREAM, f"the user-data stream stopped ({reason}); fills and income are "
+                                               "booked on the periodic pass", halt=False)
+            self._stream, self._stream_cancelled = None, False
+        if config is None or self._state.status not in TRADING_STATES or self._stream is not None \
+                or self._stream_failed or not workflow.patched(USER_STREAM_PATCH):
+            return
+        self._stream = workflow.start_activity_method(
+            RealSessionActivities.follow_user_stream,
+            FollowUserStreamInput(self._state.user_id, config.key_id, workflow.info().workflow_id),
+            start_to_close_timeout=USER_STREAM_RUN, heartbeat_timeout=USER_STREAM_HEARTBEAT,
+            retry_policy=USER_STREAM_RETRY, cancellation_type=ActivityCancellationType.TRY_CANCEL)
+
+    def _stop_user_stream(self) -> None:
+        if self._stream is not None and not self._stream.done():
+            self._stream.cancel()
+            self._stream_cancelled = True
+
+    @workflow.signal(name=SIGNAL_LEDGER_HINT)
+    def ledger_hint(self, hint: LedgerHint) -> None:
+        """The exchange moved the account (or the stream reconnected): book from REST soon."""
+        if hint.reason == HINT_CONNECTED:
+            self._state = replace(self._state, stream_connections=self._state.stream_connections + 1)
+        self._last_hint_ms = now_ms()
+        self._ledger_behind = True
 
     # ------------------------------------------------------------------ reconciliation
     def _expected(self) -> ExpectedAccount:
@@ -239,7 +294,8 @@ class RealSessionBase:
             last_open_time=dict(self._state.last_open_time), candles_processed=self._state.candles_processed,
             orders_sent=self._state.orders_sent, queued=len(self._arrivals),
             model_equity=self._engine.equity() if self._engine else 0.0, revision=self._state.revision,
-            leverage=dict(self._prepared.leverage), margin_types=dict(self._prepared.margin_types))
+            leverage=dict(self._prepared.leverage), margin_types=dict(self._prepared.margin_types),
+            stream_connections=self._state.stream_connections, last_hint_ms=self._last_hint_ms)
 
     def _snapshot(self) -> RealSessionState:
         return replace(self._state, engine=self._engine.to_state() if self._engine else None,

@@ -124,6 +124,7 @@ class RealSessionControl(RealSessionBase):
             await self._record("start_refused")
             return
         self._prepared = prepared
+        self._stream_failed = False  # a new start follows the user-data stream again
         # The model starts from the account as it is: sizing follows the real balance.
         self._engine = Engine(replace(self._engine.settings, starting_balance=view.wallet_balance))
         self._positions.clear()
@@ -151,6 +152,7 @@ class RealSessionControl(RealSessionBase):
         if self._engine is not None:
             self._engine.entries_enabled = False
             self._engine.pending_signals.clear()
+        self._stop_user_stream()
         if request.flatten and self._state.config is not None:
             async with self._lock:
                 await self._flatten()

@@ -143,7 +143,14 @@ class SignedBinanceClient:
             await self._gate.before(weight, order=order, priority=priority)
         return await self._send(path, params, signed=True, method=method)
 
-    async def _send(self, path: str, params: dict[str, str] | None, *, signed: bool, method: str = "GET") -> Any:
+    async def keyed_request(self, method: str, path: str, *, weight: int = 1) -> Any:
+        """A USER_STREAM call (the listen key): the API key header, no signature."""
+        if self._gate is not None:
+            await self._gate.before(weight, order=False, priority=False)
+        return await self._send(path, None, signed=False, method=method, keyed=True)
+
+    async def _send(self, path: str, params: dict[str, str] | None, *, signed: bool, method: str = "GET",
+                    keyed: bool = False) -> Any:
         """One request, sent once. Failures before sending (no connection) are temporary; failures
         after it may have reached the exchange (timeouts, dropped connections) are ``ExecutionUnknownError``."""
         headers: dict[str, str] = {}
@@ -156,8 +163,11 @@ class SignedBinanceClient:
             })
             url += f"?{query}&signature={sign_query(query, self._credentials.api_secret)}"
             headers["X-MBX-APIKEY"] = self._credentials.api_key
-        elif params:
-            url += f"?{urlencode(params)}"
+        else:
+            if params:
+                url += f"?{urlencode(params)}"
+            if keyed:
+                headers["X-MBX-APIKEY"] = self._credentials.api_key
         try:
             response = await self._http.request(method, url, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

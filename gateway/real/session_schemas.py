@@ -74,6 +74,10 @@ class RealSessionOut(BaseModel):
     margin_types: dict[str, str] = Field(description="Per symbol, the margin type set at the start (ISOLATED).")
     model_equity: float = Field(description="The equity of the session's model of the account (decisions are "
                                             "sized on it); the exchange's balance is the truth.")
+    stream_connections: int = Field(description="User-data stream connections so far; each one is followed by a "
+                                                "gap-fill of the ledger from the exchange's REST records.")
+    last_hint_ms: int = Field(description="When the user-data stream last hinted a fill, a balance change or a "
+                                          "(re)connection (wall ms; 0: not in this run).")
 
 
 class RealStartOut(BaseModel):

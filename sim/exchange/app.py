@@ -72,6 +72,7 @@ class SimExchange:
         self.spot_engine = SpotEngine(self.spot_book, self.market, config.slippage_bps)
         self.spot_streams = SpotStreams(self.keys)
         self.listen_keys = ListenKeys(self.hub)
+        self.hub.is_user_stream = self.listen_keys.is_live
         self.trading_store = TradingStore(config.state_dir, self.keys, self.book, self.spot_book, self.listen_keys)
         self.trading_store.load()
         for cursor_owner in (self.book, self.spot_book):

@@ -63,6 +63,8 @@ def control_routes(
                 if not isinstance(body, dict):
                     raise ValueError("the body must be a JSON object of fault settings")
                 faults.update(body)
+                if faults.user_stream_down:
+                    await hub.drop_user_streams()
             except ValueError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(faults.as_dict())

@@ -13,7 +13,10 @@ class Faults:
     ``http_429_remaining``: the next requests answered 429 with ``Retry-After: retry_after_s``; a
     request inside that window is answered 418 and bans the IP for ``ban_s``.
     ``http_5xx_remaining``: the next requests answered ``http_5xx_status``.
-    ``latency_ms``: added before every REST reply."""
+    ``latency_ms``: added before every REST reply.
+    ``user_stream_down``: user-data streams (``/ws/<listenKey>``) are closed (code 1011) and new
+    connections to them refused at the handshake (HTTP 403) until it is cleared; market streams and
+    REST are untouched, so what happens meanwhile can only be learnt by REST."""
 
     drop_ws_every: int | None = None
     http_429_remaining: int = 0
@@ -22,6 +25,7 @@ class Faults:
     http_5xx_remaining: int = 0
     http_5xx_status: int = 503
     latency_ms: float = 0.0
+    user_stream_down: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a JSON body from ``POST /sim/faults``; unknown or ill-typed fields are refused."""
@@ -32,6 +36,9 @@ class Faults:
             if name == "drop_ws_every":
                 if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                     raise ValueError("drop_ws_every must be a positive integer or null")
+            elif name == "user_stream_down":
+                if not isinstance(value, bool):
+                    raise ValueError("user_stream_down must be true or false")
             elif name == "latency_ms":
                 if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                     raise ValueError("latency_ms must be a non-negative number")

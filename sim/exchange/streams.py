@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.routing import WebSocketRoute
@@ -66,6 +67,8 @@ class StreamHub:
         self._kline_subscribers = asyncio.Event()
         self.connections_opened = 0
         self.connections_dropped = 0
+        # Whether a stream name is a user-data stream (a live listen key); set by the app.
+        self.is_user_stream: Callable[[str], bool] = lambda name: False
 
     async def wait_for_kline_subscribers(self) -> None:
         await self._kline_subscribers.wait()
@@ -102,7 +105,23 @@ class StreamHub:
         for connection in [c for c in self.connections if name in c.subscriptions and not c.closed]:
             await connection.deliver(raw if not connection.combined else f'{{"stream":"{name}","data":{raw}}}')
 
+    def _user_streams_in(self, streams: Iterable[str]) -> bool:
+        return any(self.is_user_stream(s) for s in streams)
+
+    async def drop_user_streams(self) -> None:
+        """The ``user_stream_down`` fault: close every connection carrying a user-data stream."""
+        for connection in [c for c in self.connections if self._user_streams_in(c.subscriptions)]:
+            connection.shut()
+            self.connections_dropped += 1
+            try:
+                await connection.websocket.close(code=DROPPED_CLOSE_CODE)
+            except (RuntimeError, OSError):
+                log.debug("sim exchange: user-data socket already gone while dropping it")
+
     async def serve(self, websocket: WebSocket, streams: list[str], combined: bool) -> None:
+        if self.faults.user_stream_down and self._user_streams_in(streams):
+            await websocket.close(code=DROPPED_CLOSE_CODE)  # before accept: the handshake is refused
+            return
         await websocket.accept()
         connection = StreamConnection(websocket, combined, self.queue_size)
         connection.subscriptions.update(s.lower() for s in streams if s)

@@ -48,6 +48,10 @@ class ListenKeys:
         self.on_change()
         return current[0]
 
+    def is_live(self, name: str) -> bool:
+        """Whether ``name`` is a listen key in force (the stream hub asks, for the user-stream fault)."""
+        return any(key == name and expiry > self._now() for key, expiry in self.by_api_key.values())
+
     def close(self, api_key: str) -> None:
         if self.by_api_key.pop(api_key, None) is None:
             raise BinanceApiError(-1125, "This listenKey does not exist.")

@@ -125,7 +125,7 @@ def dash_settings(tmp_path_factory, temporal_server, mongo_server, jwt_private_p
         connect_timeout_s=10, jwt_private_key=SecretStr(jwt_private_pem), master_key=SecretStr(new_master_key_text()),
         login_attempts_per_ip=1000, task_queue_prefix=f"dash-{uuid.uuid4().hex[:10]}-", data_dir=REPO / "data",
         sim_exchange_port=sim.port, exchange_rest_url=sim.rest_url, exchange_futures_url=sim.rest_url,
-        exchange_ws_url=sim.ws_url, feed_source=TEST_FEED,
+        exchange_ws_url=sim.ws_url, exchange_futures_ws_url=sim.ws_url, feed_source=TEST_FEED,
         # The fixture Temporal runs headless; the link only has to name the session in a UI.
         temporal_ui_url="http://127.0.0.1:8233",
         # Grok is the sim's: two failed calls open the breaker, which stays open for the rest of a test;

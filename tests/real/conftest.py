@@ -33,6 +33,7 @@ def real_settings(settings, jwt_private_pem, sim):
         "jwt_private_key": SecretStr(jwt_private_pem), "master_key": SecretStr(new_master_key_text()),
         "login_attempts_per_ip": 1000, "task_queue_prefix": f"real-{uuid.uuid4().hex[:10]}-",
         "exchange_rest_url": sim.rest_url, "exchange_futures_url": sim.rest_url,
+        "exchange_futures_ws_url": sim.ws_url,
         "order_confirm_expiry_s": 30.0, "order_submit_timeout_s": 3.0, "order_request_timeout_s": 2.0,
         "order_protection_window_s": 3.0, "order_poll_interval_s": 0.5,
     })

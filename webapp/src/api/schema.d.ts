@@ -3997,6 +3997,11 @@ export interface components {
             /** Key Id */
             key_id: string | null;
             /**
+             * Last Hint Ms
+             * @description When the user-data stream last hinted a fill, a balance change or a (re)connection (wall ms; 0: not in this run).
+             */
+            last_hint_ms: number;
+            /**
              * Last Open Time
              * @description Per symbol, the open time of the last candle the session finished with (its orders answered).
              */
@@ -4050,6 +4055,11 @@ export interface components {
              * @enum {string}
              */
             status: "NEW" | "RUNNING" | "HALTED" | "STOPPED";
+            /**
+             * Stream Connections
+             * @description User-data stream connections so far; each one is followed by a gap-fill of the ledger from the exchange's REST records.
+             */
+            stream_connections: number;
             /** Symbols */
             symbols: string[];
             /** Workflow Id */

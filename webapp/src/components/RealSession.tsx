@@ -89,6 +89,7 @@ export function RealSession() {
             <Stat label="Trades">{s.symbols.join(', ') || '—'} {s.interval}</Stat>
             <Stat label="Candles">{s.candles_processed}</Stat>
             <Stat label="Orders sent">{s.orders_sent}</Stat>
+            <Stat label="Account stream">{s.stream_connections ? `${s.stream_connections} connection(s)` : 'not connected'}</Stat>
           </div>
           {s.status === 'HALTED' ? <p className="error" role="alert">Entries halted: {s.halted_reason}</p> : null}
           {s.positions.length ? (
