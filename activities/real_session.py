@@ -78,7 +78,8 @@ class RealSessionActivities:
     @activity.defn
     async def read_exchange(self, request: ReadExchangeInput) -> ExchangeView:
         """Positions, and open plain and algo orders of the session's symbols (each by symbol: weight 1
-        instead of 40), the book's prices; with ``full`` the position mode and the wallet too."""
+        instead of 40), the book's prices; with ``full`` the position mode, the wallet and each symbol's
+        leverage and margin type too."""
         hedge: bool | None = None
         wallet = None
         async with await self._signed(request.user_id, request.key_id) as signed:
@@ -86,8 +87,10 @@ class RealSessionActivities:
             positions = await account.positions()
             orders = [o for s in request.symbols for o in await account.open_orders(s)]
             algo_orders = [a for s in request.symbols for a in await account.open_algo_orders(s)]
+            configs = []
             if request.full:
                 hedge, wallet = await account.hedge_mode(), await account.account()
+                configs = [await account.symbol_config(s) for s in request.symbols]
         prices: dict[str, float] = {}
         async with BinanceRestClient(self.settings.exchange_rest_url,
                                      futures_base_url=self.settings.exchange_futures_url) as rest:
@@ -101,7 +104,8 @@ class RealSessionActivities:
             open_algo_orders={a.client_algo_id: a.symbol for a in algo_orders},
             prices=prices, read_at_ms=int(time.time() * 1000), hedge_mode=hedge,
             wallet_balance=wallet.total_wallet_balance if wallet else None,
-            equity=wallet.total_margin_balance if wallet else None)
+            equity=wallet.total_margin_balance if wallet else None,
+            leverage={c.symbol: c.leverage for c in configs}, margin_types={c.symbol: c.margin_type for c in configs})
 
     @activity.defn
     async def prepare_account(self, request: PrepareAccountInput) -> PrepareAccountResult:

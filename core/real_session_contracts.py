@@ -212,6 +212,9 @@ class ExchangeView:
     hedge_mode: bool | None = None
     wallet_balance: float | None = None
     equity: float | None = None  # wallet balance plus unrealized profit
+    # symbol -> leverage, symbol -> margin type (ISOLATED/CROSSED), as the exchange has them now.
+    leverage: dict = field(default_factory=dict)
+    margin_types: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

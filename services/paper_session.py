@@ -72,6 +72,20 @@ async def execute_entity_update(handle: WorkflowHandle, update: Any, arg: Any,
         raise unavailable(exc) from None
 
 
+async def execute_update_with_start(client: Client, update: Any, *args: Any,
+                                    start: WithStartWorkflowOperation[Any, Any], update_id: str) -> Any:
+    """An update of an entity workflow that ``start`` creates first when it does not exist yet (use the
+    existing one otherwise), under ``update_id``, as a domain result: a refusal is its domain error,
+    Temporal out of reach is ``Unavailable``."""
+    try:
+        return await client.execute_update_with_start_workflow(
+            update, *args, start_workflow_operation=start, id=update_id, rpc_timeout=UPDATE_WAIT)
+    except WorkflowUpdateFailedError as exc:
+        raise_update_failure(exc)
+    except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+        raise unavailable(exc) from None
+
+
 def raise_update_failure(exc: WorkflowUpdateFailedError) -> NoReturn:
     """The domain error of a refused update (a session's, a tuning workflow's)."""
     cause: BaseException | None = exc.cause
@@ -118,14 +132,8 @@ class SessionClient:
     async def update(self, update: Any, *arg: Any, update_id: str) -> Any:
         """Run an update (typed handler reference) under ``update_id``, creating the session if it
         does not exist."""
-        try:
-            return await self.client.execute_update_with_start_workflow(
-                update, *arg, start_workflow_operation=self._start_operation(), id=update_id,
-                rpc_timeout=UPDATE_WAIT)
-        except WorkflowUpdateFailedError as exc:
-            raise_update_failure(exc)
-        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
-            raise unavailable(exc) from None
+        return await execute_update_with_start(self.client, update, *arg, start=self._start_operation(),
+                                               update_id=update_id)
 
     async def query(self, query: Any, *arg: Any) -> Any | None:
         """A query's answer, or None while the session does not exist (or no longer runs). A session

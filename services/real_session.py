@@ -18,8 +18,6 @@ from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
@@ -41,7 +39,11 @@ from services.errors import Forbidden, NotFound, Rejected
 from services.exchange_symbols import ExchangeSymbols
 from services.idempotency import checked_key, update_id
 from services.paper import PaperTrading
-from services.paper_session import UPDATE_WAIT, execute_entity_update, raise_update_failure, unavailable
+from services.paper_session import (
+    execute_entity_update,
+    execute_update_with_start,
+    unavailable,
+)
 from services.principal import Principal
 from services.real_orders import RealOrders
 from services.tuning import ProposalCreated, Tuning
@@ -134,14 +136,9 @@ class RealSessions:
             RealSessionWorkflow.run, RealSessionState(user_id=user_id), id=real_session_workflow_id(user_id),
             task_queue=task_queue_name(TASK_QUEUE_REAL, self.settings.task_queue_prefix),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
-        try:
-            done: RealSessionStatus = await self.temporal.execute_update_with_start_workflow(
-                RealSessionWorkflow.configure, ConfigureRealSessionInput(user_id, config),
-                start_workflow_operation=start, id=write_id, rpc_timeout=UPDATE_WAIT)
-        except WorkflowUpdateFailedError as exc:
-            raise_update_failure(exc)
-        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
-            raise unavailable(exc) from None
+        done: RealSessionStatus = await execute_update_with_start(
+            self.temporal, RealSessionWorkflow.configure, ConfigureRealSessionInput(user_id, config), start=start,
+            update_id=write_id)
         return done
 
     # -- steering ----------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowHandle,
     WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
@@ -49,7 +48,11 @@ from services.errors import Forbidden, NotFound, Rejected
 from services.idempotency import checked_key, update_id
 from services.one_time_tokens import TOKEN_CHANNEL, OneTimeTokens, human_channel
 from services.paper import PaperTrading
-from services.paper_session import UPDATE_WAIT, execute_entity_update, raise_update_failure, unavailable
+from services.paper_session import (
+    execute_entity_update,
+    execute_update_with_start,
+    unavailable,
+)
 from services.principal import Principal
 from services.two_factor import TwoFactor
 from trading.errors import InvalidInput
@@ -113,13 +116,7 @@ class Tuning:
             TuningWorkflow.run, TuningState(user_id), id=tuning_workflow_id(user_id),
             task_queue=task_queue_name(TASK_QUEUE_TRADING, self.settings.task_queue_prefix),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
-        try:
-            return await self.temporal.execute_update_with_start_workflow(
-                update, arg, start_workflow_operation=start, id=write_id, rpc_timeout=UPDATE_WAIT)
-        except WorkflowUpdateFailedError as exc:
-            raise_update_failure(exc)
-        except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
-            raise unavailable(exc) from None
+        return await execute_update_with_start(self.temporal, update, arg, start=start, update_id=write_id)
 
     async def _repeated(self, user_id: str, write_id: str) -> ProposalView | None:
         """The answer of a proposal already made under this update ID (a repeated Idempotency-Key), if any."""

@@ -118,6 +118,9 @@ class RealSessionBase:
         self._acted: dict[str, float] = dict(state.acted)  # symbol -> signed quantity
         # The user-data stream (an activity that hints; see follow_user_stream) and what it hinted.
         self._stream: workflow.ActivityHandle[None] | None = None
+        # Leverage and margin types the last full read found changed since the start (they stand until the
+        # next full read: the per-candle read does not look at them).
+        self._config_differences: list[dict[str, Any]] = []
         self._stream_failed = False
         self._stream_cancelled = False
         self._ledger_behind = False
@@ -248,12 +251,28 @@ class RealSessionBase:
                 differences.append({"kind": "model_mismatch", "symbol": symbol, "expected": modelled,
                                     "actual": actual, "detail": "the session's model of the account differs from "
                                                                 "the exchange"})
+        if view.leverage or view.margin_types:
+            self._config_differences = self._changed_config(view)
+        differences.extend(self._config_differences)
         self._state = replace(self._state, report={"ok": not differences, "differences": differences,
                                                    "checked_at_ms": now_ms(), "when": when})
         if differences and self._state.status == REAL_RUNNING:
             kind = ALERT_HEDGE_MODE if self._hedge_mode else ALERT_RECONCILIATION
             summary = "; ".join(f"{d['kind']} {d['symbol'] or ''}".strip() for d in differences[:5])
             self._alert(kind, f"the exchange differs from the session ({when}): {summary}")
+
+    def _changed_config(self, view: ExchangeView) -> list[dict[str, Any]]:
+        """The leverage and margin types the start set and the exchange confirmed, changed since: the model
+        sizes and liquidates at those (only the owner changes them back, or stops and starts again)."""
+        changed: list[dict[str, Any]] = []
+        for kind, wanted, actual in (("leverage", self._prepared.leverage, view.leverage),
+                                     ("margin_type", self._prepared.margin_types, view.margin_types)):
+            for symbol, expected in sorted(wanted.items()):
+                if symbol in actual and actual[symbol] != expected:
+                    changed.append({"kind": kind, "symbol": symbol, "expected": expected, "actual": actual[symbol],
+                                    "detail": f"the symbol's {kind.replace('_', ' ')} changed on the exchange since "
+                                              "the start"})
+        return changed
 
     def _symbols(self) -> tuple[str, ...]:
         return self._state.config.symbols if self._state.config else ()

@@ -131,7 +131,9 @@ class RealSessionControl(RealSessionBase):
         self._state = replace(self._state, status=REAL_RUNNING, approval_id=request.approval_id,
                               entries_enabled=True, halted_reason="", last_open_time={})
         self._arrivals.clear()
-        await self._reconcile(view, "start")
+        # That read was made before the leverage and margin were set (just confirmed): the periodic pass
+        # is the first to compare them.
+        await self._reconcile(replace(view, leverage={}, margin_types={}), "start")
         await self._record("started")
 
     def _check_startable(self) -> None:

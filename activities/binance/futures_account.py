@@ -23,9 +23,11 @@ OPEN_ALGO_ORDERS_PATH = "/fapi/v1/openAlgoOrders"
 POSITION_MODE_PATH = "/fapi/v1/positionSide/dual"
 USER_TRADES_PATH = "/fapi/v1/userTrades"
 INCOME_PATH = "/fapi/v1/income"
+SYMBOL_CONFIG_PATH = "/fapi/v1/symbolConfig"
 
 # Binance's request weights (USDⓈ-M): open orders weigh 1 for one symbol and 40 for all of them.
-WEIGHTS = {POSITION_RISK_PATH: 5, ACCOUNT_PATH: 5, POSITION_MODE_PATH: 30, USER_TRADES_PATH: 5, INCOME_PATH: 30}
+WEIGHTS = {POSITION_RISK_PATH: 5, ACCOUNT_PATH: 5, POSITION_MODE_PATH: 30, USER_TRADES_PATH: 5, INCOME_PATH: 30,
+           SYMBOL_CONFIG_PATH: 5}
 LEVERAGE_PATH = "/fapi/v1/leverage"
 MARGIN_TYPE_PATH = "/fapi/v1/marginType"
 NO_NEED_TO_CHANGE_MARGIN_TYPE = -4046
@@ -145,6 +147,13 @@ class IncomeEntry:
     time_ms: int
 
 
+@dataclass(frozen=True)
+class SymbolConfig:
+    symbol: str
+    margin_type: str  # ISOLATED | CROSSED
+    leverage: int
+
+
 # -- field readers: a missing or malformed field is an error, never a default --------------------------
 def _num(row: Any, name: str) -> float:
     value = float(row[name])
@@ -256,6 +265,11 @@ def parse_income(row: Any) -> IncomeEntry:
         trade_id=str(row.get("tradeId") or ""), time_ms=_int(row, "time"))
 
 
+def parse_symbol_config(row: Any) -> SymbolConfig:
+    return SymbolConfig(symbol=_text(row, "symbol"), margin_type=_text(row, "marginType").upper(),
+                        leverage=_int(row, "leverage"))
+
+
 def parse_position_mode(reply: Any) -> bool:
     """True: hedge mode (dual side positions); False: one-way mode."""
     return _flag(reply, "dualSidePosition")
@@ -304,6 +318,15 @@ class FuturesAccountClient:
                 params[name] = str(value)
         return parse_list(INCOME_PATH, await self._get(INCOME_PATH, params, WEIGHTS[INCOME_PATH]), parse_income)
 
+
+    async def symbol_config(self, symbol: str) -> SymbolConfig:
+        """The symbol's leverage and margin type as the exchange has them now."""
+        rows = parse_list(SYMBOL_CONFIG_PATH, await self._get(SYMBOL_CONFIG_PATH, {"symbol": symbol},
+                                                              WEIGHTS[SYMBOL_CONFIG_PATH]), parse_symbol_config)
+        found = next((r for r in rows if r.symbol == symbol), None)
+        if found is None:
+            raise BadExchangeDataError(f"{SYMBOL_CONFIG_PATH}: no configuration of {symbol} in the reply")
+        return found
 
     async def set_leverage(self, symbol: str, leverage: int) -> int:
         """Set the symbol's leverage; the leverage the exchange confirms."""

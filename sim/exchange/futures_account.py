@@ -234,7 +234,18 @@ def futures_account_routes(venue: FuturesVenue) -> list[Route]:
         await venue.commit()
         return JSONResponse({"code": 200, "msg": "success"})
 
+    @binance_endpoint
+    async def symbol_config(request: Request) -> Response:
+        _, account, params = await venue.signed(request)
+        symbol = venue.symbol(params, required=False)
+        symbols = [symbol] if symbol else engine.market.catalog.futures_symbols
+        return JSONResponse([{
+            "symbol": s, "marginType": "ISOLATED" if account.isolated(s) else "CROSSED", "isAutoAddMargin": "false",
+            "leverage": account.leverage_of(s), "maxNotionalValue": str(max_notional(account.leverage_of(s))),
+        } for s in symbols])
+
     return [
+        Route("/fapi/v1/symbolConfig", symbol_config),
         Route("/fapi/v2/positionRisk", position_risk),
         Route("/fapi/v3/positionRisk", position_risk),
         Route("/fapi/v2/account", account_info),

@@ -41,6 +41,7 @@ _FIXED_WEIGHTS = {
     "/fapi/v1/allOpenOrders": 1,
     "/fapi/v1/algoOpenOrders": 1,
     "/fapi/v1/userTrades": 5,
+    "/fapi/v1/symbolConfig": 5,
     "/fapi/v1/income": 30,
     "/fapi/v2/account": 5,
     "/fapi/v3/account": 5,

@@ -232,3 +232,25 @@ async def test_hedge_mode_is_refused_with_its_reason(gateway, sign_up, real_sett
     assert status["status"] == "NEW" and status["alerts"][-1]["kind"] == "hedge_mode", status
     assert "switch the account to one-way mode" in status["alerts"][-1]["message"]
     assert (await sim_call(sim, "GET", "/sim/orders"))["orders"] == []
+
+
+async def test_a_leverage_or_margin_type_changed_behind_its_back_halts_entries_within_a_period(
+        gateway, sign_up, real_settings, sim):
+    trader = await sign_up()
+    await request_and_approve(gateway, trader)
+    await wait_until(lambda: real_status(gateway, trader), lambda s: s["status"] == "RUNNING", 30)
+    await sim_signed(sim, trader.api_key, trader.api_secret, "POST", "/fapi/v1/leverage", symbol=SYMBOL, leverage="20")
+    await sim_signed(sim, trader.api_key, trader.api_secret, "POST", "/fapi/v1/marginType", symbol=SYMBOL,
+                     marginType="CROSSED")
+    status = await wait_until(lambda: real_status(gateway, trader), lambda s: s["status"] == "HALTED", 15)
+    assert {(d["kind"], d["expected"], d["actual"]) for d in status["report"]["differences"]} == {
+        ("leverage", 10, 20), ("margin_type", "ISOLATED", "CROSSED")}, status["report"]
+    refused = await gateway.http.post("/api/real-trading/entries", headers=trader.headers, json={"enabled": True})
+    assert refused.status_code == 422, refused.text
+    # Set back on the exchange: the next pass finds nothing, and a person resumes entries.
+    await sim_signed(sim, trader.api_key, trader.api_secret, "POST", "/fapi/v1/leverage", symbol=SYMBOL, leverage="10")
+    await sim_signed(sim, trader.api_key, trader.api_secret, "POST", "/fapi/v1/marginType", symbol=SYMBOL,
+                     marginType="ISOLATED")
+    await wait_until(lambda: real_status(gateway, trader), lambda s: s["report"]["ok"], 15)
+    resumed = await gateway.http.post("/api/real-trading/entries", headers=trader.headers, json={"enabled": True})
+    assert resumed.status_code == 200 and resumed.json()["status"] == "RUNNING", resumed.text
