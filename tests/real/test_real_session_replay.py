@@ -4,7 +4,9 @@ non-determinism error.
 They were recorded by running test_real_session.py with
 ``DURABOT_RECORD_SESSION_HISTORIES=tests/real/session_histories``: a configured session started by its
 RED approval, candles traded into positions with their protective orders, a foreign order that halted
-entries, a refused stop that closed the position, refusals, stops with a flatten. A change to the
+entries, a refused stop that closed the position, refusals, stops with a flatten; and, from
+test_user_stream.py, a session following its user-data stream (``ledger_hint`` signals, the stream
+activity started under its patch and cancelled at the stop). A change to the
 workflow's commands needs ``workflow.patched`` and new recordings next to these."""
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ def test_recorded_histories_cover_the_lifecycle():
     assert updates >= {"configure", "stop"}, updates
     signals = {e.workflow_execution_signaled_event_attributes.signal_name
                for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED}
-    assert signals >= {"approved_start", "candle_closed"}, signals
+    assert signals >= {"approved_start", "candle_closed", "ledger_hint"}, signals
+    # The user-data stream (started under its patch) and its cancel at the stop.
+    assert sum(e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED for e in events) >= 1
+    assert any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED for e in events)
     children = sum(e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED for e in events)
     assert children >= 6, children  # entries, stops and take profits, closes
 
