@@ -124,13 +124,27 @@ class RealSessionActivities:
 
     @activity.defn
     async def sync_ledger(self, request: SyncLedgerInput) -> SyncLedgerResult:
-        """Book every fill and income entry the exchange has that the ledger has not, from the last
-        one booked on (the cursors are the ledger itself: its newest trade ID per symbol, its newest
-        income time)."""
+        """Book every income entry and fill the exchange has that the ledger has not, from the last one
+        booked on (the cursors are the ledger itself: its newest income time, its newest trade ID per
+        symbol). Fills are fetched for the session's symbols and for every symbol the income names with a
+        fee (``userTrades`` needs a symbol): a fill made by hand on another symbol is booked too."""
         fills = income = 0
         async with await self._signed(request.user_id, request.key_id) as signed:
             account = FuturesAccountClient(signed)
-            for symbol in request.symbols:
+            if request.income:
+                newest_income = await self.db.real_ledger.find_one(
+                    {"user_id": request.user_id, "kind": "income"}, {"time_ms": 1}, sort=[("time_ms", -1)])
+                start = int(newest_income["time_ms"]) if newest_income else 0
+                while True:
+                    entries = await account.income(start_time_ms=start, limit=INCOME_PAGE)
+                    income += await self._book(request, [{"kind": "income", "entry_id": f"income:{e.tran_id}",
+                                                          **asdict(e)} for e in entries])
+                    if len(entries) < INCOME_PAGE:
+                        break
+                    start = entries[-1].time_ms  # entries of that millisecond again: their keys book them once
+            traded = await self.db.real_ledger.distinct(
+                "symbol", {"user_id": request.user_id, "kind": "income", "income_type": "COMMISSION"})
+            for symbol in sorted(set(request.symbols) | {s for s in traded if s}):
                 newest = await self.db.real_ledger.find_one(
                     {"user_id": request.user_id, "kind": "fill", "symbol": symbol}, {"trade_id": 1},
                     sort=[("trade_id", -1)])
@@ -142,18 +156,6 @@ class RealSessionActivities:
                     if len(page) < TRADES_PAGE:
                         break
                     from_id = page[-1].trade_id + 1
-            if not request.income:
-                return SyncLedgerResult(fills, income)
-            newest_income = await self.db.real_ledger.find_one(
-                {"user_id": request.user_id, "kind": "income"}, {"time_ms": 1}, sort=[("time_ms", -1)])
-            start = int(newest_income["time_ms"]) if newest_income else 0
-            while True:
-                entries = await account.income(start_time_ms=start, limit=INCOME_PAGE)
-                income += await self._book(request, [{"kind": "income", "entry_id": f"income:{e.tran_id}",
-                                                      **asdict(e)} for e in entries])
-                if len(entries) < INCOME_PAGE:
-                    break
-                start = entries[-1].time_ms  # entries of that millisecond again: their keys book them once
         return SyncLedgerResult(fills, income)
 
     async def _book(self, request: SyncLedgerInput, entries: list[dict[str, Any]]) -> int:

@@ -55,9 +55,9 @@ from services.errors import Forbidden, NotFound, Rejected, UpstreamFailed
 from services.exchange_symbols import ExchangeSymbols, SymbolFilters
 from services.idempotency import checked_key
 from services.one_time_tokens import OneTimeTokens, human_channel
-from services.paper_session import execute_entity_update, unavailable
 from services.principal import Principal
 from services.two_factor import TwoFactor
+from services.workflow_updates import execute_entity_update, unavailable
 from workflows.order import OrderWorkflow
 
 TOKEN_PURPOSE = b"durabot order confirmations"

@@ -39,15 +39,15 @@ from services.errors import Forbidden, NotFound, Rejected
 from services.exchange_symbols import ExchangeSymbols
 from services.idempotency import checked_key, update_id
 from services.paper import PaperTrading
-from services.paper_session import (
-    execute_entity_update,
-    execute_update_with_start,
-    unavailable,
-)
 from services.principal import Principal
 from services.real_orders import RealOrders
 from services.tuning import ProposalCreated, Tuning
 from services.two_factor import TwoFactor
+from services.workflow_updates import (
+    execute_entity_update,
+    execute_update_with_start,
+    unavailable,
+)
 from trading.settings import EngineSettings, MarketType
 from workflows.real_session import RealSessionWorkflow
 from workflows.trading_session import TradingSessionWorkflow

@@ -48,13 +48,13 @@ from services.errors import Forbidden, NotFound, Rejected
 from services.idempotency import checked_key, update_id
 from services.one_time_tokens import TOKEN_CHANNEL, OneTimeTokens, human_channel
 from services.paper import PaperTrading
-from services.paper_session import (
+from services.principal import Principal
+from services.two_factor import TwoFactor
+from services.workflow_updates import (
     execute_entity_update,
     execute_update_with_start,
     unavailable,
 )
-from services.principal import Principal
-from services.two_factor import TwoFactor
 from trading.errors import InvalidInput
 from trading.setting_catalog import label
 from trading.tuning_table import (

@@ -55,10 +55,12 @@ async def ledger_ids(gateway: Any, trader: Trader) -> set[str]:
 
 
 async def exchange_ids(sim: Any, trader: Trader) -> set[str]:
-    """The exchange's records as the ledger names them: the session symbol's fills, all income."""
-    trades = await sim_signed(sim, trader.api_key, trader.api_secret, "GET", "/fapi/v1/userTrades", symbol=SYMBOL)
+    """The exchange's records as the ledger names them: every fill of both symbols (FUNDED is not the
+    session's, its fills are booked all the same), all income."""
+    trades = [t for symbol in (SYMBOL, FUNDED) for t in await sim_signed(
+        sim, trader.api_key, trader.api_secret, "GET", "/fapi/v1/userTrades", symbol=symbol)]
     income = await sim_signed(sim, trader.api_key, trader.api_secret, "GET", "/fapi/v1/income", limit=1000)
-    return {f"fill:{SYMBOL}:{t['id']}" for t in trades} | {f"income:{e['tranId']}" for e in income}
+    return {f"fill:{t['symbol']}:{t['id']}" for t in trades} | {f"income:{e['tranId']}" for e in income}
 
 
 async def market(sim: Any, trader: Trader, symbol: str, side: str, quantity: str) -> None:
