@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
@@ -64,6 +65,10 @@ class Settings(BaseSettings):
     sim_exchange_port: int = Field(8900, ge=1, le=65535, description="Port of the embedded sim exchange.")
     sim_speed: str = Field("60", description="Sim replay speed: a multiplier of real time, or `max`.")
     sim_start_offset: int = Field(500, ge=0, description="Candles into each series the sim's replay starts.")
+    feed_market: Literal["spot", "usdm"] = Field(
+        "spot", description="Which market's klines the feed follows: spot, or usdm (USDⓈ-M perpetuals: futures REST "
+                            "and DURABOT_EXCHANGE_FUTURES_WS_URL), for futures sessions that must decide on "
+                            "contract candles.")
     feed_source: str | None = Field(
         None, description="Name of the market feed (workflow feed:{name}); unset = `sim` or `binance` by URL."
     )

@@ -55,8 +55,10 @@ _WORKFLOWS: dict[str, list[type]] = {
 
 
 def feed_config(settings: Settings) -> FeedConfig:
+    usdm = settings.feed_market == "usdm"
     return FeedConfig(rest_url=settings.exchange_rest_url, futures_url=settings.exchange_futures_url,
-                      ws_url=settings.exchange_ws_url, streams=settings.feed_stream_list,
+                      ws_url=settings.exchange_futures_ws_url if usdm else settings.exchange_ws_url,
+                      streams=settings.feed_stream_list, market=settings.feed_market,
                       initial_backfill=settings.feed_backfill_candles)
 
 

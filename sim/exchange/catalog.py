@@ -49,6 +49,13 @@ class Catalog:
         usd_margined = {s for s in self.klines[SeriesKind.SPOT] if split_symbol(s)[1] in USDM_MARGIN_ASSETS}
         return sorted(set(self.klines[SeriesKind.FUTURES]) | usd_margined)
 
+    def streamed_series(self) -> list[ReplaySeries]:
+        """The series the clock replays as kline streams: every spot series, and the futures series of a
+        symbol served on futures only (as Binance's USDⓈ-M streams carry a contract's klines)."""
+        spot = self.klines[SeriesKind.SPOT]
+        return [s for kind, s in self.all_series()
+                if kind is SeriesKind.SPOT or (kind is SeriesKind.FUTURES and s.symbol not in spot)]
+
     def all_series(self) -> list[tuple[SeriesKind, ReplaySeries]]:
         return [
             (kind, s)

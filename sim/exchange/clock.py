@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-from sim.exchange.catalog import Catalog, SeriesKind
+from sim.exchange.catalog import Catalog
 from sim.exchange.lockstep import Lockstep
 from sim.exchange.series import ReplaySeries
 from sim.exchange.state import ClockState, save_state
@@ -101,9 +101,13 @@ _RANK = {_KlineCursor: 0, _TradeCursor: 2}
 
 
 def initial_virtual_now(catalog: Catalog, start_offset_candles: int) -> int:
-    """The instant at which every replayed series has ``start_offset_candles`` closed candles (or all
-    of its candles, when its file is shorter and tiling is off)."""
-    driving = [s for kind, s in catalog.all_series() if kind is SeriesKind.SPOT] or [s for _, s in catalog.all_series()]
+    """The instant at which each symbol's finest streamed series has ``start_offset_candles`` closed
+    candles (or all of its candles, when its file is shorter and tiling is off)."""
+    finest: dict[str, ReplaySeries] = {}
+    for series in catalog.streamed_series():
+        if series.symbol not in finest or series.interval_ms < finest[series.symbol].interval_ms:
+            finest[series.symbol] = series
+    driving = list(finest.values()) or [s for _, s in catalog.all_series()]
     starts = []
     for series in driving:
         index = start_offset_candles if series.length is None else min(start_offset_candles, series.length - 1)
@@ -143,9 +147,8 @@ class MarketClock:
         )
         self._heap: list[tuple[int, str, int, int, _KlineCursor | _TradeCursor]] = []
         self._sequence = itertools.count()
-        for kind, series in catalog.all_series():
-            if kind is SeriesKind.SPOT:
-                self._push(_KlineCursor(series, self._virtual_now))
+        for series in catalog.streamed_series():
+            self._push(_KlineCursor(series, self._virtual_now))
         for symbol, trades in catalog.trades.items():
             self._push(_TradeCursor(symbol, trades, self._virtual_now))
         self._last_saved_at = 0.0

@@ -1,7 +1,9 @@
 """Equivalence under the one fill rule: on a real data slice replayed by the sim at speed `max` in
 lockstep, a backtest, a paper session and a real session on the sim make the same trades (side,
 entry and exit candle, quantity, prices) and end with the same equity within fee rounding. The real
-session's trades are read from the sim's own order log, the ground truth."""
+session's trades are read from the sim's own order log, the ground truth. BTCUSDT-5m trades spot
+candles; XRPUSDT-5m trades its contract candles (the feed follows USDⓈ-M klines) and pays its real
+funding, on the exchange as in the models."""
 
 from __future__ import annotations
 
@@ -11,16 +13,14 @@ from typing import Any
 import pytest
 
 from core.contracts import session_workflow_id, stream_key
-from core.datafiles import load_candles
-from sim.exchange.series import replay_series
-from tests.session.conftest import CANDLES
+from sim.exchange.catalog import SeriesKind
 from tests.session.feedrig import backtest_for, session_outcome, wait_drained
 from tests.sim.conftest import sim_state
 from worker.main import start_market_feed
 from workflows.trading_session import TradingSessionWorkflow
 
 from .conftest import Trader, sim_call
-from .session_rig import INTERVAL, Pacer, every_worker, feed_overrides, wait_until
+from .session_rig import INTERVAL, Pacer, every_worker, feed_overrides, sim_signed, wait_until
 from .test_real_session import paper_start, real_status, request_and_approve
 
 BACKFILL = 300
@@ -34,13 +34,21 @@ ANALYSIS = {"min_agree": 2}
 @dataclass(frozen=True)
 class Slice:
     symbol: str
-    path: str  # under data/
+    kind: SeriesKind  # the sim's series the feed follows (spot, or USDⓈ-M contract candles)
     engine: dict[str, Any]
+    start_offset: int = BACKFILL  # candles closed when the sim starts (the feed backfills BACKFILL of them)
+    served: int = SERVED
+
+    @property
+    def feed_market(self) -> str:
+        return "usdm" if self.kind is SeriesKind.FUTURES else "spot"
 
 
-# XRPUSDT-5m (futures only, with its real funding) waits for a feed that follows USDⓈ-M klines: the
-# market feed reads spot streams, and the sim serves XRPUSDT on its futures endpoints only.
-SLICES = [Slice("BTCUSDT", "candles/BTCUSDT-5m-2023-01.csv.gz", ENGINE)]
+SLICES = [
+    Slice("BTCUSDT", SeriesKind.SPOT, ENGINE),
+    # Futures only, paying its real funding: candles 800..1000 cross two funding times (candles 864, 960).
+    Slice("XRPUSDT", SeriesKind.FUTURES, {**ENGINE, "funding_mode": "series", "funding_rate": 0.0001}, 800, 1000),
+]
 
 
 @pytest.fixture(params=SLICES, ids=lambda s: s.symbol)
@@ -51,13 +59,15 @@ def data_slice(request) -> Slice:
 @pytest.fixture
 async def sim(start_sim, data_slice):
     return await start_sim(symbols=(data_slice.symbol,), speed="max", lockstep=True, lockstep_timeout_s=30,
-                           tiling=False, max_candles_per_series=SERVED, start_offset_candles=BACKFILL,
+                           tiling=False, max_candles_per_series=data_slice.served,
+                           start_offset_candles=data_slice.start_offset,
                            weight_limit_per_minute=100_000, order_limit_per_10s=10_000)
 
 
 @pytest.fixture
 def real_settings(real_settings, sim, data_slice):
     return real_settings.model_copy(update={**feed_overrides(sim, data_slice.symbol, BACKFILL),
+                                            "feed_market": data_slice.feed_market,
                                             "real_reconcile_every_s": 30.0, "exchange_weight_per_minute": 100_000,
                                             # Several runs: the model, positions and cursors cross continue-as-new.
                                             "real_session_run_events": 300})
@@ -119,9 +129,10 @@ async def test_backtest_paper_and_real_make_the_same_trades(gateway, sign_up, re
         status = await real_status(gateway, trader)
         return status["last_open_time"].get(symbol, -1) >= open_time and status["queued"] == 0
 
-    origin = (await sim_state(sim))["origin_ms"]
-    series = replay_series(load_candles(CANDLES.parent / data_slice.path), origin, tiling=False,
-                           cap=SERVED).candles(0, SERVED)
+    # The candles the sim replays, from the sim itself (the exchange is the truth).
+    served = sim.sim.catalog.klines[data_slice.kind][symbol][INTERVAL]
+    series = served.candles(0, data_slice.served)
+    funding = {symbol: sim.sim.catalog.funding[symbol]} if symbol in sim.sim.catalog.funding else None
     last = series[-2].open_time
     async with Pacer(sim, [paper_done, real_done]).running():
         await start_market_feed(temporal_client, real_settings)
@@ -137,7 +148,7 @@ async def test_backtest_paper_and_real_make_the_same_trades(gateway, sign_up, re
     # The backtest runs on the paper session's settings as started: the exchange's filters included.
     paper_settings = await paper.query(TradingSessionWorkflow.settings)
     backtest, _ = backtest_for(series, paper_status, outcome, paper_settings.engine_settings,
-                               paper_settings.analysis_settings)
+                               paper_settings.analysis_settings, funding)
     paper_trades = engine_trades(outcome.closed_trades)
     assert paper_trades == engine_trades([t.to_dict() for t in backtest.trades])
     log = await sim_call(sim, "GET", "/sim/orders")
@@ -154,3 +165,11 @@ async def test_backtest_paper_and_real_make_the_same_trades(gateway, sign_up, re
     modelled = engine["starting_balance"] + sum(t["net_pnl"] for t in outcome.closed_trades) \
         - sum(p["entry_fee"] for p in still_open)
     assert balance.json()["total_wallet_balance"] == pytest.approx(modelled, abs=0.01), (balance.json(), modelled)
+    if funding:
+        # Real funding was paid, and the exchange's funding payments are the model's.
+        portfolio = await paper.query(TradingSessionWorkflow.portfolio)
+        paid = await sim_signed(sim, trader.api_key, trader.api_secret, "GET", "/fapi/v1/income",
+                                incomeType="FUNDING_FEE", limit=1000)
+        print(f"funding: paper {portfolio['funding_paid']}, exchange {[e['income'] for e in paid]}")
+        assert portfolio["funding_paid"] != 0 and paid, (portfolio["funding_paid"], paid)
+        assert sum(float(e["income"]) for e in paid) == pytest.approx(-portfolio["funding_paid"], abs=0.01)

@@ -119,13 +119,16 @@ async def wait_processed(handle: WorkflowHandle, symbol: str, interval: str, ope
 
 
 def session_backtest(candles: Sequence[Candle], anchor: int, first_traded: int, engine: dict[str, Any],
-                     analysis: dict[str, Any]) -> BacktestResult:
-    """The backtest a session must equal: warm up from its anchor, trade from its first candle."""
+                     analysis: dict[str, Any],
+                     funding_series: dict[str, list[tuple[int, float]]] | None = None) -> BacktestResult:
+    """The backtest a session must equal: warm up from its anchor, trade from its first candle (paying
+    ``funding_series`` when the engine funds from a series)."""
     start = bisect.bisect_left([c.open_time for c in candles], anchor)
     assert candles[start].open_time == anchor, "the anchor is not a candle of the slice"
     series = candles[start:]
     signals = compute_signal_series(series, AnalysisSettings.from_dict(analysis))
-    return run_backtest(series, signals, EngineSettings.from_dict(engine), trade_from=first_traded)
+    return run_backtest(series, signals, EngineSettings.from_dict(engine), trade_from=first_traded,
+                        funding_series=funding_series)
 
 
 @pytest.fixture

@@ -155,13 +155,15 @@ def first_traded(series: list[Candle], outcome: SessionOutcome) -> Candle:
 
 
 def backtest_for(series: list[Candle], status: SessionStatus, outcome: SessionOutcome, engine: dict,
-                 analysis: dict) -> tuple[BacktestResult, list[Candle]]:
+                 analysis: dict, funding_series: dict[str, list[tuple[int, float]]] | None = None,
+                 ) -> tuple[BacktestResult, list[Candle]]:
     """The backtest the session must equal over the candles it processed, and those candles."""
     key = stream_key(series[0].symbol, INTERVAL)
     first = first_traded(series, outcome)
     traded = [c for c in series if first.open_time <= c.open_time <= status.last_open_time[key]]
     upto = [c for c in series if c.open_time <= status.last_open_time[key]]
-    return session_backtest(upto, status.analysis_anchor[key], first.open_time, engine, analysis), traded
+    return session_backtest(upto, status.analysis_anchor[key], first.open_time, engine, analysis,
+                            funding_series), traded
 
 
 async def analysis_calls(client: Client, workflow_id: str) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from activities.binance.rest import BinanceRestClient
 from core.contracts import StartSessionInput, session_workflow_id
 from trading.analysis import AnalysisSettings, compute_signal_series, warmup_candles
 from trading.backtest import run_backtest
+from trading.funding import FUNDING_INTERVAL_MS
 from trading.settings import EngineSettings
 from workflows.trading_session import TradingSessionWorkflow
 
@@ -22,7 +23,7 @@ TRADED = 600  # the last ~2 days of the file, inside the funding series
 
 
 async def test_a_futures_session_pays_the_exchanges_funding_like_the_backtest(rig, start_sim):
-    # Every candle closed at the start: the sim publishes funding rates up to its market time.
+    # Every 5m candle closed at the start: the sim publishes funding rates up to its market time.
     sim = await start_sim(symbols=(SYMBOL,), max_candles_per_series=None, start_offset_candles=1998)
     async with BinanceRestClient(sim.rest_url, futures_base_url=sim.rest_url) as exchange:
         candles = await exchange.klines(SYMBOL, "5m", start_ms=0, market="usdm")
@@ -30,7 +31,9 @@ async def test_a_futures_session_pays_the_exchanges_funding_like_the_backtest(ri
     warm = warmup_candles(AnalysisSettings.from_dict(ANALYSIS))
     data = candles[-(warm + TRADED):]
     traded = data[warm:]
-    assert len(funding) > 5 and funding[0][0] < traded[0].open_time < traded[-1].open_time < funding[-1][0]
+    # Every funding instant the traded candles cross has its published rate (the sim publishes up to now).
+    assert len(funding) > 5 and funding[0][0] < traded[0].open_time < traded[-1].open_time \
+        < funding[-1][0] + FUNDING_INTERVAL_MS
     await rig.store(data, "5m")
     user = new_user()
     async with rig.worker(exchange_url=sim.rest_url):
