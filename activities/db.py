@@ -104,7 +104,9 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     CollectionSpec("real_sessions", ((("session_id", A),),), ((("user_id", A),),)),
     CollectionSpec("real_ledger", ((("user_id", A), ("entry_id", A)),),
                    ((("user_id", A), ("kind", A), ("symbol", A), ("trade_id", D)),
-                    (("user_id", A), ("kind", A), ("time_ms", D)))),
+                    (("user_id", A), ("kind", A), ("time_ms", D)),
+                    # Every sync asks which symbols the income names with a fee (their fills are fetched too).
+                    (("user_id", A), ("kind", A), ("income_type", A), ("symbol", A)))),
     CollectionSpec("real_orders", ((("user_id", A), ("order_id", A)),), ((("user_id", A), ("created_at_ms", D)),)),
     # The event bus: workers write, the gateway follows a change stream and fans out on /ws.
     CollectionSpec("events", ((("event_key", A),),), ((("user_id", A), ("created_at", D)),),

@@ -27,7 +27,6 @@ from activities.trade_reads import rule_suggestions
 from core.contracts import (
     SessionSettingsRecord,
     SessionStatus,
-    SettingsUpdated,
     SignalIntervalInput,
     UpdateSettingsInput,
 )
@@ -45,6 +44,7 @@ from core.tuning_contracts import (
     RecordProposalInput,
     RuleProposalsInput,
     SettingsSnapshot,
+    SettingsWritten,
     TakeSnapshotInput,
 )
 from core.tuning_plans import changes_of, propose_input
@@ -112,10 +112,10 @@ class TuningActivities:
         try:
             if request.engine_patch or request.analysis_patch:
                 # The version just read: nothing may change between this check and the update.
-                done: SettingsUpdated = await handle.execute_update(
+                done: SettingsWritten = await handle.execute_update(
                     SESSION_UPDATE_SETTINGS,
                     UpdateSettingsInput(request.engine_patch, request.analysis_patch, record.version),
-                    id=request.update_id, result_type=SettingsUpdated)
+                    id=request.update_id, result_type=SettingsWritten)
                 version, engine, analysis = (done.settings.version, done.settings.engine_settings,
                                              done.settings.analysis_settings)
             if request.interval:

@@ -12,7 +12,7 @@ on the exchange with their protective orders unless the owner stopped and flatte
 # No ``from __future__ import annotations``: see core.contracts.
 from dataclasses import dataclass, field
 
-from core.contracts import CandleClosed
+from core.contracts import CandleClosed, SessionSettingsRecord
 from core.order_contracts import OrderTiming
 
 REAL_NEW = "NEW"
@@ -150,6 +150,9 @@ class RealSessionState:
     acted: dict = field(default_factory=dict)
     # User-data stream connections the session was told of (each one is followed by a gap-fill).
     stream_connections: int = 0
+    # Raised by every settings change (configure, a tuning proposal applied): a proposal made at another
+    # version fails instead of overwriting what moved since.
+    settings_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,14 @@ class ExchangeView:
     # symbol -> leverage, symbol -> margin type (ISOLATED/CROSSED), as the exchange has them now.
     leverage: dict = field(default_factory=dict)
     margin_types: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RealSettingsUpdated:
+    """What the real session's ``update_settings`` answers (the tuning apply reads ``settings``)."""
+
+    status: RealSessionStatus
+    settings: SessionSettingsRecord
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ show its owner once, and hands the workflows only its HMAC.
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.contracts import SessionSettingsRecord
+
 # Proposal states (PROPOSED → AWAITING → APPROVED | REJECTED | EXPIRED → APPLIED | FAILED).
 PROPOSED, AWAITING, APPROVED, REJECTED, EXPIRED, APPLIED, FAILED = (
     "PROPOSED", "AWAITING", "APPROVED", "REJECTED", "EXPIRED", "APPLIED", "FAILED")
@@ -236,6 +238,14 @@ class ApplyChangesInput:
     analysis_patch: dict | None
     expected: dict
     interval: str | None = None
+
+
+@dataclass(frozen=True)
+class SettingsWritten:
+    """The part of a session's ``update_settings`` answer the apply reads: paper and real sessions
+    answer with their own status beside it."""
+
+    settings: SessionSettingsRecord
 
 
 @dataclass(frozen=True)

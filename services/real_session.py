@@ -22,7 +22,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.contracts import TASK_QUEUE_REAL, task_queue_name
+from core.contracts import TASK_QUEUE_REAL, SessionSettingsRecord, task_queue_name
 from core.real_session_contracts import (
     REAL_NEW,
     AdoptInput,
@@ -95,6 +95,29 @@ class RealSessions:
                 raise unavailable(exc) from None
             return _never_started(principal.user_id)
         return found
+
+    async def trading_settings(self, principal: Principal) -> SessionSettingsRecord:
+        """The settings the caller's real session trades (404 before it was configured)."""
+        try:
+            found: SessionSettingsRecord | None = await self._handle(principal.user_id).query(
+                RealSessionWorkflow.settings)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise unavailable(exc) from None
+            found = None
+        if found is None:
+            raise NotFound("no real session: request a start first")
+        return found
+
+    async def change_settings(self, principal: Principal, values: dict[str, Any], reason: str,
+                              key: str | None) -> ProposalCreated:
+        """Change what the real session trades through the tuning tiers: what lowers risk and GREEN apply
+        at once (a new leverage is set on the exchange first), YELLOW and RED wait for the owner. A real
+        session's parameters cool down apart from the paper session's."""
+        record = await self.trading_settings(principal)
+        return await self.tuning.propose_for(principal, record, values, reason or "real session settings", key,
+                                             mode="real", proposer_kind="user" if principal.human else "agent",
+                                             proposer_name=None if principal.human else principal.channel)
 
     async def ledger(self, principal: Principal, limit: int = 100) -> list[dict[str, Any]]:
         """The exchange's records booked for the caller (fills and income), newest first."""

@@ -197,21 +197,31 @@ class Tuning:
                       proposer_kind: str = "user", proposer_name: str | None = None,
                       expected_effect: str = "") -> ProposalCreated:
         """Propose new ``values`` (path → value) for the caller's paper session."""
+        return await self.propose_for(principal, await self._session_settings(principal), values, reason, key,
+                                      proposer_kind=proposer_kind, proposer_name=proposer_name,
+                                      expected_effect=expected_effect)
+
+    async def propose_for(self, principal: Principal, record: SessionSettingsRecord, values: dict[str, Any],
+                          reason: str, key: str | None, *, mode: str = "paper", proposer_kind: str = "user",
+                          proposer_name: str | None = None, expected_effect: str = "") -> ProposalCreated:
+        """Propose new ``values`` (path → value) for the session ``record`` is of (``mode``: paper or real)."""
         principal.require("sensitive")
         if not values:
             raise Rejected("changes", "a proposal changes at least one parameter")
         if REAL_TRADING.path in values:
-            raise Rejected(REAL_TRADING.path, "real trading is switched on for a real session, after a RED approval; "
-                                              "this is the paper session")
-        record = await self._session_settings(principal)
+            raise Rejected(REAL_TRADING.path, "real trading is switched on by starting a real session "
+                                              "(POST /api/real-trading/start), after a RED approval")
         changes = changes_of(record.engine_settings, record.analysis_settings, values)
         return await self._submit(principal, record, changes, reason, key, proposer_kind, proposer_name,
-                                  expected_effect, restoring=None)
+                                  expected_effect, restoring=None, mode=mode)
 
     async def _submit(self, principal: Principal, record: SessionSettingsRecord, changes: list[Change], reason: str,
                       key: str | None, proposer_kind: str, proposer_name: str | None, expected_effect: str,
-                      restoring: str | None) -> ProposalCreated:
-        request = {"changes": [[c.path, c.proposed] for c in changes], "reason": reason, "restoring": restoring}
+                      restoring: str | None, mode: str = "paper") -> ProposalCreated:
+        request: dict[str, Any] = {"changes": [[c.path, c.proposed] for c in changes], "reason": reason,
+                                   "restoring": restoring}
+        if mode != "paper":
+            request["mode"] = mode  # the same values for the real session are another proposal
         write_id = update_id(principal.user_id, "tuning.propose", checked_key(key, required=False), request)
         if key is not None and (repeated := await self._repeated(principal.user_id, write_id)) is not None:
             return self._created(principal, repeated, write_id)  # its first answer (and the same token)
@@ -224,7 +234,7 @@ class Tuning:
                 proposer=Proposer(proposer_kind, proposer_name or principal.user_id, principal.channel),
                 version=record.version, cooldown_overrides=self.cooldown_overrides(),
                 expiry_s=self.settings.tuning_approval_expiry_s, token_hmacs=tokens, restoring=restoring,
-                effect=expected_effect)
+                effect=expected_effect, mode=mode)
         except InvalidInput as exc:
             raise Rejected(exc.field, exc.reason) from None
         view = await self._update_tuning(principal.user_id, TuningWorkflow.propose, proposal, write_id)

@@ -67,6 +67,7 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
                            maximum_interval=timedelta(seconds=30), maximum_attempts=10)
 MAX_HISTORY = 50
 PATCH_RECORD_FINAL = "order-records-its-final-state"
+PATCH_DENIAL_AS_ASKED = "order-not-placed-by-when-the-lookup-was-asked"
 
 
 def _now_ms() -> int:
@@ -268,20 +269,28 @@ class OrderWorkflow:
         return found.order
 
     async def _resolve_unknown(self) -> None:
-        """One look for the order: shown, it takes the exchange's state; denied past the protection
-        window (counted from entering UNKNOWN), it is NOT_PLACED; otherwise look again shortly."""
+        """One look for the order: shown, it takes the exchange's state; denied by a lookup asked past
+        the protection window (counted from entering UNKNOWN), it is NOT_PLACED; otherwise look again
+        shortly."""
         since = next((t.at_ms for t in reversed(self._view.history) if t.status == UNKNOWN), _now_ms())
         window_ends = since + int(self._input.timing.protection_window_s * 1000)
+        asked_ms = _now_ms()
         found = await self._read()
         if isinstance(found, ExchangeOrder):
             self._apply(found, "found by its client order ID")
-        elif found is None and _now_ms() >= window_ends:
+        elif found is None and self._denied_at(asked_ms) >= window_ends:
             self._set(NOT_PLACED, "the exchange has no such order after the protection window; it counts as "
                                   "exposure until the next reconciliation")
         else:
             poll = self._input.timing.poll_interval_s
             await workflow.sleep(timedelta(seconds=min(1.0, poll) if found is None else poll))
         await self._record("resolved" if self._view.status != UNKNOWN else "unknown")
+
+    def _denied_at(self, asked_ms: int) -> int:
+        """When the exchange's "no such order" held: no later than when the lookup was asked. The time
+        the answer is handled can be seconds later (a slow reply, a worker restarted in between), and
+        an answer from inside the window must never end the order."""
+        return asked_ms if workflow.patched(PATCH_DENIAL_AS_ASKED) else _now_ms()
 
     # ------------------------------------------------------------------ following an open order
     async def _follow(self) -> None:

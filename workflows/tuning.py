@@ -41,7 +41,16 @@ with workflow.unsafe.imports_passed_through():
     from trading.setting_catalog import label
     from trading.tuning_table import Tier, check_changes
     from workflows.session_rules import CONFLICT, NOT_FOUND, rejected
-    from workflows.tuning_apply import BOUNDED, STEP_TIMEOUT, apply_proposal, as_changes, now_ms, record
+    from workflows.tuning_apply import (
+        BOUNDED,
+        STEP_TIMEOUT,
+        apply_proposal,
+        as_changes,
+        now_ms,
+        record,
+        reserved,
+        reserved_cooldowns,
+    )
     from workflows.tuning_approval import TuningApprovalWorkflow
 
 RECENT = 20
@@ -141,11 +150,11 @@ class TuningWorkflow:
         if tier != proposal.tier:
             raise rejected(f"the proposal is {Tier(tier).name}, not {Tier(proposal.tier).name}", "tier")
         for change in as_changes(proposal.changes):
-            other = self._pending.get(change.path)
+            other = self._pending.get(reserved(proposal.mode, change.path))
             if other is not None:
                 raise rejected(f"{label(change.path)} has proposal {other.rsplit(':', 1)[-1]} awaiting approval",
                                change.path, CONFLICT)
-            until = self._cooling(change.path)
+            until = self._cooling(reserved(proposal.mode, change.path))
             if until is not None and change.tier != Tier.NONE and proposal.restoring is None:
                 raise rejected(f"{label(change.path)} changed recently and cools down until {_iso(until)}",
                                change.path, CONFLICT)
@@ -160,7 +169,7 @@ class TuningWorkflow:
         """Reserve the parameters (no await before: atomic), then apply or start the approval."""
         number, self._next = self._next, self._next + 1
         proposal_id = f"{self._user}:{number}"
-        paths = [c.path for c in proposal.changes]
+        paths = [reserved(proposal.mode, c.path) for c in proposal.changes]
         for path in paths:
             self._pending[path] = proposal_id
         view = ProposalView(
@@ -182,7 +191,7 @@ class TuningWorkflow:
                 return view
             await record(view, "created")
             done = await apply_proposal(view, proposal)
-            self._finish(ApprovalFinished(proposal_id, done.status, tuple(paths), proposal.cooldowns_s))
+            self._finish(ApprovalFinished(proposal_id, done.status, tuple(paths), reserved_cooldowns(proposal)))
             self._recent = (done, *self._recent)[:RECENT]
             return done
         finally:

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         RecordProposalInput,
         TakeSnapshotInput,
     )
-    from trading.tuning_table import Change, patch_of
+    from trading.tuning_table import REAL_TRADING, Change, patch_of
     from workflows.real_session import RealSessionWorkflow
 
 STEP_TIMEOUT = timedelta(seconds=30)
@@ -41,6 +41,22 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
 
 def now_ms() -> int:
     return int(workflow.now().timestamp() * 1000)
+
+
+def is_real_start(proposal: ProposeInput) -> bool:
+    """The RED proposal that starts a real session (a real session's settings change is applied like a
+    paper one's, to that session)."""
+    return proposal.mode == "real" and any(c.path == REAL_TRADING.path for c in proposal.changes)
+
+
+def reserved(mode: str, path: str) -> str:
+    """What a parameter's cooldown and awaiting proposal are kept under: a real session's settings cool
+    down apart from the paper session's (the start, ``real_trading``, is the real session's already)."""
+    return f"real:{path}" if mode == "real" and path != REAL_TRADING.path else path
+
+
+def reserved_cooldowns(proposal: ProposeInput) -> dict[str, float]:
+    return {reserved(proposal.mode, path): seconds for path, seconds in proposal.cooldowns_s.items()}
 
 
 def as_changes(changes: tuple[ParameterChange, ...]) -> list[Change]:
@@ -60,7 +76,7 @@ async def record(view: ProposalView, event: str, engine: dict | None = None, ana
 
 async def apply_proposal(view: ProposalView, proposal: ProposeInput) -> ProposalView:
     """Snapshot, apply, record; the view as it ended (APPLIED or FAILED)."""
-    if proposal.mode == "real":
+    if is_real_start(proposal):
         return await start_real_session(view, proposal)
     changes = as_changes(proposal.changes)
     try:

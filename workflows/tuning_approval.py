@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from trading.tuning_table import Tier
     from workflows.session_rules import FORBIDDEN, NOT_FOUND, rejected
-    from workflows.tuning_apply import apply_proposal, now_ms, record
+    from workflows.tuning_apply import apply_proposal, now_ms, record, reserved, reserved_cooldowns
 
 
 
@@ -68,8 +68,10 @@ class TuningApprovalWorkflow:
             self._set(await apply_proposal(self._view, request.proposal))
         else:
             await record(self._view, self._view.status.lower())
+        proposal = request.proposal
         finished = ApprovalFinished(self._view.proposal_id, self._view.status,
-                                    tuple(c.path for c in request.proposal.changes), request.proposal.cooldowns_s)
+                                    tuple(reserved(proposal.mode, c.path) for c in proposal.changes),
+                                    reserved_cooldowns(proposal))
         await workflow.get_external_workflow_handle(request.parent_id).signal(SIGNAL_APPROVAL_FINISHED, finished)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view

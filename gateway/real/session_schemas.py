@@ -1,4 +1,4 @@
-"""API schemas of the real session (``/api/real-trading``: status, start, stop, entries, adopt, ledger)."""
+"""API schemas of the real session (``/api/real-trading``: status, start, stop, entries, adopt, settings, ledger)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,16 @@ class RealStartOut(BaseModel):
     proposal: ProposalCreatedOut = Field(
         description="The RED proposal: approve it with its exact text and a fresh two-factor step-up "
                     "(POST /api/tuning/proposals/{n}/approve-text).")
+
+
+class RealSettingsOut(BaseModel):
+    session_id: str
+    status: str
+    symbols: list[str]
+    interval: str
+    version: int | None = Field(description="Raised by every change; a proposal made at another version fails.")
+    engine_settings: dict[str, Any]
+    analysis_settings: dict[str, Any]
 
 
 class LedgerEntryOut(BaseModel):

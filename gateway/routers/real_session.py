@@ -1,5 +1,8 @@
 """``/api/real-trading``: the caller's real session. An adapter over ``services.real_session.RealSessions``.
 
+Settings change through the tuning tiers (``PUT /settings``): what lowers risk and GREEN apply at
+once, YELLOW and RED answer a proposal that waits for its owner.
+
 Starting is a RED approval: ``POST /start`` (a person with a fresh two-factor step-up) configures the
 session with the paper session's settings and answers the proposal; approving it with its exact text
 (``POST /api/tuning/proposals/{n}/approve-text``, another step-up) starts it. Stopping, stopping entries
@@ -18,10 +21,12 @@ from gateway.auth.deps import AUTH_ERRORS, STEP_UP, CurrentUser, Responses
 from gateway.deps import IdempotencyKey, RealSessionsDep
 from gateway.errors import RejectedOut
 from gateway.paper.schemas import ErrorOut
+from gateway.paper.tuning_schemas import ProposalCreatedOut, ProposeIn
 from gateway.real.session_schemas import (
     LedgerEntryOut,
     RealEntriesIn,
     RealSessionOut,
+    RealSettingsOut,
     RealStartIn,
     RealStartOut,
     RealStopIn,
@@ -91,3 +96,18 @@ async def ledger(user: CurrentUser, sessions: RealSessionsDep,
     """The exchange's records booked for you, newest first: fills (by trade ID) and income (fees, funding,
     realized profit, by transaction ID)."""
     return await sessions.ledger(user, limit)
+
+
+@router.get("/settings", response_model=RealSettingsOut, responses={**AUTH_ERRORS, **NOT_FOUND, **UPSTREAM})
+async def trading_settings(user: CurrentUser, sessions: RealSessionsDep) -> RealSettingsOut:
+    """The settings your real session trades, with their version."""
+    found = await sessions.trading_settings(user)
+    return RealSettingsOut.model_validate(asdict(found))
+
+
+@router.put("/settings", response_model=ProposalCreatedOut, responses={**WRITE, **CONFLICT})
+async def change_real_settings(body: ProposeIn, user: CurrentUser, sessions: RealSessionsDep,
+                               key: IdempotencyKey = None) -> ProposalCreatedOut:
+    """Change what your real session trades, through the tuning tiers: lowering risk and GREEN apply at once
+    (a new leverage is set on the exchange first); YELLOW (token) and RED (typed text, step-up) wait for you."""
+    return created_out(await sessions.change_settings(user, dict(body.changes), body.reason, key))

@@ -63,6 +63,12 @@ def proposal_out(view: ProposalView | dict[str, Any]) -> ProposalOut:
     return ProposalOut.model_validate({**data, "changes": changes})
 
 
+def reserved_label(path: str) -> str:
+    """A cooldown's parameter as users see it: a real session's parameters cool down apart (``real:…``)."""
+    real, _, rest = path.partition("real:")
+    return f"{label(rest)} (real session)" if not real and rest else label(path)
+
+
 def created_out(created: ProposalCreated) -> ProposalCreatedOut:
     return ProposalCreatedOut(proposal=proposal_out(created.proposal), approval_token=created.approval_token)
 
@@ -77,7 +83,8 @@ async def _summary_out(user: Principal, tuning: Tuning, found: TuningSummary) ->
     awaiting = await tuning.proposals(user, "AWAITING", 50)
     return TuningSummaryOut(
         auto_apply_green=found.auto_apply_green,
-        cooldowns=[CooldownOut(path=c.path, label=label(c.path), until_ms=c.until_ms) for c in found.cooldowns],
+        cooldowns=[CooldownOut(path=c.path, label=reserved_label(c.path), until_ms=c.until_ms)
+                   for c in found.cooldowns],
         pending=found.pending, awaiting=[proposal_out(p) for p in awaiting],
         recent=[proposal_out(p) for p in found.recent], now_ms=found.now_ms)
 

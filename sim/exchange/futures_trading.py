@@ -97,7 +97,10 @@ def futures_trading_routes(venue: FuturesVenue) -> list[Route]:
         symbol = venue.symbol(params)
         assert symbol is not None
         if request.method == "GET":
-            return JSONResponse(find_order(key.api_key, symbol, params, hide=True).view())
+            def answer() -> Response:
+                return JSONResponse(find_order(key.api_key, symbol, params, hide=True).view())
+
+            return await faults.answer_lookup(request.url.path, symbol, answer)
         if request.method == "DELETE":
             try:
                 found = find_order(key.api_key, symbol, params, hide=False)

@@ -25,7 +25,9 @@ AFTER_ACCEPT = (
     "false_not_found",
     "lose_protective",
 )
-KINDS = BEFORE_ACCEPT + AFTER_ACCEPT
+# Not a submission fault: it slows the replies of order lookups (GET /fapi/v1/order).
+LOOKUP = ("late_lookup_reply",)
+KINDS = BEFORE_ACCEPT + AFTER_ACCEPT + LOOKUP
 ORDER_PATHS = ("/fapi/v1/order", "/fapi/v1/algoOrder", "/api/v3/order")
 UNKNOWN_MSG = "Unknown error, please check your request or try again later."
 Booked = TypeVar("Booked")
@@ -149,7 +151,19 @@ class OrderFaults:
         self._hold_ids = itertools.count(1)
 
     def match(self, path: str, symbol: str, reduce_only: bool) -> OrderFault | None:
-        return next((f for f in self.faults if f.matches(path, symbol, reduce_only)), None)
+        return next((f for f in self.faults if f.kind not in LOOKUP and f.matches(path, symbol, reduce_only)), None)
+
+    async def answer_lookup(self, path: str, symbol: str, answer: Callable[[], Response]) -> Response:
+        """A lookup answered as the order stands now; under ``late_lookup_reply`` the answer (or the
+        refusal) reaches the client ``seconds`` later, as a reply slow in transit would."""
+        fault = next((f for f in self.faults if f.kind in LOOKUP and f.matches(path, symbol, False)), None)
+        if fault is None:
+            return answer()
+        self.consume(fault)
+        try:
+            return answer()
+        finally:
+            await asyncio.sleep(fault.seconds)
 
     def consume(self, fault: OrderFault) -> None:
         fault.count -= 1

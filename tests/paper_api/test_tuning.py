@@ -84,7 +84,7 @@ async def test_green_applies_at_once_cools_down_and_lowering_risk_never_waits(ga
     unknown = await propose(gateway, account, {"taker_fee": 0.001}, expect=422)
     assert "not a tunable parameter" in unknown["detail"]["reason"]
     real = await propose(gateway, account, {"real_trading": 1}, expect=422)
-    assert real["detail"]["field"] == "real_trading" and "paper session" in real["detail"]["reason"]
+    assert real["detail"]["field"] == "real_trading" and "/api/real-trading/start" in real["detail"]["reason"]
 
     # Lowering risk is never tiered and never waits: a tighter stop applies at once, twice in a row.
     for stop in (1.5, 1.0):

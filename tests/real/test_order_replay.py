@@ -3,8 +3,9 @@
 They were recorded by running test_order_confirmation.py and test_order_outcomes.py with
 ``DURABOT_RECORD_ORDER_HISTORIES=tests/real/order_histories``: fills after a confirmation, every ambiguous
 reply resolved by lookup, NOT_PLACED after the protection window, refusals, reduce-only orders sent at
-once, an expiry, cancels before confirmation and on the exchange. A change to the workflow's commands
-needs ``workflow.patched`` and new recordings next to these."""
+once, an expiry, cancels before confirmation and on the exchange; and (test_order_late_lookups.py) an
+order found after a late denial, under the patch that judges a denial by when it was asked. A change
+to the workflow's commands needs ``workflow.patched`` and new recordings next to these."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from workflows.order import OrderWorkflow
+from workflows.order import PATCH_DENIAL_AS_ASKED, OrderWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "order_histories").glob("*.json.gz"))
 
@@ -40,6 +41,10 @@ def test_recorded_histories_cover_every_ending():
               .indexed_fields.items() if name == "DurabotState"}
     assert {f'"{s}"' for s in ("AWAITING_CONFIRMATION", "SUBMITTING", "UNKNOWN", "OPEN", "FILLED", "CANCELED",
                                "REJECTED", "EXPIRED", "NOT_PLACED")} <= states, states
+    patches = {p.data.decode() for h in histories for e in h.events
+               if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+               for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
+    assert any(PATCH_DENIAL_AS_ASKED in p for p in patches), patches
 
 
 async def test_recorded_histories_replay():

@@ -6,7 +6,8 @@ They were recorded by running test_real_session.py with
 RED approval, candles traded into positions with their protective orders, a foreign order that halted
 entries, a refused stop that closed the position, refusals, stops with a flatten; and, from
 test_user_stream.py, a session following its user-data stream (``ledger_hint`` signals, the stream
-activity started under its patch and cancelled at the stop). A change to the
+activity started under its patch and cancelled at the stop); and, from test_real_settings.py, settings
+changed through the tuning tiers (``update_settings``, a new leverage set on the exchange). A change to the
 workflow's commands needs ``workflow.patched`` and new recordings next to these."""
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def test_recorded_histories_cover_the_lifecycle():
     events = [e for h in histories for e in h.events]
     updates = {e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
                for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED}
-    assert updates >= {"configure", "stop"}, updates
+    assert updates >= {"configure", "stop", "update_settings"}, updates
     signals = {e.workflow_execution_signaled_event_attributes.signal_name
                for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED}
     assert signals >= {"approved_start", "candle_closed", "ledger_hint"}, signals

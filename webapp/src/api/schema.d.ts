@@ -1740,6 +1740,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/real-trading/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Trading Settings
+         * @description The settings your real session trades, with their version.
+         */
+        get: operations["trading_settings_api_real_trading_settings_get"];
+        /**
+         * Change Real Settings
+         * @description Change what your real session trades, through the tuning tiers: lowering risk and GREEN apply at once
+         *     (a new leverage is set on the exchange first); YELLOW (token) and RED (typed text, step-up) wait for you.
+         */
+        put: operations["change_real_settings_api_real_trading_settings_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/real-trading/start": {
         parameters: {
             query?: never;
@@ -4064,6 +4089,30 @@ export interface components {
             symbols: string[];
             /** Workflow Id */
             workflow_id: string;
+        };
+        /** RealSettingsOut */
+        RealSettingsOut: {
+            /** Analysis Settings */
+            analysis_settings: {
+                [key: string]: unknown;
+            };
+            /** Engine Settings */
+            engine_settings: {
+                [key: string]: unknown;
+            };
+            /** Interval */
+            interval: string;
+            /** Session Id */
+            session_id: string;
+            /** Status */
+            status: string;
+            /** Symbols */
+            symbols: string[];
+            /**
+             * Version
+             * @description Raised by every change; a proposal made at another version fails.
+             */
+            version: number | null;
         };
         /** RealStartIn */
         RealStartIn: {
@@ -10540,6 +10589,139 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    trading_settings_api_real_trading_settings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RealSettingsOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No real session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    change_real_settings_api_real_trading_settings_put: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProposeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalCreatedOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No real session yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A start awaits approval or cools down */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Not possible now (field, reason): no key, no symbols, trading already, differences unresolved */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description Temporal could not answer in time */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
                 };
             };
         };
