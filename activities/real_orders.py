@@ -21,9 +21,12 @@ from activities.binance.futures_orders import FuturesOrderClient
 from activities.binance.key_vault import ApiKeyNotFoundError, KeyVaultError, MasterKeyring, load_credentials
 from activities.binance.shared_gate import GateLimits, SharedRequestGate
 from activities.binance.signed import SignedBinanceClient
+from activities.binance.spot_orders import SpotOrderClient
 from core.event_types import ORDER_UPDATE
 from core.order_contracts import (
+    FUTURES,
     NO_API_KEY,
+    SPOT,
     CancelOnExchangeResult,
     LookupOrderInput,
     LookupOrderResult,
@@ -36,15 +39,16 @@ from core.settings import Settings
 
 
 async def signed_client(db: AsyncDatabase, settings: Settings, keyring: MasterKeyring, user_id: str,
-                        key_id: str) -> SignedBinanceClient:
-    """A signed USDⓈ-M client with the user's key ``key_id``, decrypted here, through the shared gate;
-    a key that is missing or cannot be decrypted is a non-retryable ``NO_API_KEY``."""
+                        key_id: str, market: str = FUTURES) -> SignedBinanceClient:
+    """A signed client of ``market`` (USDⓈ-M or spot) with the user's key ``key_id``, decrypted here,
+    through the shared gate of that base URL; a key that is missing or cannot be decrypted is a
+    non-retryable ``NO_API_KEY``."""
     try:
         credentials = await load_credentials(db, keyring, user_id, key_id)
     except (ApiKeyNotFoundError, KeyVaultError) as exc:
         # Nothing was sent: the order cannot go out with this key, now or on a retry.
         raise ApplicationError(f"API key {key_id}: {exc}", type=NO_API_KEY, non_retryable=True) from None
-    url = settings.exchange_futures_url
+    url = settings.exchange_rest_url if market == SPOT else settings.exchange_futures_url
     return SignedBinanceClient(url, credentials, timeout_s=settings.order_request_timeout_s,
                                gate=SharedRequestGate(
                                        db, url, credentials.api_key,
@@ -57,25 +61,33 @@ class OrderActivities:
         self.settings = settings
         self.keyring = keyring
 
-    async def _client(self, user_id: str, key_id: str) -> SignedBinanceClient:
-        return await signed_client(self.db, self.settings, self.keyring, user_id, key_id)
+    async def _client(self, user_id: str, key_id: str, market: str) -> SignedBinanceClient:
+        return await signed_client(self.db, self.settings, self.keyring, user_id, key_id, market)
 
     @activity.defn
     async def submit_order(self, request: SubmitOrderInput) -> SubmitOrderResult:
-        async with await self._client(request.user_id, request.key_id) as signed:
+        market = request.terms.market
+        async with await self._client(request.user_id, request.key_id, market) as signed:
+            if market == SPOT:
+                return await SpotOrderClient(signed).submit(request.order_id, request.terms)
             return await FuturesOrderClient(signed).submit(request.order_id, request.terms)
 
     @activity.defn
     async def lookup_order(self, request: LookupOrderInput) -> LookupOrderResult:
-        async with await self._client(request.user_id, request.key_id) as signed:
+        async with await self._client(request.user_id, request.key_id, request.market) as signed:
+            if request.market == SPOT:
+                return LookupOrderResult(await SpotOrderClient(signed).lookup(request.symbol, request.order_id))
             client = FuturesOrderClient(signed)
             return LookupOrderResult(await client.lookup(request.symbol, request.order_id, request.conditional))
 
     @activity.defn
     async def cancel_exchange_order(self, request: LookupOrderInput) -> CancelOnExchangeResult:
-        async with await self._client(request.user_id, request.key_id) as signed:
-            order, note = await FuturesOrderClient(signed).cancel(request.symbol, request.order_id,
-                                                                  request.conditional)
+        async with await self._client(request.user_id, request.key_id, request.market) as signed:
+            if request.market == SPOT:
+                order, note = await SpotOrderClient(signed).cancel(request.symbol, request.order_id)
+            else:
+                order, note = await FuturesOrderClient(signed).cancel(request.symbol, request.order_id,
+                                                                      request.conditional)
             return CancelOnExchangeResult(order, note)
 
     @activity.defn

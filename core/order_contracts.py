@@ -42,7 +42,8 @@ ORDER_TYPES = ("MARKET", "LIMIT")
 # Conditional orders: on USDⓈ-M only through the Algo Order API (``/fapi/v1/algoOrder``, ``clientAlgoId``).
 CONDITIONAL_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
 TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
-MARKETS = ("futures",)
+FUTURES, SPOT = "futures", "spot"
+MARKETS = (FUTURES, SPOT)
 
 # Submission outcomes an activity reports (it never guesses: ``unknown`` when the order may exist).
 ACCEPTED, NOT_ACCEPTED, OUTCOME_UNKNOWN = "accepted", "not_accepted", "unknown"
@@ -75,7 +76,7 @@ def order_workflow_id(user_id: str, order_id: str) -> str:
 class OrderTerms:
     """What is sent to the exchange, as decimal strings already on the symbol's tick and step."""
 
-    market: str  # futures
+    market: str  # futures | spot
     symbol: str
     side: str  # BUY | SELL
     order_type: str  # one of ORDER_TYPES or CONDITIONAL_TYPES

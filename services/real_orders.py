@@ -32,9 +32,12 @@ from core.contracts import TASK_QUEUE_REAL, task_queue_name
 from core.order_contracts import (
     AWAITING_CONFIRMATION,
     CONDITIONAL_TYPES,
+    FUTURES,
     LIVE_STATES,
+    MARKETS,
     ORDER_TYPES,
     SIDES,
+    SPOT,
     SUBMITTING,
     TIME_IN_FORCE,
     CancelOrderRequest,
@@ -79,6 +82,7 @@ class OrderRequest:
     key_id: str | None = None
     trigger_price: float | None = None
     close_position: bool = False
+    market: str = FUTURES
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,19 @@ def _on_grid(value: float, step: float, decimals: int, *, down: bool) -> str:
 def manual_order_id(user_id: str, idempotency_key: str) -> str:
     """The client order ID of a manual request: the same key finds the same order."""
     return client_order_id("m", f"{user_id}:{idempotency_key}")
+
+
+def _check_spot(request: OrderRequest, conditional: bool) -> None:
+    """What a spot order cannot be: it buys or sells the asset itself, with no position to reduce and no
+    leverage (its stop orders are not offered yet)."""
+    if conditional:
+        raise Rejected("order_type", "spot orders are MARKET or LIMIT")
+    if request.reduce_only or request.close_position:
+        raise Rejected("reduce_only", "a spot order buys or sells the asset: there is no position to reduce")
+    if request.leverage != 1:
+        raise Rejected("leverage", "spot trades without leverage: leave it at 1")
+    if (request.time_in_force or "").upper() == "GTX":
+        raise Rejected("time_in_force", "spot LIMIT orders are GTC, IOC or FOK")
 
 
 def liquidation_estimate(side: str, price: float, leverage: int, maintenance_rate: float) -> float:
@@ -200,7 +217,11 @@ class RealOrders:
             raise Rejected("close_position", "close_position is for STOP_MARKET and TAKE_PROFIT_MARKET orders")
         if not 1 <= request.leverage <= MAX_LEVERAGE:
             raise Rejected("leverage", f"leverage is 1 to {MAX_LEVERAGE}")
-        filters = await self.exchange.symbol(request.symbol, "futures")
+        if request.market not in MARKETS:
+            raise Rejected("market", f"market is one of {', '.join(MARKETS)}")
+        if request.market == SPOT:
+            _check_spot(request, conditional)
+        filters = await self.exchange.symbol(request.symbol, request.market)
         if filters.status != "TRADING":
             raise Rejected("symbol", f"{filters.symbol} is not trading (status {filters.status})")
         quantity = "0" if request.close_position else self._quantity(request.quantity, filters)
@@ -216,7 +237,7 @@ class RealOrders:
             trigger = self._price("trigger_price", request.trigger_price, filters)
         elif request.trigger_price is not None:
             raise Rejected("trigger_price", f"a {order_type} order takes no trigger_price")
-        terms = OrderTerms("futures", filters.symbol, side, order_type, quantity, price, tif,
+        terms = OrderTerms(request.market, filters.symbol, side, order_type, quantity, price, tif,
                            request.reduce_only and not request.close_position, trigger, request.close_position)
         return terms, filters
 
@@ -255,7 +276,10 @@ class RealOrders:
             try:
                 async with BinanceRestClient(self.settings.exchange_rest_url,
                                              futures_base_url=self.settings.exchange_futures_url) as rest:
-                    book = await rest.book_ticker(terms.symbol, market="usdm")
+                    if terms.market == SPOT:
+                        book = await rest.book_ticker(terms.symbol, market="spot")
+                    else:
+                        book = await rest.book_ticker(terms.symbol, market="usdm")
             except ExchangeError as exc:
                 raise UpstreamFailed(f"the exchange's price of {terms.symbol} could not be read: {exc}") from None
             expected = book.ask_price if terms.side == "BUY" else book.bid_price
@@ -267,7 +291,8 @@ class RealOrders:
             RiskVerdict("max_order_notional", notional <= max_notional,
                         f"notional {notional:.2f} against the limit {max_notional:g} per order"),
         )
-        liquidation = None if terms.reduce_only or terms.close_position else liquidation_estimate(
+        unleveraged = terms.reduce_only or terms.close_position or terms.market == SPOT
+        liquidation = None if unleveraged else liquidation_estimate(
             terms.side, expected, leverage, self.settings.order_maintenance_margin_rate)
         return OrderSummary(expected_price=expected, notional=notional,
                             fee=notional * self.settings.order_taker_fee_rate, leverage=leverage,

@@ -23,6 +23,8 @@ class OrderIn(BaseModel):
     trigger_price: float | None = Field(None, gt=0, description="STOP_MARKET / TAKE_PROFIT_MARKET: the trigger.")
     close_position: bool = Field(False, description="STOP_MARKET / TAKE_PROFIT_MARKET: close the whole position "
                                                     "when triggered (no quantity).")
+    market: Literal["futures", "spot"] = Field(
+        "futures", description="USDⓈ-M futures, or spot (MARKET and LIMIT only: no leverage, no reduce-only).")
 
 
 class ConfirmIn(BaseModel):

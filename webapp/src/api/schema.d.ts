@@ -3578,6 +3578,13 @@ export interface components {
              */
             leverage: number;
             /**
+             * Market
+             * @description USDⓈ-M futures, or spot (MARKET and LIMIT only: no leverage, no reduce-only).
+             * @default futures
+             * @enum {string}
+             */
+            market: "futures" | "spot";
+            /**
              * Order Type
              * @default MARKET
              * @enum {string}

@@ -26,14 +26,19 @@ describe('the real order form', () => {
   const form = { ...DEFAULT_FORM, quantity: '0.01' };
   it('makes the request body of a MARKET order, the symbol upper-cased and without a price', () => {
     expect(orderBody({ ...form, symbol: ' btcusdt ', price: '123' })).toEqual({
-      body: { symbol: 'BTCUSDT', side: 'BUY', order_type: 'MARKET', quantity: 0.01, leverage: 1, reduce_only: false,
-        close_position: false },
+      body: { market: 'futures', symbol: 'BTCUSDT', side: 'BUY', order_type: 'MARKET', quantity: 0.01, leverage: 1,
+        reduce_only: false, close_position: false },
     });
   });
   it('takes the price of a LIMIT order, and the leverage and reduce-only flag as set', () => {
     const checked = orderBody({ ...form, side: 'SELL', orderType: 'LIMIT', price: '41000.5', leverage: '10', reduceOnly: true });
-    expect(checked.body).toEqual({ symbol: 'BTCUSDT', side: 'SELL', order_type: 'LIMIT', quantity: 0.01, price: 41000.5,
-      leverage: 10, reduce_only: true, close_position: false });
+    expect(checked.body).toEqual({ market: 'futures', symbol: 'BTCUSDT', side: 'SELL', order_type: 'LIMIT',
+      quantity: 0.01, price: 41000.5, leverage: 10, reduce_only: true, close_position: false });
+  });
+  it('sends a spot order without leverage or reduce-only, whatever the futures fields held', () => {
+    const checked = orderBody({ ...form, market: 'spot', leverage: '10', reduceOnly: true });
+    expect(checked.body).toEqual({ market: 'spot', symbol: 'BTCUSDT', side: 'BUY', order_type: 'MARKET',
+      quantity: 0.01, leverage: 1, reduce_only: false, close_position: false });
   });
   it('names the first wrong field and why', () => {
     expect(orderBody({ ...form, symbol: 'BTC' }).field).toBe('symbol');

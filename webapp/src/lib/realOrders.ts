@@ -26,6 +26,7 @@ export function statusTone(status: string): 'applied' | 'rejected' | 'awaiting' 
 }
 
 export interface OrderForm {
+  market: 'futures' | 'spot';
   symbol: string;
   side: 'BUY' | 'SELL';
   orderType: 'MARKET' | 'LIMIT';
@@ -36,7 +37,7 @@ export interface OrderForm {
 }
 
 export const DEFAULT_FORM: OrderForm = {
-  symbol: 'BTCUSDT', side: 'BUY', orderType: 'MARKET', quantity: '', price: '', leverage: '1', reduceOnly: false,
+  market: 'futures', symbol: 'BTCUSDT', side: 'BUY', orderType: 'MARKET', quantity: '', price: '', leverage: '1', reduceOnly: false,
 };
 
 export type FormCheck = { body: RealOrderIn; field?: undefined; message?: undefined } | { body?: undefined; field: keyof OrderForm; message: string };
@@ -53,13 +54,15 @@ export function orderBody(form: OrderForm): FormCheck {
   if (!/^[A-Z0-9]{5,20}$/.test(symbol)) return { field: 'symbol', message: 'a symbol is 5-20 letters or digits, e.g. BTCUSDT' };
   const quantity = positive(form.quantity);
   if (quantity === null) return { field: 'quantity', message: 'the quantity must be a number above 0' };
-  const leverage = Number(form.leverage.trim());
+  // A spot order buys or sells the asset itself: no leverage, no position to reduce.
+  const spot = form.market === 'spot';
+  const leverage = spot ? 1 : Number(form.leverage.trim());
   if (!Number.isInteger(leverage) || leverage < 1 || leverage > 125) {
     return { field: 'leverage', message: 'the leverage is a whole number from 1 to 125' };
   }
   const body: RealOrderIn = {
-    symbol, side: form.side, order_type: form.orderType, quantity, leverage, reduce_only: form.reduceOnly,
-    close_position: false,
+    market: form.market, symbol, side: form.side, order_type: form.orderType, quantity, leverage,
+    reduce_only: spot ? false : form.reduceOnly, close_position: false,
   };
   if (form.orderType === 'LIMIT') {
     const price = positive(form.price);

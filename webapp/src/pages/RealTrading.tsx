@@ -46,6 +46,7 @@ function OrderFormCard({ symbols, onRequested }: {
   });
 
   const limit = form.orderType === 'LIMIT';
+  const spot = form.market === 'spot';
   return (
     <Card title="New real order">
       <form className="form" aria-label="New real order" onSubmit={submit} noValidate>
@@ -55,6 +56,13 @@ function OrderFormCard({ symbols, onRequested }: {
             <input value={form.symbol} list="real-symbols" autoComplete="off" spellCheck={false} maxLength={20}
               aria-invalid={invalid === 'symbol'} onChange={(e) => set('symbol', e.target.value)} />
             <datalist id="real-symbols">{symbols.map((s) => <option key={s} value={s} />)}</datalist>
+          </label>
+          <label>
+            Market
+            <select value={form.market} onChange={(e) => set('market', e.target.value as OrderForm['market'])}>
+              <option value="futures">USDⓈ-M futures</option>
+              <option value="spot">Spot</option>
+            </select>
           </label>
           <label>
             Side
@@ -82,20 +90,24 @@ function OrderFormCard({ symbols, onRequested }: {
                 onChange={(e) => set('price', e.target.value)} />
             </label>
           ) : null}
-          <label>
-            Leverage
-            <input value={form.leverage} inputMode="numeric" autoComplete="off" aria-invalid={invalid === 'leverage'}
-              onChange={(e) => set('leverage', e.target.value)} />
-          </label>
+          {spot ? null : (
+            <label>
+              Leverage
+              <input value={form.leverage} inputMode="numeric" autoComplete="off" aria-invalid={invalid === 'leverage'}
+                onChange={(e) => set('leverage', e.target.value)} />
+            </label>
+          )}
         </div>
-        <label className="check">
-          <input type="checkbox" checked={form.reduceOnly} onChange={(e) => set('reduceOnly', e.target.checked)} />
-          Reduce only (only shrinks a position: sent at once, without a confirmation step)
-        </label>
+        {spot ? null : (
+          <label className="check">
+            <input type="checkbox" checked={form.reduceOnly} onChange={(e) => set('reduceOnly', e.target.checked)} />
+            Reduce only (only shrinks a position: sent at once, without a confirmation step)
+          </label>
+        )}
         <ErrorNote message={error} />
         <div className="button-row">
           <button type="submit" className="danger" disabled={busy}>
-            {form.reduceOnly ? 'Send reduce-only REAL order' : 'Review REAL order'}
+            {form.reduceOnly && !spot ? 'Send reduce-only REAL order' : 'Review REAL order'}
           </button>
         </div>
       </form>
