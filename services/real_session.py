@@ -109,6 +109,12 @@ class RealSessions:
             raise NotFound("no real session: request a start first")
         return found
 
+    async def _configured(self, principal: Principal) -> SessionSettingsRecord | None:
+        try:
+            return await self.trading_settings(principal)
+        except NotFound:
+            return None
+
     async def change_settings(self, principal: Principal, values: dict[str, Any], reason: str,
                               key: str | None) -> ProposalCreated:
         """Change what the real session trades through the tuning tiers: what lowers risk and GREEN apply
@@ -134,7 +140,10 @@ class RealSessions:
         self.two_factor.require_step_up(principal, "starting a real session")
         checked_key(key, required=True)
         key_id = await self.orders.key_id_of(principal, request.key_id)
-        record = await self.paper.session(principal).query(TradingSessionWorkflow.settings)
+        # Settings tuned for the real session (through the tiers) stay its own at a new start; the paper
+        # session's are the first start's.
+        record = await self._configured(principal) or await self.paper.session(principal).query(
+            TradingSessionWorkflow.settings)
         symbols = tuple(request.symbols or (record.symbols if record else ()))
         interval = request.interval or (record.interval if record else "")
         if not symbols or not interval:

@@ -352,6 +352,9 @@ class Tuning:
             raise NotFound("no snapshot of yours has this ID")
         snapshot = SettingsSnapshot(**found)
         record = await self._session_settings(principal)
+        if snapshot.session_id != record.session_id:
+            raise Rejected("snapshot_id", f"snapshot {snapshot.name!r} is of another session ({snapshot.session_id}): "
+                                          "a restore returns the paper session to a snapshot of its own")
         changes = _differences(record, snapshot)
         if not changes:
             raise Rejected("snapshot_id", f"the settings equal snapshot {snapshot.name!r} already")

@@ -117,6 +117,7 @@ class TuningSummaryOut(BaseModel):
 
 class SnapshotOut(BaseModel):
     snapshot_id: str
+    session_id: str = Field(description="session:{user}:paper or session:{user}:real: the session it is of")
     name: str
     automatic: bool
     version: int | None

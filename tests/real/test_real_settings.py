@@ -123,5 +123,18 @@ async def test_real_settings_change_through_the_tiers_and_reach_the_exchange(gat
     assert (red["tier"], red["status"]) == ("RED", "AWAITING") and red["approval_text"], red
     assert (await settings_of(gateway, trader))["engine_settings"]["risk"]["max_daily_loss_pct"] == 3.0
 
+    # Each applied proposal took a snapshot of the real session first; a paper restore does not take one.
+    snapshots = (await gateway.http.get("/api/tuning/snapshots", headers=trader.headers)).json()
+    real_snapshot = next(x for x in snapshots if x["session_id"].endswith(":real"))
+    restore = await gateway.http.post(f"/api/tuning/snapshots/{real_snapshot['snapshot_id']}/restore",
+                                      headers={**trader.headers, "Idempotency-Key": "restore-key-1"})
+    assert restore.status_code == 422 and "another session" in restore.text, restore.text
+
     stopped = await gateway.http.post("/api/real-trading/stop", headers=trader.headers, json={"flatten": True})
     assert stopped.status_code == 200, stopped.text
+    # A new start keeps what was tuned for the real session (not the paper session's leverage).
+    again = await gateway.http.post("/api/real-trading/start",
+                                    headers={**trader.headers, "Idempotency-Key": "settings-start-2"},
+                                    json={"symbols": [SYMBOL], "interval": "5m"})
+    assert again.status_code == 201, again.text
+    assert (await settings_of(gateway, trader))["engine_settings"]["leverage"] == 8

@@ -4543,6 +4543,11 @@ export interface components {
             name: string;
             /** Reason */
             reason: string;
+            /**
+             * Session Id
+             * @description session:{user}:paper or session:{user}:real: the session it is of
+             */
+            session_id: string;
             /** Snapshot Id */
             snapshot_id: string;
             /** Taken At Ms */
