@@ -32,7 +32,7 @@ from activities.binance.futures_account import (
 )
 from activities.binance.key_vault import KeyVaultError, MasterKeyring, load_credentials
 from activities.binance.shared_gate import GateLimits, SharedRequestGate
-from activities.binance.signed import SignedBinanceClient
+from activities.binance.signed import AccountSummary, SignedBinanceClient
 from activities.exchange_errors import ExchangeError
 from core.order_contracts import (
     CONDITIONAL_TYPES,
@@ -83,22 +83,31 @@ class RealAccount:
         self.orders = orders
 
     @asynccontextmanager
-    async def _account(self, principal: Principal, key_id: str | None) -> AsyncIterator[FuturesAccountClient]:
+    async def _signed(self, principal: Principal, key_id: str | None, url: str) -> AsyncIterator[SignedBinanceClient]:
         key_id = await self.orders.key_id_of(principal, key_id)
         try:
             credentials = await load_credentials(self.db, self.keyring, principal.user_id, key_id)
         except KeyVaultError as exc:
             log.error("stored API key cannot be decrypted", extra={"fields": {"key_id": key_id, "error": str(exc)}})
             raise Conflict("key_id", "the stored key cannot be decrypted; save it again") from None
-        url = self.settings.exchange_futures_url
         async with SignedBinanceClient(url, credentials, timeout_s=self.settings.order_request_timeout_s,
                                        gate=SharedRequestGate(
                                            self.db, url, credentials.api_key,
                                            GateLimits(self.settings.exchange_weight_per_minute))) as signed:
             try:
-                yield FuturesAccountClient(signed)
+                yield signed
             except ExchangeError as exc:
                 raise UpstreamFailed(f"the exchange could not be read: {exc}") from None
+
+    @asynccontextmanager
+    async def _account(self, principal: Principal, key_id: str | None) -> AsyncIterator[FuturesAccountClient]:
+        async with self._signed(principal, key_id, self.settings.exchange_futures_url) as signed:
+            yield FuturesAccountClient(signed)
+
+    async def spot_balance(self, principal: Principal, key_id: str | None = None) -> AccountSummary:
+        """The spot wallet (assets held, free and locked in open orders) and whether the key may trade spot."""
+        async with self._signed(principal, key_id, self.settings.exchange_rest_url) as signed:
+            return await signed.account()
 
     # -- reads ----------------------------------------------------------------------------------------
     async def balance(self, principal: Principal, key_id: str | None = None) -> FuturesAccount:

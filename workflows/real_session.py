@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.real_session_base import BOUNDED, now_ms, signed_quantity
     from workflows.real_session_control import RealSessionControl
     from workflows.real_session_orders import filled
+    from workflows.real_session_settings import RealSessionSettings
     from workflows.session_funding import learn_funding_rates
 
 ANALYSIS_TIMEOUT = timedelta(minutes=1)
@@ -58,7 +59,7 @@ RECORD_EVERY = 12
 
 
 @workflow.defn
-class RealSessionWorkflow(RealSessionControl):
+class RealSessionWorkflow(RealSessionControl, RealSessionSettings):
     @workflow.init
     def __init__(self, state: RealSessionState | None) -> None:
         super().__init__(state)

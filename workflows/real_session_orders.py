@@ -37,6 +37,7 @@ READ_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), backoff_c
                          non_retryable_error_types=["NoApiKey"])
 # How often a fresh position's protective orders are looked for on the exchange.
 PROTECTION_POLL = timedelta(milliseconds=250)
+PATCH_PROTECTION_AS_READ = "protection-judged-by-when-it-was-read"
 
 
 def decimal_text(value: float, step: float) -> str:
@@ -116,13 +117,17 @@ class ExchangeActions:
         """Whether every order of ``wanted`` is open on the exchange within the confirmation limit."""
         deadline = workflow.now() + timedelta(seconds=self.config.protection_confirm_s)
         while True:
+            asked = workflow.now()
             try:
                 view = await self.read()
             except ActivityError:
                 view = None
             if view is not None and all(view.open_algo_orders.get(w) == symbol for w in wanted):
                 return True
-            if workflow.now() >= deadline:
+            # A read asked inside the limit but handled after it (a slow reply, a worker restarted in
+            # between) is no proof the orders are missing: one more read decides.
+            judged = asked if workflow.patched(PATCH_PROTECTION_AS_READ) else workflow.now()
+            if judged >= deadline:
                 return False
             await workflow.sleep(PROTECTION_POLL)
 

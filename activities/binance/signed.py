@@ -39,12 +39,20 @@ def sign_query(query: str, api_secret: str) -> str:
 
 
 @dataclass(frozen=True)
+class SpotBalance:
+    asset: str
+    free: float
+    locked: float
+
+
+@dataclass(frozen=True)
 class AccountSummary:
     can_trade: bool
     can_withdraw: bool
     can_deposit: bool
     account_type: str
     permissions: tuple[str, ...]
+    balances: tuple[SpotBalance, ...] = ()  # the spot wallet, assets held only
 
 
 @dataclass(frozen=True)
@@ -115,8 +123,10 @@ class SignedBinanceClient:
                 can_deposit=_flag(reply, "canDeposit"),
                 account_type=str(reply.get("accountType", "")),
                 permissions=tuple(str(p) for p in reply.get("permissions", [])),
+                balances=tuple(b for b in (SpotBalance(str(x["asset"]), float(x["free"]), float(x["locked"]))
+                                           for x in reply.get("balances", [])) if b.free or b.locked),
             )
-        except (TypeError, AttributeError, ValueError) as exc:
+        except (TypeError, AttributeError, ValueError, KeyError) as exc:
             raise BadExchangeDataError(f"/api/v3/account: unexpected reply ({exc})") from None
 
     async def api_restrictions(self) -> ApiRestrictions:

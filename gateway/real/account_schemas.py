@@ -34,6 +34,19 @@ class BalanceOut(_Record):
     assets: list[AssetBalanceOut]
 
 
+class SpotAssetOut(_Record):
+    asset: str
+    free: float
+    locked: float = Field(description="Held by open orders.")
+
+
+class SpotBalanceOut(_Record):
+    can_trade: bool = Field(description="Whether the key may trade spot.")
+    account_type: str
+    permissions: list[str]
+    balances: list[SpotAssetOut] = Field(description="Assets held (none at zero).")
+
+
 class PositionOut(_Record):
     symbol: str
     position_side: str

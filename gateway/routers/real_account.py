@@ -25,6 +25,7 @@ from gateway.real.account_schemas import (
     ProtectionIn,
     ProtectionOut,
     ReconciliationOut,
+    SpotBalanceOut,
     UserTradeOut,
 )
 from gateway.real.schemas import OrderOut
@@ -44,6 +45,12 @@ Symbol = Annotated[str, Path(min_length=5, max_length=20, pattern=r"^[A-Za-z0-9]
 async def balance(user: CurrentUser, account: RealAccountDep, key_id: KeyId = None) -> BalanceOut:
     """The futures wallet: balances, unrealized profit, margin in use and available."""
     return BalanceOut.model_validate(await account.balance(user, key_id))
+
+
+@router.get("/spot/balance", response_model=SpotBalanceOut, responses=READ)
+async def spot_balance(user: CurrentUser, account: RealAccountDep, key_id: KeyId = None) -> SpotBalanceOut:
+    """The spot wallet: each asset held, free and locked in open orders (what spot orders trade)."""
+    return SpotBalanceOut.model_validate(await account.spot_balance(user, key_id))
 
 
 @router.get("/positions", response_model=list[PositionOut], responses=READ)

@@ -20,7 +20,8 @@ TYPED = [
     # The activities behind Grok: what reaches a paid API and a user's budget.
     "activities/grok.py", "activities/ai_breaker.py", "activities/ai_spend.py", "activities/ai_replay.py",
     # The activities that send real orders.
-    "activities/real_orders.py", "activities/binance/futures_orders.py", "activities/binance/signed.py",
+    "activities/real_orders.py", "activities/binance/futures_orders.py", "activities/binance/spot_orders.py",
+    "activities/binance/signed.py",
     "activities/binance/shared_gate.py", "activities/binance/futures_account.py", "activities/real_session.py",
 ]
 

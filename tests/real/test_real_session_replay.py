@@ -7,7 +7,8 @@ RED approval, candles traded into positions with their protective orders, a fore
 entries, a refused stop that closed the position, refusals, stops with a flatten; and, from
 test_user_stream.py, a session following its user-data stream (``ledger_hint`` signals, the stream
 activity started under its patch and cancelled at the stop); and, from test_real_settings.py, settings
-changed through the tuning tiers (``update_settings``, a new leverage set on the exchange). A change to the
+changed through the tuning tiers (``update_settings``, a new leverage set on the exchange); and a trading
+run recorded again under the patch that judges protection by when it was read. A change to the
 workflow's commands needs ``workflow.patched`` and new recordings next to these."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from workflows.real_session import RealSessionWorkflow
+from workflows.real_session_base import USER_STREAM_PATCH
+from workflows.real_session_orders import PATCH_PROTECTION_AS_READ
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "session_histories").glob("*.json.gz"))
 
@@ -40,8 +43,12 @@ def test_recorded_histories_cover_the_lifecycle():
     signals = {e.workflow_execution_signaled_event_attributes.signal_name
                for e in events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED}
     assert signals >= {"approved_start", "candle_closed", "ledger_hint"}, signals
-    # The user-data stream (started under its patch) and its cancel at the stop.
-    assert sum(e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED for e in events) >= 1
+    # The user-data stream (started under its patch) and its cancel at the stop; protection confirmed under
+    # the patch that judges a read by when it was asked.
+    patches = {p.data.decode() for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+               for p in e.marker_recorded_event_attributes.details["patch-data"].payloads}
+    for patch in (USER_STREAM_PATCH, PATCH_PROTECTION_AS_READ):
+        assert any(f'"{patch}"' in p for p in patches), (patch, patches)
     assert any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED for e in events)
     children = sum(e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED for e in events)
     assert children >= 6, children  # entries, stops and take profits, closes

@@ -71,6 +71,12 @@ async def test_a_confirmed_spot_market_order_fills_once_on_the_spot_book(gateway
     assert order["exchange_order_id"] == booked["orderId"]
     assert order["avg_price"] == pytest.approx(order["summary"]["expected_price"], rel=1e-3)
     assert await spot_sends(sim) == 1
+    wallet = await gateway.http.get("/api/real-trading/spot/balance", headers=headers)
+    assert wallet.status_code == 200 and wallet.json()["can_trade"], wallet.text
+    held = {b["asset"]: b["free"] for b in wallet.json()["balances"]}
+    spent = float(booked["executedQty"]) * order["avg_price"]
+    assert held["BTC"] == pytest.approx(0.01, rel=0.002)  # less the fee, if charged in BTC
+    assert held["USDT"] == pytest.approx(100_000 - spent, abs=spent * 0.002), held
 
 
 async def test_an_ambiguous_spot_reply_is_resolved_by_lookup_never_by_a_resend(gateway, sim):

@@ -1765,6 +1765,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/real-trading/spot/balance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Spot Balance
+         * @description The spot wallet: each asset held, free and locked in open orders (what spot orders trade).
+         */
+        get: operations["spot_balance_api_real_trading_spot_balance_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/real-trading/start": {
         parameters: {
             query?: never;
@@ -4554,6 +4574,35 @@ export interface components {
             taken_at_ms: number;
             /** Version */
             version: number | null;
+        };
+        /** SpotAssetOut */
+        SpotAssetOut: {
+            /** Asset */
+            asset: string;
+            /** Free */
+            free: number;
+            /**
+             * Locked
+             * @description Held by open orders.
+             */
+            locked: number;
+        };
+        /** SpotBalanceOut */
+        SpotBalanceOut: {
+            /** Account Type */
+            account_type: string;
+            /**
+             * Balances
+             * @description Assets held (none at zero).
+             */
+            balances: components["schemas"]["SpotAssetOut"][];
+            /**
+             * Can Trade
+             * @description Whether the key may trade spot.
+             */
+            can_trade: boolean;
+            /** Permissions */
+            permissions: string[];
         };
         /** StartIn */
         StartIn: {
@@ -10734,6 +10783,63 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+        };
+    };
+    spot_balance_api_real_trading_spot_balance_get: {
+        parameters: {
+            query?: {
+                /** @description Which saved API key; unset = your first one. */
+                key_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpotBalanceOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid order, a failed risk check, or a wrong, reused or expired confirmation (field, reason) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description The exchange could not be read or refused the call */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__paper__schemas__ErrorOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
                 };
             };
         };
