@@ -97,6 +97,21 @@ def parse_order(reply: Any) -> ExchangeOrder:
     return order
 
 
+def send_failure(exc: ExchangeError, *, duplicate: bool) -> SubmitOrderResult:
+    """The outcome of a send the exchange did not answer with an order (both markets): ``unknown`` when
+    it may have been accepted (a timeout or 5xx "unknown", a 2xx we cannot read, our client ID open
+    already: ``duplicate``), retryable ``not_accepted`` for throttling and unreachable hosts, else a
+    refusal."""
+    if isinstance(exc, (ExecutionUnknownError, BadExchangeDataError)) or duplicate:
+        return SubmitOrderResult(OUTCOME_UNKNOWN, code=exc.code, message=str(exc))
+    if isinstance(exc, RateLimitedError):
+        return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc), retryable=True,
+                                 retry_after_s=exc.retry_after_s)
+    if isinstance(exc, TemporaryExchangeError):
+        return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc), retryable=True)
+    return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc))
+
+
 class FuturesOrderClient:
     def __init__(self, signed: SignedBinanceClient) -> None:
         self._signed = signed
@@ -107,20 +122,8 @@ class FuturesOrderClient:
         try:
             reply = await self._signed.signed_request("POST", path, params, weight=0, order=True,
                                                       priority=terms.reduce_only or terms.close_position)
-        except ExecutionUnknownError as exc:
-            return SubmitOrderResult(OUTCOME_UNKNOWN, code=exc.code, message=str(exc))
-        except RateLimitedError as exc:
-            return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc), retryable=True,
-                                     retry_after_s=exc.retry_after_s)
-        except BadExchangeDataError as exc:
-            # A 2xx whose body we cannot read: the order may well exist.
-            return SubmitOrderResult(OUTCOME_UNKNOWN, message=str(exc))
-        except TemporaryExchangeError as exc:
-            return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc), retryable=True)
         except ExchangeError as exc:
-            if exc.code == DUPLICATE_CLIENT_ID:
-                return SubmitOrderResult(OUTCOME_UNKNOWN, code=exc.code, message=str(exc))
-            return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc))
+            return send_failure(exc, duplicate=exc.code == DUPLICATE_CLIENT_ID)
         try:
             order = (await self._algo_state(terms.symbol, reply)) if terms.conditional else parse_order(reply)
         except BadExchangeDataError as exc:

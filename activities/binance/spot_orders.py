@@ -12,18 +12,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from activities.binance.futures_orders import CANCEL_REJECTED, ORDER_DOES_NOT_EXIST
+from activities.binance.futures_orders import CANCEL_REJECTED, ORDER_DOES_NOT_EXIST, send_failure
 from activities.binance.signed import SignedBinanceClient
-from activities.exchange_errors import (
-    BadExchangeDataError,
-    ExchangeError,
-    ExecutionUnknownError,
-    RateLimitedError,
-    TemporaryExchangeError,
-)
+from activities.exchange_errors import BadExchangeDataError, ExchangeError, ExecutionUnknownError
 from core.order_contracts import (
     ACCEPTED,
-    NOT_ACCEPTED,
     OUTCOME_UNKNOWN,
     ExchangeOrder,
     OrderTerms,
@@ -71,19 +64,8 @@ class SpotOrderClient:
         try:
             reply = await self._signed.signed_request("POST", SPOT_ORDER_PATH, spot_order_params(order_id, terms),
                                                       weight=0, order=True)
-        except ExecutionUnknownError as exc:
-            return SubmitOrderResult(OUTCOME_UNKNOWN, code=exc.code, message=str(exc))
-        except RateLimitedError as exc:
-            return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc), retryable=True,
-                                     retry_after_s=exc.retry_after_s)
-        except BadExchangeDataError as exc:
-            return SubmitOrderResult(OUTCOME_UNKNOWN, message=str(exc))
-        except TemporaryExchangeError as exc:
-            return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc), retryable=True)
         except ExchangeError as exc:
-            if exc.code == NEW_ORDER_REJECTED and exc.message == DUPLICATE_MESSAGE:
-                return SubmitOrderResult(OUTCOME_UNKNOWN, code=exc.code, message=str(exc))
-            return SubmitOrderResult(NOT_ACCEPTED, code=exc.code, message=str(exc))
+            return send_failure(exc, duplicate=exc.code == NEW_ORDER_REJECTED and exc.message == DUPLICATE_MESSAGE)
         try:
             return SubmitOrderResult(ACCEPTED, order=parse_spot_order(reply))
         except BadExchangeDataError as exc:
