@@ -108,6 +108,9 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
                     # Every sync asks which symbols the income names with a fee (their fills are fetched too).
                     (("user_id", A), ("kind", A), ("income_type", A), ("symbol", A)))),
     CollectionSpec("real_orders", ((("user_id", A), ("order_id", A)),), ((("user_id", A), ("created_at_ms", D)),)),
+    # MCP access: each agent token or OAuth grant (only its token's SHA-256 is kept), and every tool call.
+    CollectionSpec("agent_grants", ((("grant_id", A),), (("token_hash", A),)), ((("user_id", A), ("created_at", D)),)),
+    CollectionSpec("mcp_audit", ((("call_id", A),),), ((("user_id", A), ("at", D)),), ttl=("at", 180 * DAY_S)),
     # The event bus: workers write, the gateway follows a change stream and fans out on /ws.
     CollectionSpec("events", ((("event_key", A),),), ((("user_id", A), ("created_at", D)),),
                    ttl=("created_at", 2 * DAY_S)),

@@ -49,6 +49,19 @@ class Settings(BaseSettings):
                                                       "spreads sessions over them).")
     gateways: int = Field(1, ge=1, le=64, description="`durabot up`: how many gateway processes it runs, on "
                                                        "gateway_port, gateway_port + 1, …")
+    mcp_enabled: bool = Field(True, description="Serve the MCP server (Streamable HTTP at /mcp) from each gateway.")
+    mcp_port: int = Field(8090, ge=1, le=65535, description="MCP port of the first gateway (the next ones use "
+                                                           "mcp_port + 1, …).")
+    mcp_public_url: str | None = Field(
+        None, description="The MCP server's URL as clients reach it (behind a proxy): the audience its tokens are "
+                          "issued for. Unset: http://<gateway_host>:<mcp_port>/mcp.")
+    mcp_allowed_origins: str = Field(
+        "", description="Comma-separated browser Origins allowed to call the MCP server besides its own loopback "
+                        "ones (DNS-rebinding protection refuses the rest with 403).")
+    mcp_calls_per_minute: int = Field(120, ge=1, le=100_000, description="MCP tool calls allowed per token per "
+                                                                         "minute (429 beyond).")
+    agent_token_max_days: int = Field(90, ge=1, le=366, description="Longest lifetime a user may give an agent "
+                                                                    "token or an MCP grant (days).")
     forwarded_allow_ips: str = Field(
         "127.0.0.1,::1", description="Comma-separated addresses or networks of proxies (or `*`) whose "
                                      "X-Forwarded-For the gateway trusts for the client IP that rate limits count.")
@@ -356,6 +369,14 @@ class Settings(BaseSettings):
     def gateway_url(self) -> str:
         host = "127.0.0.1" if self.gateway_host in ("0.0.0.0", "::") else self.gateway_host
         return f"http://{host}:{self.gateway_port}"
+
+    @property
+    def mcp_url(self) -> str:
+        """The MCP resource: where clients call it and the audience of the tokens issued for it."""
+        if self.mcp_public_url:
+            return self.mcp_public_url.rstrip("/")
+        host = "127.0.0.1" if self.gateway_host in ("0.0.0.0", "::") else self.gateway_host
+        return f"http://{host}:{self.mcp_port}/mcp"
 
 
 @lru_cache

@@ -160,7 +160,7 @@ def http_ok(url: str) -> bool:
 
 
 def gateway_copy(s: Settings, index: int) -> Settings:
-    return s.model_copy(update={"gateway_port": s.gateway_port + index})
+    return s.model_copy(update={"gateway_port": s.gateway_port + index, "mcp_port": s.mcp_port + index})
 
 
 def gateway_urls(s: Settings) -> list[tuple[str, str]]:
@@ -169,13 +169,15 @@ def gateway_urls(s: Settings) -> list[tuple[str, str]]:
     built = (DIST / "index.html").is_file()
     dashboard = f"{s.gateway_url}/" if built else "not built: bin/durabot up builds it (or npm run build in webapp/)"
     others = [(f"Gateway {i + 1}", f"{gateway_copy(s, i).gateway_url}/") for i in range(1, s.gateways)]
+    mcp = [("MCP", s.mcp_url)] if s.mcp_enabled else []
     return [("Dashboard", dashboard), ("API", f"{s.gateway_url}/api/health"), ("API docs", f"{s.gateway_url}/docs"),
-            *others]
+            *mcp, *others]
 
 
 def gateway_ports(s: Settings) -> list[tuple[int, str]]:
     setting = "DURABOT_GATEWAY_PORT" if s.gateways == 1 else "DURABOT_GATEWAY_PORT and DURABOT_GATEWAYS"
-    return [(s.gateway_port, setting)]
+    mcp_setting = "DURABOT_MCP_PORT" if s.gateways == 1 else "DURABOT_MCP_PORT and DURABOT_GATEWAYS"
+    return [(s.gateway_port, setting)] + ([(s.mcp_port, mcp_setting)] if s.mcp_enabled else [])
 
 
 def durabot_argv(command: str) -> Callable[[Settings], list[str]]:

@@ -25,6 +25,7 @@ from core.logs import request_id_var
 from core.settings import Settings, get_settings
 from gateway import errors
 from gateway.routers import (
+    agent_tokens,
     ai,
     ai_training,
     auth,
@@ -42,6 +43,7 @@ from gateway.routers import (
     ws,
 )
 from gateway.routers import settings as settings_router
+from gateway.mcp.server import serving_mcp
 from gateway.static import mount_dashboard
 from services.auth.kit import AuthServices
 from services.container import Services
@@ -76,7 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             live_sessions = asyncio.create_task(services.accounts.live_sessions.run(), name="live-sessions")
             log.info("gateway ready", extra={"fields": {"url": settings.gateway_url}})
             try:
-                yield
+                async with serving_mcp(services):
+                    yield
             finally:
                 live_sessions.cancel()
                 await asyncio.gather(live_sessions, return_exceptions=True)
@@ -134,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(real_trading.router)
     app.include_router(real_account.router)
     app.include_router(real_session.router)
+    app.include_router(agent_tokens.router)
     app.include_router(ai.router)
     app.include_router(ai_training.router)
     mount_dashboard(app)

@@ -14,6 +14,7 @@ from services.ai_chat import AiChat
 from services.ai_reviews import AiReviews
 from services.ai_training import AiTraining
 from services.backtests import Backtests
+from services.agent_grants import AgentGrants
 from services.container import Services
 from services.event_hub import EventHub
 from services.exchange_symbols import ExchangeSymbols
@@ -85,6 +86,10 @@ def _tuning(services: ServicesDep) -> Tuning:
     return services.tuning
 
 
+def _agent_grants(services: ServicesDep) -> AgentGrants:
+    return services.agent_grants
+
+
 def _two_factor(services: ServicesDep) -> TwoFactor:
     return services.two_factor
 
@@ -131,6 +136,7 @@ RealAccountDep = Annotated[RealAccount, Depends(_real_account)]
 RealProtectionDep = Annotated[RealProtection, Depends(_real_protection)]
 RealSessionsDep = Annotated[RealSessions, Depends(_real_sessions)]
 TwoFactorDep = Annotated[TwoFactor, Depends(_two_factor)]
+AgentGrantsDep = Annotated[AgentGrants, Depends(_agent_grants)]
 SystemDep = Annotated[System, Depends(_system)]
 HubDep = Annotated[EventHub, Depends(_hub)]
 AiDep = Annotated[AiAnalysis, Depends(_ai)]

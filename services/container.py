@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from core.settings import Settings
 from services.accounts import Accounts
+from services.agent_grants import AgentGrants
 from services.ai import AiAnalysis
 from services.ai_chat import AiChat
 from services.ai_reviews import AiReviews
@@ -42,6 +43,7 @@ class Services:
     auth: AuthServices
     hub: EventHub
     accounts: Accounts
+    agent_grants: AgentGrants
     paper: PaperTrading
     backtests: Backtests
     market: MarketData
@@ -80,7 +82,8 @@ class Services:
         real_account = RealAccount(settings, db, auth.keyring, exchange, real_orders)
         return cls(
             settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
-            accounts=Accounts(settings, db, auth, limits, codes), paper=paper,
+            accounts=Accounts(settings, db, auth, limits, codes), agent_grants=AgentGrants(settings, db, auth),
+            paper=paper,
             backtests=Backtests(settings, temporal, db), market=market, exchange=exchange,
             user_settings=UserSettings(settings, db, auth, two_factor), health=Health(settings, temporal, db),
             system=System(settings),

@@ -232,6 +232,7 @@ def settings(tmp_path, temporal_server: TemporalServer, mongo_server: MongoServe
         mongo_uri=mongo_server.uri,
         mongo_database=db_name,
         gateway_port=free_port(),
+        mcp_port=free_port(),
         connect_timeout_s=10,
     )
 

@@ -17,6 +17,7 @@ AuditAction = Literal[
     "two_factor_setup_started", "two_factor_enabled", "two_factor_disabled", "two_factor_failed",
     "two_factor_challenge_issued", "recovery_codes_regenerated", "recovery_code_used", "step_up",
     "step_up_notional_changed", "two_factor_policy_changed", "two_factor_reset_cli",
+    "agent_grant_created", "agent_grant_revoked",
 ]
 
 
