@@ -5,7 +5,7 @@ the API, or the OAuth consent page (``services.oauth``). Its access token is an 
 issued for the MCP resource alone: ``aud`` is the MCP URL (RFC 8707), so neither a gateway access token
 nor a token for another resource passes, and ``jti`` names the grant, whose record is read on every
 call, so a revoked grant stops at once. Only the token's SHA-256 is stored; the token is shown once.
-Agents never mint, list or revoke grants: they are the person's to manage.
+Agents never mint or revoke grants: they are the person's to manage (an agent may list them).
 """
 
 from __future__ import annotations
@@ -82,6 +82,9 @@ class Grant:
                    last_used_at=utc(doc.get("last_used_at")))
 
 
+GrantList = list[Grant]  # named here: inside AgentGrants, ``list`` is its method
+
+
 @dataclass(frozen=True)
 class MintedGrant:
     grant: Grant
@@ -152,9 +155,18 @@ class AgentGrants:
                                     "expires_in_days": expires_in_days})
         return MintedGrant(Grant.from_doc(doc), token)
 
-    async def list(self, principal: Principal) -> list[Grant]:
+    async def list_grants(self, principal: Principal) -> list[Grant]:
         self._require_person(principal, "Listing agent grants")
-        cursor = self.db.agent_grants.find({"user_id": principal.user_id}, {"_id": 0, "token_hash": 0})
+        return await self._grants_of(principal.user_id)
+
+    async def list_for_agent(self, principal: Principal) -> GrantList:
+        """What ``list`` answers, for an agent of the user: labels, tiers and dates, never a token (an
+        agent still neither mints nor revokes)."""
+        principal.require("authenticated")
+        return await self._grants_of(principal.user_id)
+
+    async def _grants_of(self, user_id: str) -> GrantList:
+        cursor = self.db.agent_grants.find({"user_id": user_id}, {"_id": 0, "token_hash": 0})
         return [Grant.from_doc(doc) async for doc in cursor.sort("created_at", -1).limit(500)]
 
     async def revoke(self, principal: Principal, grant_id: str) -> Grant:

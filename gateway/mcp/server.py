@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.settings import Settings
 from gateway.mcp import tools
 from gateway.mcp.registry import REGISTRY, ToolSpec, run_tool
+from gateway.mcp.resources import register_resources
 from services.agent_grants import AgentAccess, AgentGrants, scopes_for, tier_scope
 from services.auth.rate_limit import SharedWindowLimiter
 from services.principal import TIERS
@@ -102,6 +103,7 @@ def build_server(services: Services, verifier: GrantVerifier) -> MCPServer:
                         description=spec.description, annotations=annotations_of(spec),
                         meta={"durabot/tier": spec.tier, "durabot/category": spec.category},
                         structured_output=True)
+    register_resources(server, services, request_access)
     return server
 
 
@@ -268,6 +270,8 @@ async def serving_mcp(services: Services) -> AsyncIterator[None]:
     if not settings.mcp_enabled:
         yield
         return
+    # The SDK logs each failed call's text at INFO, arguments and all; our audit records calls without them.
+    logging.getLogger("mcp").setLevel(logging.WARNING)
     config = uvicorn.Config(mcp_app(services), host=settings.gateway_host, port=settings.mcp_port, log_config=None,
                             lifespan="on", proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
     server = _EmbeddedServer(config)

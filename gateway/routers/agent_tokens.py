@@ -67,7 +67,7 @@ async def mint_agent_token(body: AgentTokenIn, user: CurrentUser, grants: AgentG
 @router.get("", response_model=list[GrantOut], responses=AUTH_ERRORS)
 async def list_agent_grants(user: CurrentUser, grants: AgentGrantsDep) -> list[GrantOut]:
     """Every agent token and OAuth grant of yours, newest first, revoked and expired ones included."""
-    return [grant_out(g) for g in await grants.list(user)]
+    return [grant_out(g) for g in await grants.list_grants(user)]
 
 
 @router.delete("/{grant_id}", response_model=GrantOut, responses={**AUTH_ERRORS, **NOT_FOUND})

@@ -122,6 +122,7 @@ def dash_settings(tmp_path_factory, temporal_server, mongo_server, jwt_private_p
     return Settings(
         _env_file=None, var_dir=tmp_path_factory.mktemp("dash-var"), temporal_address=temporal_server.address,
         mongo_uri=mongo_server.uri, mongo_database=f"dash_{uuid.uuid4().hex[:10]}", gateway_port=free_port(),
+        mcp_port=free_port(),
         connect_timeout_s=10, jwt_private_key=SecretStr(jwt_private_pem), master_key=SecretStr(new_master_key_text()),
         login_attempts_per_ip=1000, task_queue_prefix=f"dash-{uuid.uuid4().hex[:10]}-", data_dir=REPO / "data",
         sim_exchange_port=sim.port, exchange_rest_url=sim.rest_url, exchange_futures_url=sim.rest_url,

@@ -86,6 +86,7 @@ async def test_two_workers_two_gateways(tmp_path, stack_env, get_free_port):
     first = two_free_ports(get_free_port)
     gateways = [f"http://127.0.0.1:{first}", f"http://127.0.0.1:{first + 1}"]
     up = Up({**env, "DURABOT_WORKERS": "2", "DURABOT_GATEWAYS": "2", "DURABOT_GATEWAY_PORT": str(first),
+             "DURABOT_MCP_PORT": str(two_free_ports(get_free_port)),
              "DURABOT_SIM_SPEED": "1200", "DURABOT_LOGIN_ATTEMPTS_PER_IP": "1000",
              # The feed moves to the surviving worker within seconds, not the default 30 s.
              "DURABOT_FEED_HEARTBEAT_TIMEOUT_S": "5",

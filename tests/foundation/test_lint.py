@@ -12,6 +12,8 @@ BIN = Path(sys.executable).parent
 
 TYPED = [
     "workflows", "core", "services", "gateway/errors.py", "gateway/deps.py",
+    # The MCP adapter's frame: who an agent is and what it may reach.
+    "gateway/mcp/registry.py", "gateway/mcp/server.py",
     # The pure domain that runs inside workflows.
     "trading/candle.py", "trading/signals.py", "trading/models.py", "trading/engine.py", "trading/ledger.py",
     "trading/entry_planning.py", "trading/order_book.py", "trading/fast_paths.py", "trading/engine_types.py",

@@ -62,7 +62,7 @@ class Up:
 @pytest.fixture
 def up_env(tmp_path, run_env, get_free_port):
     ports = {name: get_free_port() for name in
-             ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "MONGO_PORT", "GATEWAY_PORT", "SIM_EXCHANGE_PORT",
+             ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "MONGO_PORT", "GATEWAY_PORT", "MCP_PORT", "SIM_EXCHANGE_PORT",
               "SIM_XAI_PORT")}
     sim = f"127.0.0.1:{ports['SIM_EXCHANGE_PORT']}"
     env = run_env(DURABOT_VAR_DIR=str(tmp_path / "var"), **{f"DURABOT_{k}": str(v) for k, v in ports.items()},

@@ -224,7 +224,8 @@ async def crash_and_check(rng: random.Random, began: float, tmp_path: Path, temp
     series = await expected_series(sim, SLICE)
     prefix = f"dur-{uuid.uuid4().hex[:8]}-"
     base = Settings(_env_file=None, var_dir=tmp_path / "var", temporal_address=temporal.address, mongo_uri=mongo.uri,
-                    mongo_database=f"dur_{uuid.uuid4().hex[:8]}", gateway_port=free_port(), connect_timeout_s=60)
+                    mongo_database=f"dur_{uuid.uuid4().hex[:8]}", gateway_port=free_port(), mcp_port=free_port(),
+                    connect_timeout_s=60)
     s = feed_settings(base, sim, SLICE, prefix)
     env = durabot_env(**{f"DURABOT_{k.upper()}": str(v) for k, v in s.model_dump().items() if v is not None})
     runner = WorkerRunner(env, tmp_path)
