@@ -111,6 +111,13 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     # MCP access: each agent token or OAuth grant (only its token's SHA-256 is kept), and every tool call.
     CollectionSpec("agent_grants", ((("grant_id", A),), (("token_hash", A),)), ((("user_id", A), ("created_at", D)),)),
     CollectionSpec("mcp_audit", ((("call_id", A),),), ((("user_id", A), ("at", D)),), ttl=("at", 180 * DAY_S)),
+    # The MCP authorization server: registered clients (RFC 7591), authorization requests waiting for the
+    # consent page, and their one-use codes (kept a while past expiry, so a replay still revokes its grant).
+    CollectionSpec("oauth_clients", ((("client_id", A),),)),
+    CollectionSpec("oauth_requests", ((("request_id", A),),),
+                   extra=(IndexModel([("purge_at", A)], expireAfterSeconds=0, name="purge_at_ttl"),)),
+    CollectionSpec("oauth_codes", ((("code_hash", A),),),
+                   extra=(IndexModel([("purge_at", A)], expireAfterSeconds=0, name="purge_at_ttl"),)),
     # The event bus: workers write, the gateway follows a change stream and fans out on /ws.
     CollectionSpec("events", ((("event_key", A),),), ((("user_id", A), ("created_at", D)),),
                    ttl=("created_at", 2 * DAY_S)),

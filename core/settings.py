@@ -62,6 +62,12 @@ class Settings(BaseSettings):
                                                                          "minute (429 beyond).")
     agent_token_max_days: int = Field(90, ge=1, le=366, description="Longest lifetime a user may give an agent "
                                                                     "token or an MCP grant (days).")
+    oauth_consent_ttl_s: int = Field(600, ge=30, le=3600, description="How long an MCP client's OAuth authorization "
+                                                                       "request waits for its consent page's answer.")
+    oauth_code_ttl_s: int = Field(60, ge=1, le=600, description="How long an OAuth authorization code may be redeemed "
+                                                                "(once) for its access token.")
+    oauth_registrations_per_hour: int = Field(20, ge=1, le=10_000, description="OAuth client registrations (RFC 7591) "
+                                                                               "one IP may make per hour (429 beyond).")
     forwarded_allow_ips: str = Field(
         "127.0.0.1,::1", description="Comma-separated addresses or networks of proxies (or `*`) whose "
                                      "X-Forwarded-For the gateway trusts for the client IP that rate limits count.")

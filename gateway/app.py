@@ -24,6 +24,7 @@ from core.connect import connect_mongo, connect_temporal
 from core.logs import request_id_var
 from core.settings import Settings, get_settings
 from gateway import errors
+from gateway.mcp.server import serving_mcp
 from gateway.routers import (
     agent_tokens,
     ai,
@@ -32,6 +33,7 @@ from gateway.routers import (
     backtests,
     health,
     market,
+    oauth,
     paper_trading,
     real_account,
     real_session,
@@ -43,7 +45,6 @@ from gateway.routers import (
     ws,
 )
 from gateway.routers import settings as settings_router
-from gateway.mcp.server import serving_mcp
 from gateway.static import mount_dashboard
 from services.auth.kit import AuthServices
 from services.container import Services
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(real_account.router)
     app.include_router(real_session.router)
     app.include_router(agent_tokens.router)
+    app.include_router(oauth.router)
     app.include_router(ai.router)
     app.include_router(ai_training.router)
     mount_dashboard(app)

@@ -9,12 +9,12 @@ from fastapi import Depends, Header, Request
 
 from core.settings import Settings
 from services.accounts import Accounts
+from services.agent_grants import AgentGrants
 from services.ai import AiAnalysis
 from services.ai_chat import AiChat
 from services.ai_reviews import AiReviews
 from services.ai_training import AiTraining
 from services.backtests import Backtests
-from services.agent_grants import AgentGrants
 from services.container import Services
 from services.event_hub import EventHub
 from services.exchange_symbols import ExchangeSymbols

@@ -3,17 +3,21 @@ compare runs, delete them.
 
 A start is checked as the workflow would (``input_refusal``) plus that the data files exist, so a bad
 request is refused naming the field rather than becoming a failed run; the backtest is recorded as the
-caller's before the workflow starts, so a read right after the start finds it. A start may carry a
+caller's before the workflow starts, so a read right after the start finds it. With an idempotency key
+the backtest ID derives from the user and the key: a repeat of the same request answers with the first
+backtest and starts nothing; the same key with another request is refused. A start may carry a
 settings document (``core.settings_document``, what a session exports) instead of settings dicts;
 without data files it then runs on the stored candles of the document's symbols and interval. Every
 read names the caller's ``user_id``: another user's backtest is not found, the same as one that does
-not exist. The report's trades live in ``backtest_trades``, 500 to a document (``chunk``), paged and
+not exist. A cancel stops a queued or running backtest and keeps its record (a delete removes it).
+The report's trades live in ``backtest_trades``, 500 to a document (``chunk``), paged and
 exported from there; only the trades of the run the completed record names are read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,17 +40,21 @@ from core.backtest_contracts import (
     input_refusal,
 )
 from core.contracts import TASK_QUEUE_TRADING, session_workflow_id, task_queue_name
+from core.idempotency import body_hash, write_key
 from core.settings import Settings
 from core.settings_document import SettingsDocument, SettingsDocumentError, document_of, parse
 from services import paper_reads
 from services.errors import Conflict, NotFound, Rejected, Unavailable
+from services.idempotency import checked_key, request_body
 from services.principal import Principal
 from trading.analysis_settings import AnalysisSettings
 from trading.backtest_report import differences, report_json, trades_csv
 from workflows.backtest import BacktestWorkflow
 from workflows.session_rules import ANALYSIS_SECTIONS, merged
 
-LIST_FIELDS = {"_id": 0, "trades": 0, "equity_curve": 0, "price_curves": 0, "report": 0, "run_id": 0}
+ROUTE = "backtests.start"
+LIST_FIELDS = {"_id": 0, "trades": 0, "equity_curve": 0, "price_curves": 0, "report": 0, "run_id": 0,
+               "request_hash": 0}
 FIRST_PAGE = 100  # trades a GET of one backtest carries; the rest: ``trades``
 MAX_COMPARED = 10
 STORED_UNTIL = 2**53  # "every stored candle" as a market_data range end
@@ -116,9 +124,13 @@ class Backtests:
             ai_decisions_of=session_workflow_id(principal.user_id) if request.replay_ai_decisions else None,
         )
 
-    async def start(self, principal: Principal, request: BacktestRequest) -> dict[str, Any]:
+    async def start(self, principal: Principal, request: BacktestRequest, key: str | None = None) -> dict[str, Any]:
         principal.require("sensitive")
-        backtest_id = uuid.uuid4().hex
+        checked = checked_key(key, required=False)
+        backtest_id = write_key(principal.user_id, ROUTE, checked)[:32] if checked else uuid.uuid4().hex
+        request_hash = body_hash(request_body(request))
+        if checked and (repeated := await self._repeat(principal, backtest_id, request_hash)) is not None:
+            return repeated
         job = self._job(principal, backtest_id, request)
         refusal = input_refusal(job)
         if refusal is not None:
@@ -130,11 +142,14 @@ class Backtests:
                 raise Rejected("dataset" if job.dataset else "datasets", f"unknown dataset {name!r}")
         now = datetime.now(UTC)
         doc = {"backtest_id": backtest_id, "user_id": principal.user_id, "status": STATUS_QUEUED, "progress": 0.0,
-               "created_at": now, "queued_at": now, "updated_at": now}
+               "request_hash": request_hash, "created_at": now, "queued_at": now, "updated_at": now}
         try:
             await self.db.backtest_results.insert_one(doc)
-        except DuplicateKeyError:  # a 128-bit collision; never in practice
-            raise Unavailable("try again") from None
+        except DuplicateKeyError:  # the same key, concurrently (or a 128-bit collision)
+            repeated = await self._repeat(principal, backtest_id, request_hash) if checked else None
+            if repeated is None:
+                raise Unavailable("try again") from None
+            return repeated
         try:
             await self.temporal.start_workflow(
                 BacktestWorkflow.run, job, id=backtest_workflow_id(backtest_id),
@@ -142,6 +157,20 @@ class Backtests:
         except RPCError as exc:
             await self.db.backtest_results.delete_one({"backtest_id": backtest_id, "status": STATUS_QUEUED})
             raise Unavailable(f"could not start: {exc.message}") from None
+        doc.pop("_id", None)
+        doc.pop("request_hash")
+        return doc
+
+    async def _repeat(self, principal: Principal, backtest_id: str, request_hash: str) -> dict[str, Any] | None:
+        """The backtest a keyed start made before (None: the key is new); the key with another request is
+        refused."""
+        doc = await self.db.backtest_results.find_one({"backtest_id": backtest_id, "user_id": principal.user_id},
+                                                      {k: v for k, v in LIST_FIELDS.items() if k != "request_hash"})
+        if doc is None:
+            return None
+        if doc.pop("request_hash", None) != request_hash:
+            raise Rejected("Idempotency-Key", "this Idempotency-Key started another backtest with other settings; "
+                                              "use a new key for a new backtest")
         return doc
 
     async def session_settings(self, principal: Principal) -> SettingsDocument:
@@ -159,7 +188,7 @@ class Backtests:
     # -- reads --------------------------------------------------------------------------------------
     async def _record(self, principal: Principal, backtest_id: str) -> dict[str, Any]:
         doc = await self.db.backtest_results.find_one({"backtest_id": backtest_id, "user_id": principal.user_id},
-                                                      {"_id": 0})
+                                                      {"_id": 0, "request_hash": 0})
         if doc is None:
             raise NotFound("no such backtest")
         return doc
@@ -223,7 +252,19 @@ class Backtests:
         compared = [{**d["report"]["parameters"], "source": _source(d)} for d in docs]
         return {"runs": runs, "differences": differences(compared)}
 
-    # -- delete -------------------------------------------------------------------------------------
+    # -- cancel and delete --------------------------------------------------------------------------
+    async def cancel(self, principal: Principal, backtest_id: str) -> dict[str, Any]:
+        """Cancel a queued or running backtest and answer once it has ended (or, still being cancelled,
+        after ``DELETE_WAIT_S``: a later read says cancelled). Its record stays; one that already ended
+        is answered as it is: a completed report stays."""
+        principal.require("sensitive")
+        doc = await self._record(principal, backtest_id)
+        if doc["status"] not in TERMINAL_STATUSES:
+            with contextlib.suppress(Conflict):  # still being cancelled: the status read below says so
+                await self._cancel_and_wait(backtest_id)
+        return await self.get(principal, backtest_id)
+
+
     async def delete(self, principal: Principal, backtest_id: str) -> dict[str, Any]:
         """Remove a backtest, its report and its trades. A backtest still queued or running is
         cancelled first and removed once its workflow has ended (so nothing writes after)."""

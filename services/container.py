@@ -4,6 +4,7 @@ gateway, ``/ws``, MCP, Telegram) holds and calls."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,12 +25,15 @@ from services.event_hub import EventHub
 from services.exchange_symbols import ExchangeSymbols
 from services.health import Health
 from services.market import MarketData
+from services.monitoring import Monitoring
+from services.oauth import OAuthAuthorization
 from services.paper import PaperTrading
 from services.real_account import RealAccount
 from services.real_orders import RealOrders
 from services.real_protection import RealProtection
 from services.real_session import RealSessions
 from services.system import System
+from services.tasks import Tasks
 from services.tuning import Tuning
 from services.two_factor import TwoFactor
 from services.user_settings import UserSettings
@@ -44,9 +48,11 @@ class Services:
     hub: EventHub
     accounts: Accounts
     agent_grants: AgentGrants
+    oauth: OAuthAuthorization
     paper: PaperTrading
     backtests: Backtests
     market: MarketData
+    monitoring: Monitoring
     exchange: ExchangeSymbols
     user_settings: UserSettings
     health: Health
@@ -66,6 +72,11 @@ class Services:
     def db(self) -> AsyncDatabase:
         return self.mongo[self.settings.mongo_database]
 
+    @cached_property
+    def tasks(self) -> Tasks:
+        """Backtests, training jobs and analyses as one list of tasks, through their own services."""
+        return Tasks(self.backtests, self.ai_training, self.ai)
+
     @classmethod
     def build(cls, settings: Settings, temporal: Client, mongo: AsyncMongoClient, auth: AuthServices,
               hub: EventHub) -> Services:
@@ -80,11 +91,14 @@ class Services:
         tuning = Tuning(settings, temporal, db, master_key, paper, two_factor)
         real_orders = RealOrders(settings, temporal, db, exchange, two_factor, master_key)
         real_account = RealAccount(settings, db, auth.keyring, exchange, real_orders)
+        agent_grants = AgentGrants(settings, db, auth)
         return cls(
             settings=settings, temporal=temporal, mongo=mongo, auth=auth, hub=hub,
-            accounts=Accounts(settings, db, auth, limits, codes), agent_grants=AgentGrants(settings, db, auth),
+            accounts=Accounts(settings, db, auth, limits, codes), agent_grants=agent_grants,
+            oauth=OAuthAuthorization(settings, db, agent_grants),
             paper=paper,
             backtests=Backtests(settings, temporal, db), market=market, exchange=exchange,
+            monitoring=Monitoring(settings, temporal, db, paper, hub),
             user_settings=UserSettings(settings, db, auth, two_factor), health=Health(settings, temporal, db),
             system=System(settings),
             tuning=tuning, real_orders=real_orders,

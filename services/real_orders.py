@@ -32,6 +32,7 @@ from core.contracts import TASK_QUEUE_REAL, task_queue_name
 from core.order_contracts import (
     AWAITING_CONFIRMATION,
     CONDITIONAL_TYPES,
+    FINAL_STATES,
     FUTURES,
     LIVE_STATES,
     MARKETS,
@@ -323,11 +324,22 @@ class RealOrders:
             ConfirmOrderInput(principal.user_id, True, channel, self._tokens.digest(token), digest))
         return confirmed
 
-    async def cancel(self, principal: Principal, order_id: str, reason: str = "") -> OrderView:
+    async def cancel(self, principal: Principal, order_id: str, reason: str = "", key: str | None = None) -> OrderView:
+        """Cancel an order (before its confirmation nothing is sent). With ``key`` (a caller that retries the
+        same cancel), an order that is final already answers its view instead of a refusal, so a repeat
+        returns the cancelled order and changes nothing."""
         # Cancelling lowers risk: SENSITIVE, never blocked behind a confirmation.
         principal.require("sensitive")
-        view: OrderView = await self._update(principal, order_id, OrderWorkflow.cancel,
-                                             CancelOrderRequest(principal.user_id, principal.channel, reason))
+        checked_key(key, required=False)
+        try:
+            view: OrderView = await self._update(principal, order_id, OrderWorkflow.cancel,
+                                                 CancelOrderRequest(principal.user_id, principal.channel, reason))
+        except Rejected:
+            if key is None:
+                raise
+            view = await self.order(principal, order_id)
+            if view.status not in FINAL_STATES:
+                raise
         return view
 
     async def _update(self, principal: Principal, order_id: str, update: Any, arg: Any) -> Any:

@@ -10,6 +10,7 @@ never blocked and need no step-up; adopting the exchange's positions is a person
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any, NoReturn
 
@@ -49,6 +50,7 @@ from services.workflow_updates import (
     unavailable,
 )
 from trading.settings import EngineSettings, MarketType
+from trading.tuning_table import Tier
 from workflows.real_session import RealSessionWorkflow
 from workflows.trading_session import TradingSessionWorkflow
 
@@ -116,14 +118,15 @@ class RealSessions:
             return None
 
     async def change_settings(self, principal: Principal, values: dict[str, Any], reason: str,
-                              key: str | None) -> ProposalCreated:
+                              key: str | None, *, tiers: Collection[Tier] | None = None) -> ProposalCreated:
         """Change what the real session trades through the tuning tiers: what lowers risk and GREEN apply
         at once (a new leverage is set on the exchange first), YELLOW and RED wait for the owner. A real
-        session's parameters cool down apart from the paper session's."""
+        session's parameters cool down apart from the paper session's. ``tiers``: see ``Tuning.propose_for``."""
         record = await self.trading_settings(principal)
         return await self.tuning.propose_for(principal, record, values, reason or "real session settings", key,
                                              mode="real", proposer_kind="user" if principal.human else "agent",
-                                             proposer_name=None if principal.human else principal.channel)
+                                             proposer_name=None if principal.human else principal.channel,
+                                             tiers=tiers)
 
     async def ledger(self, principal: Principal, limit: int = 100) -> list[dict[str, Any]]:
         """The exchange's records booked for the caller (fills and income), newest first."""
@@ -134,10 +137,12 @@ class RealSessions:
     # -- starting ----------------------------------------------------------------------------------
     async def request_start(self, principal: Principal, request: RealStartRequest,
                             key: str | None) -> RealStartRequested:
-        """Configure the session with the paper session's settings and propose its start (RED)."""
-        if not principal.human:
-            raise Forbidden("only a person starts real trading; an agent may not")
-        self.two_factor.require_step_up(principal, "starting a real session")
+        """Configure the session with the paper session's settings and propose its start (RED). An agent
+        with a critical grant may request it too: the approval (typed text, fresh step-up) is a person's."""
+        if principal.human:
+            self.two_factor.require_step_up(principal, "starting a real session")
+        else:
+            principal.require("critical")
         checked_key(key, required=True)
         key_id = await self.orders.key_id_of(principal, request.key_id)
         # Settings tuned for the real session (through the tiers) stay its own at a new start; the paper

@@ -9,7 +9,9 @@ workflow. Rules, AI and agents propose through ``propose`` like a person does; n
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -80,6 +82,14 @@ class ProposalCreated:
     proposal: ProposalView
     # The one-time token of the caller's channel (YELLOW, to a human session only), shown this once.
     approval_token: str | None = None
+
+
+class WrongTier(Rejected):
+    """A proposal of another tier than the caller allowed (``tier``: the tier it has). Nothing was proposed."""
+
+    def __init__(self, field: str, tier: Tier, reason: str) -> None:
+        super().__init__(field, reason)
+        self.tier = tier
 
 
 def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -195,16 +205,19 @@ class Tuning:
 
     async def propose(self, principal: Principal, values: dict[str, Any], reason: str, key: str | None, *,
                       proposer_kind: str = "user", proposer_name: str | None = None,
-                      expected_effect: str = "") -> ProposalCreated:
+                      expected_effect: str = "", tiers: Collection[Tier] | None = None) -> ProposalCreated:
         """Propose new ``values`` (path → value) for the caller's paper session."""
         return await self.propose_for(principal, await self._session_settings(principal), values, reason, key,
                                       proposer_kind=proposer_kind, proposer_name=proposer_name,
-                                      expected_effect=expected_effect)
+                                      expected_effect=expected_effect, tiers=tiers)
 
     async def propose_for(self, principal: Principal, record: SessionSettingsRecord, values: dict[str, Any],
                           reason: str, key: str | None, *, mode: str = "paper", proposer_kind: str = "user",
-                          proposer_name: str | None = None, expected_effect: str = "") -> ProposalCreated:
-        """Propose new ``values`` (path → value) for the session ``record`` is of (``mode``: paper or real)."""
+                          proposer_name: str | None = None, expected_effect: str = "",
+                          tiers: Collection[Tier] | None = None) -> ProposalCreated:
+        """Propose new ``values`` (path → value) for the session ``record`` is of (``mode``: paper or real).
+        ``tiers``: the only tiers the caller accepts (an agent whose grant reaches GREEN but not an
+        approval); a proposal of another tier is refused with ``WrongTier`` before anything is proposed."""
         principal.require("sensitive")
         if not values:
             raise Rejected("changes", "a proposal changes at least one parameter")
@@ -213,11 +226,12 @@ class Tuning:
                                               "(POST /api/real-trading/start), after a RED approval")
         changes = changes_of(record.engine_settings, record.analysis_settings, values)
         return await self._submit(principal, record, changes, reason, key, proposer_kind, proposer_name,
-                                  expected_effect, restoring=None, mode=mode)
+                                  expected_effect, restoring=None, mode=mode, tiers=tiers)
 
     async def _submit(self, principal: Principal, record: SessionSettingsRecord, changes: list[Change], reason: str,
                       key: str | None, proposer_kind: str, proposer_name: str | None, expected_effect: str,
-                      restoring: str | None, mode: str = "paper") -> ProposalCreated:
+                      restoring: str | None, mode: str = "paper",
+                      tiers: Collection[Tier] | None = None) -> ProposalCreated:
         request: dict[str, Any] = {"changes": [[c.path, c.proposed] for c in changes], "reason": reason,
                                    "restoring": restoring}
         if mode != "paper":
@@ -237,6 +251,10 @@ class Tuning:
                 effect=expected_effect, mode=mode)
         except InvalidInput as exc:
             raise Rejected(exc.field, exc.reason) from None
+        if tiers is not None and tier not in tiers:
+            worst = max(changes, key=lambda c: c.tier)
+            kind = "lowers risk" if tier == Tier.NONE else f"is a {tier.name} change"
+            raise WrongTier(worst.path, tier, f"{label(worst.path)} {worst.current!r} → {worst.proposed!r} {kind}")
         view = await self._update_tuning(principal.user_id, TuningWorkflow.propose, proposal, write_id)
         return self._created(principal, view, write_id)
 
@@ -252,9 +270,9 @@ class Tuning:
         try:
             proposal = replace(propose_input(
                 user_id=principal.user_id, session_id=session_id, changes=changes, reason=reason,
-                proposer=Proposer("user", principal.user_id, principal.channel), version=None,
-                cooldown_overrides=self.cooldown_overrides(), expiry_s=self.settings.tuning_approval_expiry_s),
-                mode="real")
+                proposer=Proposer("user" if principal.human else "agent", principal.user_id, principal.channel),
+                version=None, cooldown_overrides=self.cooldown_overrides(),
+                expiry_s=self.settings.tuning_approval_expiry_s), mode="real")
         except InvalidInput as exc:
             raise Rejected(exc.field, exc.reason) from None
         view = await self._update_tuning(principal.user_id, TuningWorkflow.propose, proposal, write_id)
@@ -278,11 +296,12 @@ class Tuning:
                                   proposer_name=suggestion.rule)
 
     async def write_settings_as_agent(self, principal: Principal, values: dict[str, Any], reason: str,
-                                      key: str | None) -> list[ProposalCreated]:
+                                      key: str | None, *, tiers: Collection[Tier] | None = None
+                                      ) -> list[ProposalCreated]:
         """An agent's settings write: parameter by parameter through the tiers (so GREEN applies and
-        YELLOW or RED waits for the owner); what is not tunable is refused."""
+        YELLOW or RED waits for the owner); what is not tunable is refused. ``tiers``: see ``propose_for``."""
         return [await self.propose(principal, {path: value}, reason, f"{key}.{i}" if key else None,
-                                   proposer_kind="agent", proposer_name=principal.channel)
+                                   proposer_kind="agent", proposer_name=principal.channel, tiers=tiers)
                 for i, (path, value) in enumerate(values.items())]
 
     # -- approving ---------------------------------------------------------------------------------
@@ -335,10 +354,14 @@ class Tuning:
         return found
 
     # -- snapshots and restore ---------------------------------------------------------------------
-    async def take_snapshot(self, principal: Principal, name: str) -> SettingsSnapshot:
+    async def take_snapshot(self, principal: Principal, name: str, key: str | None = None) -> SettingsSnapshot:
+        """Save the paper session's settings under ``name``. With ``key``, the snapshot's ID derives from it:
+        a repeat answers the first snapshot instead of taking another."""
         principal.require("sensitive")
+        key = checked_key(key, required=False)
         record = await self._session_settings(principal)
-        snapshot_id = secrets.token_hex(12)
+        snapshot_id = hashlib.sha256(f"snapshot:{principal.user_id}:{key}".encode()).hexdigest()[:24] if key \
+            else secrets.token_hex(12)
         return await self._store.take_snapshot(TakeSnapshotInput(principal.user_id, record.session_id, snapshot_id,
                                                                  name, automatic=False))
 
@@ -358,8 +381,9 @@ class Tuning:
         changes = _differences(record, snapshot)
         if not changes:
             raise Rejected("snapshot_id", f"the settings equal snapshot {snapshot.name!r} already")
-        return await self._submit(principal, record, changes, f"restore snapshot {snapshot.name!r}", key, "user",
-                                  None, f"every setting as in snapshot {snapshot.name!r}", restoring=snapshot_id)
+        kind, name = ("user", None) if principal.human else ("agent", principal.channel)
+        return await self._submit(principal, record, changes, f"restore snapshot {snapshot.name!r}", key, kind, name,
+                                  f"every setting as in snapshot {snapshot.name!r}", restoring=snapshot_id)
 
 
 def _differences(record: SessionSettingsRecord, snapshot: SettingsSnapshot) -> list[Change]:

@@ -19,10 +19,12 @@ from pymongo.errors import DuplicateKeyError
 from activities.binance.key_vault import ApiCredentials, KeyVaultError, open_credentials, seal_credentials
 from activities.binance.signed import ApiRestrictions, SignedBinanceClient
 from activities.exchange_errors import PermanentExchangeError, TemporaryExchangeError
+from core.idempotency import body_hash, write_key
 from core.settings import Settings
 from services.auth.audit import record_audit
 from services.auth.kit import AuthServices
-from services.errors import Conflict, NotFound, UpstreamFailed
+from services.errors import Conflict, NotFound, Unauthenticated, UpstreamFailed
+from services.idempotency import checked_key, request_body
 from services.principal import Principal
 from services.two_factor import TwoFactor
 
@@ -30,6 +32,8 @@ log = logging.getLogger("durabot.settings")
 
 MAX_KEYS_PER_USER = 20
 MAX_PUSH_SUBSCRIPTIONS_PER_USER = 20
+NOTIFICATIONS_ROUTE = "settings.notifications"
+KEYED_WRITES_KEPT = 50  # the keys of a user's latest preference changes: a retry comes within minutes
 WITHDRAWALS_WARNING = ("DANGER: this key can WITHDRAW funds. Anyone who obtains it can empty the account. "
                        "Create a key with withdrawals disabled.")
 NO_IP_WARNING = ("WARNING: this key has no IP allowlist: it works from any address. "
@@ -139,10 +143,28 @@ class UserSettings:
         doc = await self.db.users.find_one({"user_id": principal.user_id}, {"notification_preferences": 1})
         return (doc or {}).get("notification_preferences")
 
-    async def set_notification_preferences(self, principal: Principal, preferences: dict[str, Any]) -> None:
-        await self.db.users.update_one({"user_id": principal.user_id},
-                                       {"$set": {"notification_preferences": preferences,
-                                                 "updated_at": datetime.now(UTC)}})
+    async def set_notification_preferences(self, principal: Principal, preferences: dict[str, Any],
+                                           key: str | None = None) -> dict[str, Any]:
+        """Replace the preferences. With ``key``, a repeat of the request changes nothing (not even after
+        a later change), and the key sent with other preferences is refused."""
+        change = {"$set": {"notification_preferences": preferences, "updated_at": datetime.now(UTC)}}
+        checked = checked_key(key, required=False)
+        if checked is None:
+            await self.db.users.update_one({"user_id": principal.user_id}, change)
+            return preferences
+        write = {"key": write_key(principal.user_id, NOTIFICATIONS_ROUTE, checked),
+                 "request": body_hash(request_body(preferences))}
+        done = await self.db.users.update_one(
+            {"user_id": principal.user_id, "notification_writes.key": {"$ne": write["key"]}},
+            {**change, "$push": {"notification_writes": {"$each": [write], "$slice": -KEYED_WRITES_KEPT}}})
+        if done.matched_count == 0:
+            user = await self.db.users.find_one({"user_id": principal.user_id}, {"notification_writes": 1})
+            if user is None:
+                raise Unauthenticated("user no longer exists")
+            earlier = next(w for w in user["notification_writes"] if w["key"] == write["key"])
+            if earlier["request"] != write["request"]:
+                raise Conflict("idempotency_key", "this key was used with other preferences: use a new key")
+        return preferences
 
     # -- web push subscriptions ----------------------------------------------------------------------
     async def push_subscriptions(self, principal: Principal) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from temporalio.service import RPCError
 from services.errors import Unavailable
 
 
-def _failure_message(exc: WorkflowFailureError) -> str:
+def failure_message(exc: WorkflowFailureError) -> str:
     """The innermost message of the failure chain (the activity's own words, not Temporal's wrapper)."""
     cause: BaseException | None = exc.cause
     message = ""
@@ -27,12 +27,14 @@ def _failure_message(exc: WorkflowFailureError) -> str:
 
 
 async def run_once[InputT, ResultT](temporal: Client, run: Callable[[Any, InputT], Awaitable[ResultT]], arg: InputT,
-                                    *, workflow_id: str, task_queue: str, wait_s: float, what: str) -> ResultT:
+                                    *, workflow_id: str, task_queue: str, wait_s: float, what: str,
+                                    memo: dict[str, Any] | None = None) -> ResultT:
     """``run``'s result for this ``workflow_id``; ``Unavailable`` (nothing changed by this call) when
-    Temporal cannot be reached, the run failed, or it has not finished within ``wait_s``."""
+    Temporal cannot be reached, the run failed, or it has not finished within ``wait_s``. ``memo``
+    labels the run for listings (what it works on), read back without its history."""
     try:
         handle = await temporal.start_workflow(
-            run, arg, id=workflow_id, task_queue=task_queue,
+            run, arg, id=workflow_id, task_queue=task_queue, memo=memo,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
     except WorkflowAlreadyStartedError:  # this request ran to its end before: its result stands
@@ -45,6 +47,6 @@ async def run_once[InputT, ResultT](temporal: Client, run: Callable[[Any, InputT
         raise Unavailable(f"{what} is still running; repeat the request with the same Idempotency-Key for its "
                           "result", retry_after_s=5) from None
     except WorkflowFailureError as exc:
-        raise Unavailable(_failure_message(exc) or f"{what} failed") from None
+        raise Unavailable(failure_message(exc) or f"{what} failed") from None
     except RPCError as exc:
         raise Unavailable(f"could not read {what}: {exc.message}") from None

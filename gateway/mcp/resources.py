@@ -39,7 +39,8 @@ def register_resources(server: MCPServer, services: Services, access_of: Callabl
     async def candles(symbol: str, timeframe: str) -> str:
         caller("public")
         if not SYMBOL.match(symbol) or timeframe not in get_args(Timeframe):
-            raise ResourceError(f"rejected: a symbol like BTCUSDT and a timeframe among {', '.join(get_args(Timeframe))}")
+            choices = ", ".join(get_args(Timeframe))
+            raise ResourceError(f"rejected: a symbol like BTCUSDT and a timeframe among {choices}")
         try:
             found = await get_candles(services.market, symbol, timeframe, 500, None, None)  # type: ignore[arg-type]
         except DomainError as exc:

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from core.backtest_contracts import MarketDataRange
 from gateway.auth.deps import AUTH_ERRORS, CurrentUser, Responses
-from gateway.deps import BacktestsDep
+from gateway.deps import BacktestsDep, IdempotencyKey
 from gateway.errors import RejectedOut
 from gateway.paper.route import RejectingRoute
 from gateway.paper.schemas import (
@@ -56,9 +56,11 @@ def _out(doc: dict[str, Any]) -> BacktestOut:
 
 @router.post("", status_code=202, response_model=BacktestOut,
              responses={**AUTH_ERRORS, **BAD_BODY, **REJECTED, **UNAVAILABLE})
-async def start_backtest(body: BacktestIn, user: CurrentUser, backtests: BacktestsDep) -> BacktestOut:
-    """Start a backtest on a data file (``dataset``) or on stored candles (``market_data``)."""
-    return _out(await backtests.start(user, _request(body)))
+async def start_backtest(body: BacktestIn, user: CurrentUser, backtests: BacktestsDep,
+                         key: IdempotencyKey = None) -> BacktestOut:
+    """Start a backtest on a data file (``dataset``) or on stored candles (``market_data``). With an
+    Idempotency-Key, a repeat answers the first backtest and starts no second one."""
+    return _out(await backtests.start(user, _request(body), key))
 
 
 @router.get("", response_model=list[BacktestOut], responses={**AUTH_ERRORS, **REJECTED})

@@ -6,7 +6,8 @@ once, YELLOW and RED answer a proposal that waits for its owner.
 Starting is a RED approval: ``POST /start`` (a person with a fresh two-factor step-up) configures the
 session with the paper session's settings and answers the proposal; approving it with its exact text
 (``POST /api/tuning/proposals/{n}/approve-text``, another step-up) starts it. Stopping, stopping entries
-and stopping with a flatten are never blocked. An agent may read and stop, never start, resume or adopt (403).
+and stopping with a flatten are never blocked. An agent may read and stop, and with a critical grant
+request a start (over MCP; a person approves it); never resume or adopt (403).
 """
 
 from __future__ import annotations

@@ -202,7 +202,8 @@ async def test_the_mcp_inspector_cli_lists_tools_and_calls_a_public_tool(access_
         assert code == 3, out  # the Inspector's "authorization required"
         code, out = await _inspect(url, "--transport", "http", "--header", auth, "--method", "tools/list")
         assert code == 0, out
-        listed = {tool["name"] for tool in json.loads(out[out.index("{"):])["tools"]}
+        listing, _ = json.JSONDecoder().raw_decode(out, out.index("{"))
+        listed = {tool["name"] for tool in listing["tools"]}
         assert {"ping", "get_health", "get_market_prices"} <= listed
         code, out = await _inspect(url, "--transport", "http", "--header", auth, "--method", "tools/call",
                                    "--tool-name", "ping")

@@ -91,7 +91,8 @@ async def test_starting_needs_a_red_approval_a_step_up_and_a_person(gateway, sig
     assert refused.status_code == 403, refused.text
     assert "two-factor" in refused.text.lower()
     trader = await sign_up()
-    agent = Principal(trader.user_id, "mcp", human=False, tier="critical")
+    # An agent below the critical tier cannot even request it (a critical one only proposes: tests/mcp).
+    agent = Principal(trader.user_id, "mcp", human=False, tier="sensitive")
     with pytest.raises(Forbidden):
         await gateway.app.state.services.real_sessions.request_start(agent, RealStartRequest((SYMBOL,), INTERVAL),
                                                                      "agent-start-1")

@@ -4,10 +4,12 @@ import { ConnectionBadge, LiveProvider } from './components/live';
 import { SymbolsProvider } from './components/symbols';
 import { EnrolNotice, StepUpProvider } from './components/StepUp';
 import { SimBanner, SystemProvider } from './components/system';
+import { CONSENT_PATH } from './lib/agentAccess';
 import { Link, navigate, usePath } from './lib/router';
 import { Ai } from './pages/Ai';
 import { Backtests } from './pages/Backtests';
 import { Chart } from './pages/Chart';
+import { Consent } from './pages/Consent';
 import { Login } from './pages/Login';
 import { Orders } from './pages/Orders';
 import { Overview } from './pages/Overview';
@@ -31,9 +33,12 @@ export const PAGES = [
   { path: '/settings', title: 'Settings', page: Settings },
 ] as const;
 
+// Where /oauth/authorize sends the browser (an MCP app asks for access): a page of its own, not in the nav.
+const CONSENT_PAGE = { path: CONSENT_PATH, title: 'Authorize an app', page: Consent };
+
 function Shell({ tokens }: { tokens: Tokens }) {
   const path = usePath();
-  const current = PAGES.find((p) => p.path === path) ?? PAGES[0];
+  const current = path === CONSENT_PAGE.path ? CONSENT_PAGE : PAGES.find((p) => p.path === path) ?? PAGES[0];
   const Page = current.page;
   const [menuOpen, setMenuOpen] = useState(false);
   useEffect(() => {

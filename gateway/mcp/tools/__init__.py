@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("health", "market", "paper", "real", "tuning", "ai", "backtests", "tasks", "monitoring", "settings",
-           "account")
+MODULES = ("health", "market", "paper", "paper_reads", "real", "tuning", "ai", "backtests", "tasks", "monitoring",
+           "settings", "account")
 
 
 def load() -> None:

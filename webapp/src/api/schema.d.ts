@@ -4,6 +4,50 @@
  */
 
 export interface paths {
+    "/api/agent-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Agent Grants
+         * @description Every agent token and OAuth grant of yours, newest first, revoked and expired ones included.
+         */
+        get: operations["list_agent_grants_api_agent_tokens_get"];
+        put?: never;
+        /**
+         * Mint Agent Token
+         * @description A new agent token for the MCP server (after a two-factor step-up).
+         */
+        post: operations["mint_agent_token_api_agent_tokens_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/agent-tokens/{grant_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Agent Grant
+         * @description End a grant at once: its token is refused from the next call on.
+         */
+        delete: operations["revoke_agent_grant_api_agent_tokens__grant_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ai/analyze": {
         parameters: {
             query?: never;
@@ -587,7 +631,8 @@ export interface paths {
         put?: never;
         /**
          * Start Backtest
-         * @description Start a backtest on a data file (``dataset``) or on stored candles (``market_data``).
+         * @description Start a backtest on a data file (``dataset``) or on stored candles (``market_data``). With an
+         *     Idempotency-Key, a repeat answers the first backtest and starts no second one.
          */
         post: operations["start_backtest_api_backtests_post"];
         delete?: never;
@@ -765,6 +810,31 @@ export interface paths {
         get: operations["get_symbol_api_market_symbols__symbol__get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/oauth/consent/{request_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Consent Request
+         * @description An MCP client's waiting authorization request: who asks, where the code would go, which tiers.
+         */
+        get: operations["get_consent_request_api_oauth_consent__request_id__get"];
+        put?: never;
+        /**
+         * Answer Consent Request
+         * @description Approve (after a two-factor step-up: a new grant of the tier and lifetime picked) or deny; the
+         *     answer is the URL the browser goes to next.
+         */
+        post: operations["answer_consent_request_api_oauth_consent__request_id__post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2262,6 +2332,26 @@ export interface components {
             /** Unrealised */
             unrealised: number;
         };
+        /** AgentTokenIn */
+        AgentTokenIn: {
+            /**
+             * Expires In Days
+             * @description lifetime in days (the server's maximum applies)
+             * @default 30
+             */
+            expires_in_days: number;
+            /**
+             * Label
+             * @description names the agent, e.g. 'Claude Desktop on my laptop'
+             */
+            label: string;
+            /**
+             * Tier
+             * @description the highest tier of tools the agent may call
+             * @enum {string}
+             */
+            tier: "public" | "authenticated" | "sensitive" | "critical";
+        };
         /** AiAnalysisOut */
         AiAnalysisOut: {
             /** Confidence */
@@ -3142,6 +3232,80 @@ export interface components {
              */
             token: string;
         };
+        /** ConsentDoneOut */
+        ConsentDoneOut: {
+            /**
+             * Redirect To
+             * @description where the browser goes next: the client's redirect URI with `code`, `state` and `iss`, or with `error=access_denied`
+             */
+            redirect_to: string;
+        };
+        /** ConsentIn */
+        ConsentIn: {
+            /**
+             * Decision
+             * @enum {string}
+             */
+            decision: "approve" | "deny";
+            /**
+             * Expires In Days
+             * @description approve: the access's lifetime in days
+             */
+            expires_in_days?: number | null;
+            /**
+             * Tier
+             * @description approve: the highest tier the agent may reach
+             */
+            tier?: ("public" | "authenticated" | "sensitive" | "critical") | null;
+        };
+        /** ConsentOut */
+        ConsentOut: {
+            /** Client Id */
+            client_id: string;
+            /**
+             * Client Name
+             * @description the name the client registered itself with (not verified)
+             */
+            client_name: string;
+            /** Client Uri */
+            client_uri: string | null;
+            /**
+             * Expires At
+             * Format: date-time
+             * @description until when the request waits for an answer
+             */
+            expires_at: string;
+            /**
+             * Max Days
+             * @description the longest lifetime the person may give
+             */
+            max_days: number;
+            /** Redirect Host */
+            redirect_host: string;
+            /**
+             * Redirect Is Local
+             * @description the code stays on this machine (loopback or an app's own scheme)
+             */
+            redirect_is_local: boolean;
+            /**
+             * Redirect Uri
+             * @description where the code goes when the person approves
+             */
+            redirect_uri: string;
+            /** Request Id */
+            request_id: string;
+            /**
+             * Requested Tier
+             * @description the highest tier the client asked for
+             * @enum {string}
+             */
+            requested_tier: "public" | "authenticated" | "sensitive" | "critical";
+            /**
+             * Tiers
+             * @description the tiers the person may pick, lowest first
+             */
+            tiers: ("public" | "authenticated" | "sensitive" | "critical")[];
+        };
         /** CooldownOut */
         CooldownOut: {
             /** Label */
@@ -3286,6 +3450,42 @@ export interface components {
              * @description One reduce-only MARKET order per position closed.
              */
             orders: components["schemas"]["OrderOut"][];
+        };
+        /** GrantOut */
+        GrantOut: {
+            /** Active */
+            active: boolean;
+            /** Client Id */
+            client_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Grant Id */
+            grant_id: string;
+            /**
+             * Kind
+             * @description minted here, or granted on the OAuth consent page
+             * @enum {string}
+             */
+            kind: "agent_token" | "oauth";
+            /** Label */
+            label: string;
+            /** Last Used At */
+            last_used_at: string | null;
+            /** Revoked At */
+            revoked_at: string | null;
+            /**
+             * Tier
+             * @enum {string}
+             */
+            tier: "public" | "authenticated" | "sensitive" | "critical";
         };
         /** HealthResponse */
         HealthResponse: {
@@ -3506,6 +3706,23 @@ export interface components {
              * @example BTCUSDT
              */
             symbol: string;
+        };
+        /** MintedOut */
+        MintedOut: {
+            /**
+             * Access Token
+             * @description the bearer token for the MCP server: shown once, never again
+             */
+            access_token: string;
+            grant: components["schemas"]["GrantOut"];
+            /** Mcp Url */
+            mcp_url: string;
+            /**
+             * Token Type
+             * @default Bearer
+             * @constant
+             */
+            token_type: "Bearer";
         };
         /** NotificationChannels */
         NotificationChannels: {
@@ -5354,6 +5571,157 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_agent_grants_api_agent_tokens_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"][];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    mint_agent_token_api_agent_tokens_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentTokenIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MintedOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
+            /** @description Invalid label, tier or expiry */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    revoke_agent_grant_api_agent_tokens__grant_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a grant ID of yours */
+                grant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GrantOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such grant of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
     analyze_api_ai_analyze_post: {
         parameters: {
             query?: never;
@@ -7122,7 +7490,10 @@ export interface operations {
     start_backtest_api_backtests_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique key per intended action (8-128 of A-Z a-z 0-9 - _ . :). A repeat with the same key and body returns the first result and changes nothing; the same key with another body is refused (422). Required for orders, cancels, closes and reset. */
+                "Idempotency-Key"?: string | null;
+            };
             path?: never;
             cookie?: never;
         };
@@ -7727,6 +8098,151 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    get_consent_request_api_oauth_consent__request_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the authorization request's ID from the consent page's URL */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such authorization request, or it expired */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description The request was answered already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    answer_consent_request_api_oauth_consent__request_id__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the authorization request's ID from the consent page's URL */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConsentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentDoneOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Needs a two-factor code from the last 5 minutes (`step_up`: `code`), or two-factor set up first (`enrol`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpOut"];
+                };
+            };
+            /** @description No such authorization request, or it expired */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["gateway__auth__schemas__ErrorOut"];
+                };
+            };
+            /** @description The request was answered already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A tier above the one asked for, or a bad expiry */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RejectedOut"];
+                };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
             };
         };
     };

@@ -1,5 +1,6 @@
 import { useMemo, useRef, useState, type FormEvent } from 'react';
 import { ApiError, call, errorText, http } from '../api/client';
+import { AgentAccessCard } from '../components/AgentAccess';
 import { ApiKeysCard } from '../components/ApiKeys';
 import { SettingField, type FieldMessage } from '../components/SettingField';
 import { TwoFactorCard } from '../components/TwoFactor';
@@ -229,6 +230,7 @@ export function Settings() {
       <SymbolsForm />
       <TwoFactorCard />
       <ApiKeysCard />
+      <AgentAccessCard />
     </div>
   );
 }
