@@ -82,9 +82,6 @@ class Grant:
                    last_used_at=utc(doc.get("last_used_at")))
 
 
-GrantList = list[Grant]  # named here: inside AgentGrants, ``list`` is its method
-
-
 @dataclass(frozen=True)
 class MintedGrant:
     grant: Grant
@@ -159,32 +156,40 @@ class AgentGrants:
         self._require_person(principal, "Listing agent grants")
         return await self._grants_of(principal.user_id)
 
-    async def list_for_agent(self, principal: Principal) -> GrantList:
-        """What ``list`` answers, for an agent of the user: labels, tiers and dates, never a token (an
+    async def list_for_agent(self, principal: Principal) -> list[Grant]:
+        """What ``list_grants`` answers, for an agent of the user: labels, tiers and dates, never a token (an
         agent still neither mints nor revokes)."""
         principal.require("authenticated")
         return await self._grants_of(principal.user_id)
 
-    async def _grants_of(self, user_id: str) -> GrantList:
+    async def _grants_of(self, user_id: str) -> list[Grant]:
         cursor = self.db.agent_grants.find({"user_id": user_id}, {"_id": 0, "token_hash": 0})
         return [Grant.from_doc(doc) async for doc in cursor.sort("created_at", -1).limit(500)]
 
     async def revoke(self, principal: Principal, grant_id: str) -> Grant:
         """End a grant at once; revoking a revoked grant answers it as it is."""
         self._require_person(principal, "Revoking an agent grant")
-        now = datetime.now(UTC)
-        found = await self.db.agent_grants.find_one_and_update(
-            {"grant_id": grant_id, "user_id": principal.user_id, "revoked_at": None}, {"$set": {"revoked_at": now}},
-            projection={"_id": 0, "token_hash": 0}, return_document=True)
+        found = await self._end(principal.user_id, grant_id, principal.ip, {"grant_id": grant_id})
         if found is None:
             found = await self.db.agent_grants.find_one({"grant_id": grant_id, "user_id": principal.user_id},
                                                         {"_id": 0, "token_hash": 0})
             if found is None:
                 raise NotFound("no such agent grant of yours")
-            return Grant.from_doc(found)
-        await record_audit(self.db, "agent_grant_revoked", user_id=principal.user_id, ip=principal.ip,
-                           details={"grant_id": grant_id})
         return Grant.from_doc(found)
+
+    async def revoke_compromised(self, user_id: str, grant_id: str, reason: str) -> None:
+        """End a grant no person asked to end, because its token may be in other hands (an OAuth code
+        presented twice or left unredeemed, RFC 6749 §4.1.2)."""
+        await self._end(user_id, grant_id, None, {"grant_id": grant_id, "reason": reason})
+
+    async def _end(self, user_id: str, grant_id: str, ip: str | None, details: dict[str, Any]) -> dict[str, Any] | None:
+        """Revoke a live grant of ``user_id`` and audit it; None when there was none to revoke."""
+        found = await self.db.agent_grants.find_one_and_update(
+            {"grant_id": grant_id, "user_id": user_id, "revoked_at": None}, {"$set": {"revoked_at": datetime.now(UTC)}},
+            projection={"_id": 0, "token_hash": 0}, return_document=True)
+        if found is not None:
+            await record_audit(self.db, "agent_grant_revoked", user_id=user_id, ip=ip, details=details)
+        return found
 
     async def verify(self, token: str) -> AgentAccess | None:
         """The access a bearer token gives on the MCP server, or None for any token that must not pass."""

@@ -31,7 +31,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from core.settings import Settings
 from services.agent_grants import AgentGrants, scopes_for, tier_of_scopes
-from services.auth.audit import record_audit
 from services.auth.rate_limit import SharedWindowLimiter
 from services.auth.step_up import require_step_up
 from services.errors import Conflict, DomainError, Forbidden, NotFound, Rejected, TooManyRequests
@@ -363,11 +362,7 @@ class OAuthAuthorization:
         await self.db.oauth_codes.update_one({"code_hash": doc["code_hash"]},
                                              {"$set": {"used_at": doc["used_at"] or datetime.now(UTC)},
                                               "$unset": {"sealed": ""}})
-        revoked = await self.db.agent_grants.update_one({"grant_id": doc["grant_id"], "revoked_at": None},
-                                                        {"$set": {"revoked_at": datetime.now(UTC)}})
-        if revoked.modified_count:
-            await record_audit(self.db, "agent_grant_revoked", user_id=doc["user_id"],
-                               details={"grant_id": doc["grant_id"], "reason": reason})
+        await self.grants.revoke_compromised(doc["user_id"], doc["grant_id"], reason)
 
 
 def _require_person(principal: Principal) -> None:

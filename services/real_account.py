@@ -230,7 +230,7 @@ class RealAccount:
              "status": {"$in": [OPEN, PARTIALLY_FILLED, UNKNOWN]}}, {"order_id": 1})
         for doc in [d async for d in cursor]:
             try:
-                await self.orders.cancel(principal, doc["order_id"], "the position was closed")
+                await self.orders.cancel(principal, doc["order_id"], "the position was closed", position_closed=True)
             except (NotFound, Rejected):
                 pass  # it ended meanwhile (triggered, cancelled elsewhere)
 

@@ -324,13 +324,21 @@ class RealOrders:
             ConfirmOrderInput(principal.user_id, True, channel, self._tokens.digest(token), digest))
         return confirmed
 
-    async def cancel(self, principal: Principal, order_id: str, reason: str = "", key: str | None = None) -> OrderView:
+    async def cancel(self, principal: Principal, order_id: str, reason: str = "", key: str | None = None, *,
+                     position_closed: bool = False) -> OrderView:
         """Cancel an order (before its confirmation nothing is sent). With ``key`` (a caller that retries the
         same cancel), an order that is final already answers its view instead of a refusal, so a repeat
-        returns the cancelled order and changes nothing."""
-        # Cancelling lowers risk: SENSITIVE, never blocked behind a confirmation.
+        returns the cancelled order and changes nothing. ``position_closed``: the order's position was closed,
+        so its stop guards nothing any more."""
+        # Cancelling lowers risk: SENSITIVE, never blocked behind a confirmation. Except a live stop: without
+        # it a position's loss is unbounded, so only its owner removes one (an agent may tighten it instead).
         principal.require("sensitive")
         checked_key(key, required=False)
+        if not principal.human and not position_closed:
+            current = await self.order(principal, order_id)
+            if current.terms.order_type == "STOP_MARKET" and current.status in LIVE_STATES:
+                raise Forbidden("cancelling a position's live stop raises its risk: only the account's owner does "
+                                "that, in the dashboard (an agent may tighten the stop with set_real_protection)")
         try:
             view: OrderView = await self._update(principal, order_id, OrderWorkflow.cancel,
                                                  CancelOrderRequest(principal.user_id, principal.channel, reason))

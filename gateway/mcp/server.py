@@ -274,11 +274,17 @@ async def serving_mcp(services: Services) -> AsyncIterator[None]:
     logging.getLogger("mcp").setLevel(logging.WARNING)
     config = uvicorn.Config(mcp_app(services), host=settings.gateway_host, port=settings.mcp_port, log_config=None,
                             lifespan="on", proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
+    # Bound here, so a taken port is one clear error rather than uvicorn exiting the whole process.
+    try:
+        listening = config.bind_socket()
+    except SystemExit:
+        raise RuntimeError(f"the MCP port {settings.mcp_port} is already in use (DURABOT_MCP_PORT)") from None
     server = _EmbeddedServer(config)
-    task = asyncio.create_task(server.serve(), name="mcp-server")
+    task = asyncio.create_task(server.serve(sockets=[listening]), name="mcp-server")
     while not server.started and not task.done():  # noqa: ASYNC110 (uvicorn offers no event to wait on)
         await asyncio.sleep(0.02)
     if task.done():
+        listening.close()
         raise RuntimeError(f"the MCP server did not start on port {settings.mcp_port} (DURABOT_MCP_PORT)")
     log.info("mcp ready", extra={"fields": {"url": settings.mcp_url, "tools": len(REGISTRY)}})
     try:

@@ -39,9 +39,13 @@ async def _objects_of(gateway, account) -> dict[str, str]:
         "endpoint": f"https://push.example.com/send/{account.user_id}",
         "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
                  "auth": "tBHItJI5svbpez7KI4CCXg"}})
-    assert key.status_code == 201 and push.status_code == 201, (key.text, push.text)
+    grant = await gateway.http.post("/api/agent-tokens", headers=account.headers,
+                                    json={"label": "an agent", "tier": "public", "expires_in_days": 1})
+    assert key.status_code == 201 and push.status_code == 201 and grant.status_code == 201, \
+        (key.text, push.text, grant.text)
     return {"key_id": key.json()["key_id"], "subscription_id": push.json()["subscription_id"],
-            "session_id": account.session_id, "user_id": account.user_id}
+            "session_id": account.session_id, "user_id": account.user_id,
+            "grant_id": grant.json()["grant"]["grant_id"]}
 
 
 def _id_routes(schema: dict[str, Any]) -> list[tuple[str, str]]:
@@ -52,6 +56,10 @@ def _id_routes(schema: dict[str, Any]) -> list[tuple[str, str]]:
             continue  # covered by tests/paper_api/test_paper_cross_user.py (needs trading and ai workers)
         if path.startswith("/api/real-trading"):
             continue  # covered by tests/real/test_real_cross_user.py (needs the real worker and a trading sim)
+        if path.startswith("/api/oauth/consent"):
+            # A waiting OAuth request is no one's until a person answers it: its unguessable ID is the
+            # capability the consent page is opened with (tests/mcp/test_oauth.py).
+            continue
         params = PATH_PARAM.findall(path)
         if any(p.endswith("_id") for p in params):
             routes.extend((method, path) for method in operations if method in ("get", "post", "put", "patch",

@@ -83,7 +83,7 @@ async def test_sliding_window_frees_slots_as_hits_age(mongo_client, db_name):
 async def test_login_limits_hold_across_gateway_processes(auth_settings, run_gateway):
     settings = auth_settings.model_copy(update={"login_failures_per_email": 3})
     async with run_gateway(settings) as one, \
-            run_gateway(settings.model_copy(update={"gateway_port": free_port()})) as two:
+            run_gateway(settings.model_copy(update={"gateway_port": free_port(), "mcp_port": free_port()})) as two:
         assert one.app is not two.app and one.settings.gateway_url != two.settings.gateway_url
         registered = await one.http.post("/api/auth/register", json={"email": "spread@example.com",
                                                                      "password": PASSWORD})

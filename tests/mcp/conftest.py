@@ -90,11 +90,12 @@ def person(mcp_gateway) -> Callable[[], Awaitable[Person]]:
 
 
 @asynccontextmanager
-async def mcp_client(url: str, token: str | None) -> AsyncIterator[Client]:
-    """The SDK's client over Streamable HTTP with ``token`` as its bearer token."""
+async def mcp_client(url: str, token: str | None, **options: Any) -> AsyncIterator[Client]:
+    """The SDK's client over Streamable HTTP with ``token`` as its bearer token (``options``: the
+    client's, e.g. an ``elicitation_callback``)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx2.AsyncClient(headers=headers, timeout=60) as http, \
-            Client(streamable_http_client(url, http_client=http)) as client:
+            Client(streamable_http_client(url, http_client=http), **options) as client:
         yield client
 
 

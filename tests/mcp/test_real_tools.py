@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from mcp.types import ElicitResult
 
 from sim.exchange import SimExchangeServer
 from tests.real.conftest import order_requests, sim_call
@@ -83,6 +84,21 @@ async def test_an_agents_order_waits_for_its_owner_and_risk_reduction_acts_at_on
         assert scope.status_code == 403 and scope.json()["error"] == "insufficient_scope", scope.text
         assert "insufficient_scope" in scope.headers["www-authenticate"]
         assert (await agent.call_tool("confirm_real_order", {"order_id": order_id})).is_error
+        # A client that can ask its person shows them the request; their "yes" there confirms nothing.
+        asked_person: list[str] = []
+
+        async def says_yes(context: Any, params: Any) -> ElicitResult:
+            asked_person.append(params.message)
+            return ElicitResult(action="accept", content={"understood": True})
+
+        async with mcp_client(url, critical, elicitation_callback=says_yes) as asking_agent:
+            shown = structured(await asking_agent.call_tool("place_real_order", market_buy("agent-order-0009")))
+        assert (shown["status"], shown["awaiting_confirmation"]) == ("AWAITING_CONFIRMATION", True)
+        assert len(asked_person) == 1 and "BUY 0.01 BTCUSDT" in asked_person[0], asked_person
+        assert "confirms nothing" in asked_person[0]
+        cancelled = structured(await helper.call_tool("cancel_real_order", {
+            "order_id": shown["confirmation_id"], "idempotency_key": "cancel-shown-0009"}))
+        assert cancelled["status"] == "CANCELED"
         pending = structured(await reader.call_tool("list_real_orders", {"open_only": True}))["result"]
         assert [(o["order_id"], o["status"]) for o in pending] == [(order_id, "AWAITING_CONFIRMATION")]
         assert await order_requests(sim) == []
@@ -100,7 +116,8 @@ async def test_an_agents_order_waits_for_its_owner_and_risk_reduction_acts_at_on
         one = structured(await reader.call_tool("get_real_order", {"order_id": order_id}))
         assert (one["status"], one["executed_qty"], one["terms"]["side"]) == ("FILLED", 0.01, "BUY")
         listed = structured(await reader.call_tool("list_real_orders", {}))["result"]
-        assert [o["order_id"] for o in listed] == [order_id]
+        assert [(o["order_id"], o["status"]) for o in listed] == [(shown["confirmation_id"], "CANCELED"),
+                                                                  (order_id, "FILLED")]
         [position] = structured(await reader.call_tool("get_real_positions", {}))["result"]
         assert (position["symbol"], position["position_amt"]) == (SYMBOL, 0.01) and position["mark_price"] > 0
         wallet = structured(await reader.call_tool("get_real_balance", {}))
@@ -127,6 +144,14 @@ async def test_an_agents_order_waits_for_its_owner_and_risk_reduction_acts_at_on
         repeated_stop = structured(await helper.call_tool("set_real_protection", stop_args))["stop_loss"]
         assert repeated_stop["confirmation_id"] == protected["stop_loss"]["confirmation_id"]
         assert len(await order_requests(sim)) == 2
+        # Removing that live stop would raise the risk: refused to the agent, whatever its tier.
+        stop_id = protected["stop_loss"]["confirmation_id"]
+        for tokened in (helper, agent):
+            removal = await tokened.call_tool("cancel_real_order", {"order_id": stop_id,
+                                                                    "idempotency_key": "cancel-stop-0001"})
+            assert "live stop raises its risk" in error_text(removal)
+        assert [a["order_type"] for a in structured(await reader.call_tool("get_real_open_orders", {}))[
+            "algo_orders"]] == ["STOP_MARKET"]
         close_args = {"symbol": SYMBOL, "idempotency_key": "close-btc-0001"}
         closed = structured(await helper.call_tool("close_real_position", close_args))
         assert (closed["status"], closed["terms"]["side"], closed["terms"]["reduce_only"]) == ("FILLED", "SELL", True)
@@ -172,7 +197,7 @@ async def test_an_agents_order_waits_for_its_owner_and_risk_reduction_acts_at_on
         assert "no open BTCUSDT position" in error_text(await helper.call_tool("close_real_position", {
             "symbol": SYMBOL, "idempotency_key": "close-btc-0002"}))
         everything = structured(await reader.call_tool("list_real_orders", {}))["result"]
-        assert sorted(o["status"] for o in everything) == ["CANCELED"] * 2 + ["FILLED"] * 4, everything
+        assert sorted(o["status"] for o in everything) == ["CANCELED"] * 3 + ["FILLED"] * 4, everything
     assert len(await order_requests(sim)) == 5
 
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from mcp.server.elicitation import ElicitationResult
+from mcp.server.mcpserver import Context, Resolve
+from mcp.server.mcpserver.resolve import Elicit
 from pydantic import BaseModel, Field
 
 from core.order_contracts import AWAITING_CONFIRMATION, CONFIRM_CHANNELS
@@ -156,6 +159,26 @@ async def get_reconciliation_report() -> ReconciliationOut:
 
 # -- writes -----------------------------------------------------------------------------------------
 
+class OwnerNotice(BaseModel):
+    understood: bool = Field(True, description="I will confirm or cancel it in the Durabot dashboard")
+
+
+def tell_the_owner(ctx: Context, symbol: str, side: str, quantity: float, order_type: str,
+                   market: str) -> Elicit[OwnerNotice] | None:
+    """Where the client can show its person a question (elicitation, 2026-07-28's multi-round-trip form),
+    also show them the request. Whatever they answer is ignored: a confirmation is never an elicitation
+    answer, only the dashboard's or Telegram's 2-step."""
+    capabilities = ctx.client_capabilities
+    if (ctx.protocol_version or "") < MULTI_ROUND_TRIP or capabilities is None or capabilities.elicitation is None:
+        return None
+    return Elicit(f"An agent asks for a real {market} order: {side} {quantity} {symbol.upper()} {order_type}. "
+                  "Nothing is placed until you confirm it in the Durabot dashboard (Real trading) or Telegram; "
+                  "answering here confirms nothing.", OwnerNotice)
+
+
+MULTI_ROUND_TRIP = "2026-07-28"
+OwnerTold = Annotated[ElicitationResult[OwnerNotice] | None, Resolve(tell_the_owner)]
+
 @tool("Real Trading", "critical", title="Request a real order (the owner confirms it)", open_world=True)
 async def place_real_order(
     symbol: Symbol,
@@ -169,6 +192,7 @@ async def place_real_order(
     leverage: Annotated[int, Field(ge=1, le=125, description="futures: the leverage the summary's liquidation "
                                                              "estimate assumes")] = 1,
     market: Literal["futures", "spot"] = "futures",
+    owner_told: OwnerTold = None,
 ) -> RealOrderRequestOut:
     """Request a real order with real money. It is NOT placed: it waits for the account's owner to confirm it
     in the Durabot dashboard or Telegram (2-step, a two-factor code for large amounts) before its deadline;
