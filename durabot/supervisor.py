@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from pydantic import SecretStr
 from rich.console import Console
 
 from core.settings import Settings
@@ -185,7 +186,9 @@ class Supervisor:
         env = dict(os.environ)
         for name, value in settings.model_dump().items():
             if value is not None:
-                env[f"DURABOT_{name.upper()}"] = str(value)
+                # A secret's str() is its mask: the child needs the value itself (never logged here).
+                plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+                env[f"DURABOT_{name.upper()}"] = str(plain)
         return env
 
     def urls(self) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@ adapter over ``services.market.MarketData``."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
@@ -17,9 +17,10 @@ from trading.candle import Candle
 router = APIRouter(prefix="/api", tags=["market"])
 
 Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
-NOT_FOUND = {404: {"description": "No data for this symbol"}}
-BAD_INPUT = {422: {"model": RejectedOut, "description": "Invalid timeframe, range or indicator"}}
-EXCHANGE_DOWN = {503: {"description": "The exchange cannot be reached right now"}}
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: {"description": "No data for this symbol"}}
+BAD_INPUT: Responses = {422: {"model": RejectedOut, "description": "Invalid timeframe, range or indicator"}}
+EXCHANGE_DOWN: Responses = {503: {"description": "The exchange cannot be reached right now"}}
 MarketName = Annotated[Literal["futures", "spot"], Query(description="futures: USDⓈ-M perpetuals; spot")]
 
 SymbolPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{2,20}$", description="e.g. BTCUSDT")]
