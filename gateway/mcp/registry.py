@@ -111,6 +111,9 @@ class Call:
 
 
 _current: ContextVar[Call] = ContextVar("durabot_mcp_call")
+# The services of the MCP server serving this request (set per request by the server), so the tools
+# themselves are built once per process whatever server runs them.
+serving: ContextVar[Services] = ContextVar("durabot_mcp_services")
 
 
 def current() -> Call:
@@ -147,13 +150,14 @@ def outcome_of(exc: BaseException | None) -> str:
     return "error"
 
 
-def run_tool(spec: ToolSpec, services: Services, access_of: Callable[[], Any]) -> Callable[..., Awaitable[Any]]:
+def run_tool(spec: ToolSpec, access_of: Callable[[], Any]) -> Callable[..., Awaitable[Any]]:
     """``spec.fn`` as the SDK calls it: with its caller set, errors mapped and the call audited.
 
     ``access_of()`` answers the verified ``AgentAccess`` of the request (None when there is none)."""
 
     @functools.wraps(spec.fn)
     async def run(*args: Any, **kwargs: Any) -> Any:
+        services = serving.get()
         access = access_of()
         if access is None:
             raise ToolError("unauthenticated: this tool needs an MCP access token")

@@ -12,6 +12,7 @@ Host and Origin are checked against DNS rebinding by the SDK's transport securit
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -24,13 +25,14 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.settings import Settings
 from gateway.mcp import tools
-from gateway.mcp.registry import REGISTRY, ToolSpec, run_tool
+from gateway.mcp.registry import REGISTRY, ToolSpec, run_tool, serving
 from gateway.mcp.resources import register_resources
 from services.agent_grants import AgentAccess, AgentGrants, scopes_for, tier_scope
 from services.auth.rate_limit import SharedWindowLimiter
@@ -90,19 +92,25 @@ def annotations_of(spec: ToolSpec) -> ToolAnnotations:
                            idempotent_hint=spec.idempotent, open_world_hint=spec.open_world)
 
 
+@functools.cache
+def served_tools() -> tuple[Tool, ...]:
+    """Every tool as the SDK serves it, built once per process (schemas take a while to derive): a server
+    finds its services per request (``serving``)."""
+    tools.load()
+    return tuple(Tool.from_function(run_tool(spec, request_access), name=spec.name, title=spec.title,
+                                    description=spec.description, annotations=annotations_of(spec),
+                                    meta={"durabot/tier": spec.tier, "durabot/category": spec.category},
+                                    structured_output=True)
+                 for spec in REGISTRY.values())
+
+
 def build_server(services: Services, verifier: GrantVerifier) -> MCPServer:
     settings = services.settings
-    tools.load()
     server: MCPServer = MCPServer(
         name="durabot", title="Durabot", version="0.1.0", instructions=INSTRUCTIONS, token_verifier=verifier,
         auth=AuthSettings(issuer_url=settings.gateway_url, resource_server_url=settings.mcp_url,  # type: ignore[arg-type]
                           validate_token_resource=True, required_scopes=[tier_scope("public")]),
-        warn_on_duplicate_tools=True)
-    for spec in REGISTRY.values():
-        server.add_tool(run_tool(spec, services, request_access), name=spec.name, title=spec.title,
-                        description=spec.description, annotations=annotations_of(spec),
-                        meta={"durabot/tier": spec.tier, "durabot/category": spec.category},
-                        structured_output=True)
+        tools=list(served_tools()), warn_on_duplicate_tools=True)
     register_resources(server, services, request_access)
     return server
 
@@ -126,6 +134,7 @@ class TierGate:
 
     def __init__(self, app: ASGIApp, services: Services, verifier: GrantVerifier) -> None:
         self.app = app
+        self.services = services
         self.settings = services.settings
         self.verifier = verifier
         self.limiter = SharedWindowLimiter(services.db, "mcp_calls", services.settings.mcp_calls_per_minute, 60)
@@ -139,6 +148,7 @@ class TierGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        serving.set(self.services)
         path = scope.get("path", "")
         if path == PRM_PATH and scope["method"] == "GET":
             await _json(send, 200, self.resource_metadata())
