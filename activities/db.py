@@ -126,6 +126,13 @@ COLLECTIONS: tuple[CollectionSpec, ...] = (
     # Every write a trading session applied, in order (its journal); the session keeps the recent ones.
     CollectionSpec("session_journal", ((("session_id", A), ("seq", A)),), ((("user_id", A), ("created_at", D)),),
                    ttl=("created_at", 180 * DAY_S)),
+    # Telegram: each link (one per user, one per Telegram user), one-time link codes (hash only, kept a
+    # day past expiry so a replay reads as reused), and the bot's claimed update IDs and durable offset.
+    CollectionSpec("telegram_links", ((("user_id", A),), (("telegram_user_id", A),)), ((("chat_id", A),),)),
+    CollectionSpec("telegram_link_codes", ((("code_hash", A),),), ((("user_id", A),),),
+                   extra=(IndexModel([("purge_at", A)], expireAfterSeconds=0, name="purge_at_ttl"),)),
+    CollectionSpec("telegram_updates", ((("bot_id", A), ("update_id", A)),), ttl=("claimed_at", 7 * DAY_S)),
+    CollectionSpec("telegram_offsets", ((("bot_id", A),),)),
     # Which workflows the market feed signals on each closed candle.
     CollectionSpec("feed_subscriptions", ((("source", A), ("symbol", A), ("interval", A), ("workflow_id", A)),),
                    ((("workflow_id", A),),)),

@@ -236,6 +236,17 @@ class Settings(BaseSettings):
     ai_daily_budget_global_usd: float = Field(
         25.0, ge=0, description="Grok spend of all users together per UTC day; beyond it, the fallback.")
 
+    # Telegram bot (docs in sim/telegram/README.md): the Bot API, offline the sim/telegram that `up` starts.
+    telegram_api_url: str = Field(
+        "http://127.0.0.1:8950",
+        description="Telegram Bot API base URL (online https://api.telegram.org); the default is the local "
+                    "sim/telegram that `durabot up` starts.")
+    telegram_bot_token: SecretStr | None = Field(
+        None, description="Bot token from @BotFather. Unset: no Telegram bot (with the local sim, the sim's token "
+                          "123456:SIM-telegram-token-000000000000000 works).")
+    sim_telegram_port: int = Field(8950, ge=1, le=65535, description="Port of the embedded sim/telegram (its web "
+                                                                     "chat is /chat).")
+
     @field_validator("gateways")
     @classmethod
     def _gateway_ports_fit(cls, v: int, info: ValidationInfo) -> int:
@@ -314,6 +325,11 @@ class Settings(BaseSettings):
     def xai_is_local_sim(self) -> bool:
         """The default: Grok requests go to the sim/xai that `up` starts on this machine."""
         return f"127.0.0.1:{self.sim_xai_port}" in self.xai_base_url
+
+    @property
+    def telegram_is_local_sim(self) -> bool:
+        """The default: Bot API calls go to the sim/telegram that `up` starts on this machine."""
+        return f"127.0.0.1:{self.sim_telegram_port}" in self.telegram_api_url
 
     @property
     def xai_key(self) -> SecretStr | None:

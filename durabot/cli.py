@@ -92,6 +92,25 @@ def gateway() -> None:
 
 
 @app.command()
+def telegram() -> None:
+    """Run the Telegram bot (long polling) until Ctrl-C: the set token, or offline the local sim/telegram's."""
+    from core.connect import DependencyError
+    from core.logs import configure_logging
+    from gateway.telegram.runner import run_until_interrupted
+    from services.telegram_links import bot_token
+
+    settings = load_settings()
+    token = bot_token(settings)
+    if token is None:
+        raise fail("no bot token: set DURABOT_TELEGRAM_BOT_TOKEN (from @BotFather)")
+    configure_logging("telegram", settings.log_level)
+    try:
+        run_until_interrupted(settings, token)
+    except DependencyError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
 def health(component: str = typer.Argument(..., help="temporal, mongo, worker or gateway")) -> None:
     """Exit 0 when a component answers as healthy (for container health checks and scripts)."""
     from durabot.processes import PROCESSES
@@ -161,11 +180,13 @@ def user_reset_two_factor(email: str = typer.Argument(..., help="The user's emai
 def _register_commands() -> None:
     from durabot.backtest_cmd import register as register_backtest
     from sim.exchange.cli import register as register_sim_exchange
+    from sim.telegram.cli import register as register_sim_telegram
     from sim.xai.cli import register as register_sim_xai
 
     register_backtest(app)
     register_sim_exchange(sim_app)
     register_sim_xai(sim_app)
+    register_sim_telegram(sim_app)
 
 
 _register_commands()

@@ -100,6 +100,14 @@ def sim_xai_argv(s: Settings) -> list[str]:
             "--state-dir", str(s.var_dir / "sim-xai")]
 
 
+def sim_telegram_argv(s: Settings) -> list[str]:
+    # The sim accepts the bot's configured token (else its own default). Only a local sim runs, so this
+    # token is the sim's, not a real bot's.
+    token = ["--token", s.telegram_bot_token.get_secret_value()] if s.telegram_bot_token is not None else []
+    return [sys.executable, "-m", "durabot", "sim", "telegram", "--port", str(s.sim_telegram_port),
+            "--state-dir", str(s.var_dir / "sim-telegram"), *token]
+
+
 def _cli_ok(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=5)
@@ -180,6 +188,20 @@ def gateway_ports(s: Settings) -> list[tuple[int, str]]:
     return [(s.gateway_port, setting)] + ([(s.mcp_port, mcp_setting)] if s.mcp_enabled else [])
 
 
+def telegram_bot_enabled(s: Settings) -> bool:
+    from services.telegram_links import bot_token
+
+    return bot_token(s) is not None
+
+
+def telegram_bot_healthy(s: Settings) -> bool:
+    from gateway.telegram.polling import POLL_TIMEOUT_S, heartbeat_fresh
+    from gateway.telegram.runner import heartbeat_path
+
+    # The bot touches its heartbeat before every long poll.
+    return heartbeat_fresh(heartbeat_path(s), POLL_TIMEOUT_S * 3)
+
+
 def durabot_argv(command: str) -> Callable[[Settings], list[str]]:
     return lambda s: [sys.executable, "-m", "durabot", command]
 
@@ -220,6 +242,15 @@ PROCESSES: tuple[ProcessSpec, ...] = (
         urls=lambda s: [("Sim xAI", f"http://127.0.0.1:{s.sim_xai_port}/sim/requests")],
     ),
     ProcessSpec(
+        name="telegram-sim",
+        restart=True,
+        argv=sim_telegram_argv,
+        enabled=lambda s: s.telegram_is_local_sim,
+        ports=lambda s: [(s.sim_telegram_port, "DURABOT_SIM_TELEGRAM_PORT")],
+        healthy=lambda s: http_ok(f"http://127.0.0.1:{s.sim_telegram_port}/sim/health"),
+        urls=lambda s: [("Sim Telegram chat", f"http://127.0.0.1:{s.sim_telegram_port}/chat")],
+    ),
+    ProcessSpec(
         name="worker",
         restart=True,
         argv=durabot_argv("worker"),
@@ -240,5 +271,15 @@ PROCESSES: tuple[ProcessSpec, ...] = (
         urls=gateway_urls,
         copies=lambda s: s.gateways,
         copy_settings=gateway_copy,
+    ),
+    ProcessSpec(
+        name="telegram",
+        restart=True,
+        argv=durabot_argv("telegram"),
+        # A bot token is set, or offline the local sim/telegram's default one is used.
+        enabled=telegram_bot_enabled,
+        ports=lambda s: [],
+        healthy=telegram_bot_healthy,
+        urls=lambda s: [],
     ),
 )

@@ -40,6 +40,7 @@ from gateway.routers import (
     real_trading,
     settings_export,
     system,
+    telegram,
     tuning,
     two_factor,
     ws,
@@ -142,5 +143,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(oauth.router)
     app.include_router(ai.router)
     app.include_router(ai_training.router)
+    app.include_router(telegram.router)
     mount_dashboard(app)
     return app

@@ -34,6 +34,8 @@ from services.real_protection import RealProtection
 from services.real_session import RealSessions
 from services.system import System
 from services.tasks import Tasks
+from services.telegram_links import TelegramLinks
+from services.telegram_updates import TelegramUpdates
 from services.tuning import Tuning
 from services.two_factor import TwoFactor
 from services.user_settings import UserSettings
@@ -76,6 +78,15 @@ class Services:
     def tasks(self) -> Tasks:
         """Backtests, training jobs and analyses as one list of tasks, through their own services."""
         return Tasks(self.backtests, self.ai_training, self.ai)
+
+    @cached_property
+    def telegram_links(self) -> TelegramLinks:
+        return TelegramLinks(self.settings, self.db)
+
+    @cached_property
+    def telegram_updates(self) -> TelegramUpdates:
+        """The Telegram bot's claimed updates and durable offset (only the bot process uses it)."""
+        return TelegramUpdates(self.db)
 
     @classmethod
     def build(cls, settings: Settings, temporal: Client, mongo: AsyncMongoClient, auth: AuthServices,

@@ -407,6 +407,29 @@ async def start_sim_xai(tmp_path: Path):
         await server.stop()
 
 
+@pytest.fixture
+async def start_sim_telegram(tmp_path: Path):
+    """Start in-process sim Telegram Bot APIs on free ports (state in this test's tmp dir unless given; update ids
+    from 1000 unless given); all stop at teardown. ``server.url`` is the Bot API base URL (aiogram's
+    ``TelegramAPIServer.from_base(server.url)``, ``DURABOT_TELEGRAM_API_URL``) and the controls' base,
+    ``server.token`` the bot token it accepts, ``server.sim`` the app (``.state``, ``.faults``, ``.requests``).
+    It serves from the test's event loop, so only async clients may call it."""
+    from sim.telegram import SimTelegramConfig, SimTelegramServer
+
+    running: list[SimTelegramServer] = []
+
+    async def start(**overrides: Any) -> SimTelegramServer:
+        settings: dict[str, Any] = {"port": 0, "state_dir": tmp_path / "sim-telegram", "first_update_id": 1000}
+        server = SimTelegramServer(SimTelegramConfig(**{**settings, **overrides}))
+        await server.start()
+        running.append(server)
+        return server
+
+    yield start
+    for server in reversed(running):
+        await server.stop()
+
+
 @asynccontextmanager
 async def running_all(workers: list[Any]) -> AsyncIterator[list[Any]]:
     """Run every worker ``worker.main.build_workers`` made (one per task-queue role) until the block ends."""

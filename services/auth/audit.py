@@ -18,6 +18,7 @@ AuditAction = Literal[
     "two_factor_challenge_issued", "recovery_codes_regenerated", "recovery_code_used", "step_up",
     "step_up_notional_changed", "two_factor_policy_changed", "two_factor_reset_cli",
     "agent_grant_created", "agent_grant_revoked",
+    "telegram_linked", "telegram_link_refused", "telegram_unlinked", "telegram_refused",
 ]
 
 

@@ -20,7 +20,7 @@ import pytest
 SIM_SPEED = "3000"
 ACCOUNT_CHANNELS = ["TradeExecuted", "PositionUpdate", "BotStatusUpdate"]
 STACK_PORTS = ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "MONGO_PORT", "GATEWAY_PORT", "MCP_PORT", "SIM_EXCHANGE_PORT",
-               "SIM_XAI_PORT")
+               "SIM_XAI_PORT", "SIM_TELEGRAM_PORT")
 
 
 class Up:
@@ -89,7 +89,8 @@ def stack_env(tmp_path, run_env, get_free_port) -> tuple[dict[str, str], dict[st
     env = run_env(DURABOT_VAR_DIR=str(tmp_path / "var"), **{f"DURABOT_{k}": str(v) for k, v in ports.items()},
                   DURABOT_EXCHANGE_REST_URL=f"http://{sim}", DURABOT_EXCHANGE_FUTURES_URL=f"http://{sim}",
                   DURABOT_EXCHANGE_WS_URL=f"ws://{sim}", DURABOT_SIM_SPEED=SIM_SPEED, DURABOT_LOG_LEVEL="WARNING",
-                  DURABOT_XAI_BASE_URL=f"http://127.0.0.1:{ports['SIM_XAI_PORT']}/v1")
+                  DURABOT_XAI_BASE_URL=f"http://127.0.0.1:{ports['SIM_XAI_PORT']}/v1",
+                  DURABOT_TELEGRAM_API_URL=f"http://127.0.0.1:{ports['SIM_TELEGRAM_PORT']}")
     return env, ports
 
 

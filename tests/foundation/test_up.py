@@ -63,12 +63,13 @@ class Up:
 def up_env(tmp_path, run_env, get_free_port):
     ports = {name: get_free_port() for name in
              ("TEMPORAL_PORT", "TEMPORAL_UI_PORT", "MONGO_PORT", "GATEWAY_PORT", "MCP_PORT", "SIM_EXCHANGE_PORT",
-              "SIM_XAI_PORT")}
+              "SIM_XAI_PORT", "SIM_TELEGRAM_PORT")}
     sim = f"127.0.0.1:{ports['SIM_EXCHANGE_PORT']}"
     env = run_env(DURABOT_VAR_DIR=str(tmp_path / "var"), **{f"DURABOT_{k}": str(v) for k, v in ports.items()},
                   DURABOT_EXCHANGE_REST_URL=f"http://{sim}", DURABOT_EXCHANGE_FUTURES_URL=f"http://{sim}",
                   DURABOT_EXCHANGE_WS_URL=f"ws://{sim}",
-                  DURABOT_XAI_BASE_URL=f"http://127.0.0.1:{ports['SIM_XAI_PORT']}/v1")
+                  DURABOT_XAI_BASE_URL=f"http://127.0.0.1:{ports['SIM_XAI_PORT']}/v1",
+                  DURABOT_TELEGRAM_API_URL=f"http://127.0.0.1:{ports['SIM_TELEGRAM_PORT']}")
     return env, ports
 
 
@@ -160,3 +161,4 @@ def test_up_serves_stops_cleanly_and_keeps_its_data(tmp_path, up_env):
     while time.monotonic() < deadline and any(alive(pid) for pid in children):
         time.sleep(0.2)
     assert not {pid for pid in children if alive(pid)}, "orphans survived SIGKILL of up"
+

@@ -2047,6 +2047,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/telegram": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Telegram Status
+         * @description Whether a Telegram account is linked, which, since when, and the bot's name.
+         */
+        get: operations["telegram_status_api_telegram_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/telegram/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink Telegram
+         * @description Unlink the Telegram account: the bot stops obeying it at once (without a link, nothing changes).
+         */
+        delete: operations["unlink_telegram_api_telegram_link_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/telegram/link-code": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue Link Code
+         * @description A one-time code that links the Telegram account that sends it to the bot (the previous one stops working).
+         */
+        post: operations["issue_link_code_api_telegram_link_code_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tuning": {
         parameters: {
             query?: never;
@@ -3580,6 +3640,34 @@ export interface components {
             time_ms: number;
         } & {
             [key: string]: unknown;
+        };
+        /** LinkCodeOut */
+        LinkCodeOut: {
+            /**
+             * Code
+             * @description send it to the bot as `/start CODE`; shown once, valid once
+             */
+            code: string;
+            /**
+             * Deep Link
+             * @description https://t.me/<bot>?start=CODE (null while the bot's name is unknown)
+             */
+            deep_link: string | null;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /**
+             * Start Command
+             * @description what to send the bot by hand
+             */
+            start_command: string;
+            /**
+             * Web Chat Url
+             * @description the offline Telegram stand-in's chat page, when in use
+             */
+            web_chat_url: string | null;
         };
         /**
          * LoginChallengeOut
@@ -5121,6 +5209,35 @@ export interface components {
              * @description base URL of the Temporal Web UI, when there is one
              */
             temporal_ui_url: string | null;
+        };
+        /** TelegramStatusOut */
+        TelegramStatusOut: {
+            /**
+             * Bot Configured
+             * @description a bot token is set, so a bot process can run
+             */
+            bot_configured: boolean;
+            /** Bot Username */
+            bot_username: string | null;
+            /** Chat Id */
+            chat_id: number | null;
+            /** Linked */
+            linked: boolean;
+            /** Linked At */
+            linked_at: string | null;
+            /**
+             * Mode
+             * @description which session the bot's commands address
+             */
+            mode: ("paper" | "real") | null;
+            /** Telegram Name */
+            telegram_name: string | null;
+            /** Telegram User Id */
+            telegram_user_id: number | null;
+            /** Telegram Username */
+            telegram_username: string | null;
+            /** Web Chat Url */
+            web_chat_url: string | null;
         };
         /** TermsOut */
         TermsOut: {
@@ -12101,6 +12218,114 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["SystemOut"];
                 };
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    telegram_status_api_telegram_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TelegramStatusOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    unlink_telegram_api_telegram_link_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TelegramStatusOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A dependency (Temporal or MongoDB) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnavailableOut"];
+                };
+            };
+        };
+    };
+    issue_link_code_api_telegram_link_code_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkCodeOut"];
+                };
+            };
+            /** @description Missing, invalid or expired access token, or an ended session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description A dependency (Temporal or MongoDB) is unreachable */
             503: {

@@ -3,6 +3,7 @@ import { ApiError, call, errorText, http } from '../api/client';
 import { AgentAccessCard } from '../components/AgentAccess';
 import { ApiKeysCard } from '../components/ApiKeys';
 import { SettingField, type FieldMessage } from '../components/SettingField';
+import { TelegramCard } from '../components/TelegramLink';
 import { TwoFactorCard } from '../components/TwoFactor';
 import { Card, ErrorNote } from '../components/ui';
 import { useLoad } from '../lib/hooks';
@@ -231,6 +232,7 @@ export function Settings() {
       <TwoFactorCard />
       <ApiKeysCard />
       <AgentAccessCard />
+      <TelegramCard />
     </div>
   );
 }
